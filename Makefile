@@ -1,0 +1,70 @@
+# bess-edge developer interface. `make demo` and `make test` do all set-up themselves
+# (OS packages when missing, a virtualenv, pinned Python packages with CPU-only torch).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+TORCH_VERSION := 2.13.0
+# CPU-only torch: a local wheel directory when one exists, else PyTorch's CPU index, so pip never
+# pulls the multi-GB CUDA packages. Override TORCH_PIP_ARGS for an offline mirror.
+TORCH_WHEELS ?= /opt/wheels
+TORCH_PIP_ARGS ?= $(if $(wildcard $(TORCH_WHEELS)/torch-$(TORCH_VERSION)*),--find-links $(TORCH_WHEELS),--index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple)
+# OS packages: InfluxDB 1.x and Mosquitto for the demo and the tests, Chromium for the report test.
+OS_PACKAGES := influxdb mosquitto
+TEST_OS_PACKAGES := chromium systemd
+PYTEST_ARGS ?=
+
+.PHONY: help system-deps test-system-deps venv test test-unit lint typecheck demo clean bench-collector bench-forecaster
+
+help:
+	@echo "make demo    - local InfluxDB + broker + simulated GX + collector + forecaster"
+	@echo "make test    - the whole test suite (installs what it needs)"
+	@echo "make lint | typecheck | test-unit | clean"
+
+system-deps:
+	@missing=""; \
+	command -v influxd >/dev/null || missing="$$missing influxdb"; \
+	command -v mosquitto >/dev/null && [ -x "$$(command -v mosquitto)" ] || { [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; }; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing OS packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test-system-deps: system-deps
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing OS packages for tests:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: requirements.lock requirements-dev.lock pyproject.toml
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q $(TORCH_PIP_ARGS) torch==$(TORCH_VERSION)
+	$(PIP) install -q -r requirements.lock -r requirements-dev.lock
+	$(PIP) install -q --no-deps -e .
+	@touch $@
+
+venv: $(VENV)/.installed
+
+test: test-system-deps venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check collector forecaster tests bench deploy
+	$(VENV)/bin/ruff format --check collector forecaster tests bench deploy
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+demo: system-deps venv
+	$(PY) -m deploy.demo
+
+clean:
+	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Code shared by the collector and the forecaster: config schema, logging, the InfluxDB edge, systemd."""

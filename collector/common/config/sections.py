@@ -1,0 +1,90 @@
+"""Config sections shared by both services. Pure pydantic: no I/O, no network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class InfluxSettings(Section):
+    """Where telemetry, forecasts and scores go: any server with the 1.x HTTP API (/write, /query)."""
+
+    url: str = Field("http://127.0.0.1:8086", description="Base URL, http:// or https://")
+    database: str = Field("bess", description="Database (on InfluxDB 2.x/3.x: the bucket name)")
+    retention_policy: str = Field("", description="Retention policy; empty = the database default")
+    username: str = Field("", description="1.x user (with password); leave empty for token auth")
+    password: SecretStr = Field(SecretStr(""), description="Secret: env BESS_INFLUX__PASSWORD or credential")
+    token: SecretStr = Field(SecretStr(""), description="Secret: env BESS_INFLUX__TOKEN or credential")
+    ca_file: Path | None = Field(None, description="PEM CA bundle for https with a private CA")
+    verify_tls: bool = Field(True, description="Verify the server certificate on https")
+    timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per request")
+    create_database: bool = Field(True, description="Issue CREATE DATABASE at start (1.x only)")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+        return value.rstrip("/")
+
+
+class GxSettings(Section):
+    """The Cerbo GX (or the simulator): addresses, unit ids and service instances."""
+
+    host: str = Field("192.168.1.50", description="GX address on the LAN")
+    modbus_port: int = Field(502, ge=1, le=65535)
+    mqtt_port: int = Field(1883, ge=1, le=65535, description="1883 plain, 8883 TLS")
+    portal_id: str = Field("", description="VRM portal id; empty = discover from N/+/system/0/Serial")
+    modbus_enabled: bool = Field(True, description="Poll Modbus-TCP (system + shunt cross-check)")
+    mqtt_enabled: bool = Field(True, description="Subscribe over MQTT (per-cell data, full precision)")
+    system_unit_id: int = Field(100, ge=0, le=247, description="Modbus unit of com.victronenergy.system")
+    shunt_unit_id: int = Field(100, ge=0, le=247, description="Lynx Shunt VE.Can instance 0 -> unit 100")
+    shunt_instance: int = Field(0, ge=0, description="Device instance of the shunt (MQTT battery/<n>)")
+    bms_unit_id: int = Field(225, ge=0, le=247, description="CAN-bus BMS -> unit 225")
+    bms_instance: int = Field(512, ge=0, description="Device instance of the BMS (MQTT battery/<n>)")
+    modbus_timeout_s: float = Field(2.0, gt=0)
+    mqtt_username: str = Field("bess-edge", description="Ignored by the GX but must be non-empty")
+    mqtt_password: SecretStr = Field(SecretStr(""), description="Secret: env or credential mqtt_password")
+    mqtt_tls: bool = Field(False, description="Use TLS (normally port 8883)")
+    mqtt_ca_file: Path | None = Field(None, description="CA for the GX's self-signed certificate")
+    mqtt_cert_sha256: str = Field("", description="Pin the broker certificate by SHA-256 fingerprint (hex)")
+
+
+class CollectorSettings(Section):
+    """The collector daemon: grid, staleness, MQTT keepalive, buffer and flushing."""
+
+    interval_s: float = Field(1.0, gt=0, le=60, description="Grid step; 1.0 = whole UTC seconds")
+    buffer_dir: Path = Field(Path("/var/lib/bess-edge/buffer"), description="Durable buffer + dead letters")
+    buffer_max_mb: float = Field(1024.0, gt=0, description="Buffer size limit; oldest data dropped beyond")
+    buffer_sync: Literal["normal", "full"] = Field("full", description="SQLite synchronous mode")
+    batch_max_lines: int = Field(5000, ge=1, description="Lines per InfluxDB write")
+    flush_interval_s: float = Field(1.0, gt=0, description="How often the writer drains the buffer")
+    retry_max_s: float = Field(30.0, gt=0, description="Backoff cap for InfluxDB retries")
+    shutdown_flush_timeout_s: float = Field(10.0, ge=0, description="On SIGTERM, flush for at most this")
+    ttl_shunt_s: float = Field(8.0, gt=0, description="Shunt/system values older than this are stale")
+    ttl_cell_s: float = Field(10.0, gt=0, description="Per-cell values older than this are stale")
+    ttl_system_s: float = Field(8.0, gt=0, description="System power-flow values staleness")
+    keepalive_interval_s: float = Field(25.0, gt=0, le=55, description="Suppress-republish keepalive period")
+    full_refresh_interval_s: float = Field(300.0, gt=0, description="Full republish period (constants)")
+    stall_timeout_s: float = Field(10.0, gt=0, description="No heartbeat for this long -> reconnect")
+    metrics_host: str = Field("127.0.0.1", description="Prometheus /metrics bind address")
+    metrics_port: int = Field(9108, ge=0, le=65535, description="0 disables the endpoint")
+    health_interval_s: float = Field(10.0, gt=0, description="collector_health write period")
+
+
+class LoggingSettings(Section):
+    """Logs go to stdout (journald under systemd)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = Field("auto", description="auto: console on a TTY")

@@ -1,0 +1,83 @@
+"""structlog set-up: JSON lines off a TTY (journald), a console renderer on a TTY.
+
+Standard-library loggers (pymodbus, paho, apscheduler, transformers) are routed through the same
+processors. `RepeatCounter` turns a flood of identical problems into one line plus periodic counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import structlog
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def setup_logging(level: str = "info", fmt: str = "auto") -> None:
+    """Configure structlog and stdlib logging once, at start-up."""
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any
+    if use_json:
+        renderer = structlog.processors.JSONRenderer()
+        shared.append(structlog.processors.dict_tracebacks)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer,
+        ])
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS.get(level, logging.INFO))
+    # Chatty libraries: their own warnings still pass, their per-request debug noise does not.
+    for name in ("pymodbus", "urllib3", "apscheduler.executors.default", "transformers", "httpx"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger bound to a component name."""
+    return structlog.get_logger(name)
+
+
+class RepeatCounter:
+    """Log the first occurrence of each kind of problem, then only a count every `period_s`."""
+
+    def __init__(self, logger: Any, period_s: float = 300.0) -> None:
+        self._log = logger
+        self._period_s = period_s
+        self._state: dict[str, tuple[int, float, int]] = {}  # kind -> (count, last_report_mono, reported)
+
+    def count(self) -> dict[str, int]:
+        """Occurrences per kind since start."""
+        return {kind: state[0] for kind, state in self._state.items()}
+
+    def hit(self, kind: str, event: str, **kw: Any) -> None:
+        """Record one occurrence of `kind`; logs at most once per period per kind."""
+        now = time.monotonic()
+        count, last, reported = self._state.get(kind, (0, 0.0, 0))
+        count += 1
+        if count == 1:
+            self._log.warning(event, kind=kind, **kw)
+            self._state[kind] = (count, now, count)
+        elif now - last >= self._period_s:
+            self._log.warning(event, kind=kind, repeats=count - reported, total=count, **kw)
+            self._state[kind] = (count, now, count)
+        else:
+            self._state[kind] = (count, last, reported)
