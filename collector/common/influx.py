@@ -7,6 +7,7 @@ Errors come out classified (see collector.common.errors); this module never retr
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,10 +144,8 @@ class InfluxClient:
 
     def create_database(self) -> None:
         """CREATE DATABASE (1.x). On 2.x/3.x the bucket must exist; a refusal there is ignored."""
-        try:
+        with contextlib.suppress(RejectedError):
             self.query(f'CREATE DATABASE "{self.settings.database}"')
-        except RejectedError:
-            pass
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -30,7 +30,7 @@ def _which(name: str, fallbacks: tuple[str, ...]) -> str:
     for path in fallbacks:
         if Path(path).exists():
             return path
-    raise FileNotFoundError(f"{name} not found; install it with `apt-get install {name}` (or run `make test`)")
+    raise FileNotFoundError(f"{name} not found; install it: `apt-get install {name}` (or run `make test`)")
 
 
 def wait_port(port: int, timeout_s: float = 20.0, host: str = "127.0.0.1") -> None:

@@ -1,0 +1,76 @@
+"""What sources hand to the grid: observations of GX D-Bus paths, and liveness events.
+
+Sources (Modbus poller, MQTT client) never see the grid's internals, the buffer or InfluxDB: they call a
+`ObservationSink` with small typed records. Times are `time.monotonic()` seconds (for ages) and the
+record is immutable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Literal, Protocol
+
+Role = Literal["system", "settings", "shunt", "bms"]
+SourceName = Literal["mqtt", "modbus"]
+
+
+class Invalid(Enum):
+    """Markers for values that are not numbers."""
+
+    NULL = "null"  # the GX says the value is invalid ({"value": null})
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One value of one D-Bus path as seen by one source at one moment."""
+
+    role: Role
+    path: str  # e.g. "/Dc/0/Voltage" or "/Voltages/Cell3"
+    value: float | int | str | Invalid
+    source: SourceName
+    mono_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceGone:
+    """A device vanished (MQTT empty payloads, Modbus exception 0x0A): drop its values at once."""
+
+    role: Role
+    source: SourceName
+    mono_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """Liveness proof: every value this source has delivered is still current as of `mono_s`.
+
+    MQTT sends it on each heartbeat while the keepalive is alive and a full publish has completed since
+    the last (re)subscribe (Venus publishes every change, so silence means unchanged). Roles limits it.
+    """
+
+    source: SourceName
+    mono_s: float
+    roles: tuple[Role, ...] = ("system", "settings", "shunt", "bms")
+
+
+Event = Observation | DeviceGone | Confirm
+ObservationSink = Callable[[list[Event]], None]
+
+SourceState = Literal["starting", "connected", "stalled", "disconnected", "absent"]
+
+
+class Source(Protocol):
+    """A GX source running on its own thread(s)."""
+
+    name: str
+
+    def start(self, sink: ObservationSink) -> None:
+        """Connect and start delivering events to `sink` (returns at once)."""
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop delivering and disconnect."""
+
+    def state(self) -> dict[str, SourceState]:
+        """Connection state per device/role, for health metrics and logs."""

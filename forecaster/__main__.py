@@ -1,0 +1,7 @@
+"""`python -m forecaster` == `bess-forecaster`."""
+
+import sys
+
+from forecaster.cli import main
+
+sys.exit(main())
