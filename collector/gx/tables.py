@@ -1,0 +1,139 @@
+"""Load the reviewed GX tables (registers.csv, fields.csv) into typed, validated records.
+
+The tables are data: knowledge of the GX lives there, not in code paths. Loading validates them (types,
+overlaps, unknown roles) so a bad edit fails at start-up and in the unit tests, not in the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+RegType = Literal["int16", "uint16", "int32", "uint32", "uint64", "string", "reserved"]
+Kind = Literal["float", "int", "bool"]
+ROLE_SERVICE = {"system": "system", "settings": "settings", "shunt": "battery", "bms": "battery"}
+TTL_CLASSES = ("shunt", "cell", "system")
+_WORDS = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "uint64": 4, "reserved": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """One entry of the Modbus map."""
+
+    service: str  # system | settings | battery
+    address: int
+    type: RegType
+    words: int
+    scale: float  # register = round(value * scale); negative flips the sign
+    unit: str
+    dbus_path: str  # '' for reserved; '#suffix' marks a second register for the same D-Bus value
+    writable: bool
+
+    @property
+    def path(self) -> str:
+        """The D-Bus path without a '#variant' suffix."""
+        return self.dbus_path.split("#", 1)[0]
+
+    @property
+    def end(self) -> int:
+        """One past the last address this register covers."""
+        return self.address + self.words
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """One stored value: which role/path feeds which measurement and field."""
+
+    role: str  # system | settings | shunt | bms
+    path: str  # may hold '{n}' (cell number)
+    measurement: str
+    field: str
+    kind: Kind
+    ttl: str
+
+    @property
+    def per_cell(self) -> bool:
+        return "{n}" in self.path
+
+    def match(self, path: str) -> int | None:
+        """For a per-cell spec, the cell number if `path` matches, else None. Exact match returns 0."""
+        if not self.per_cell:
+            return 0 if path == self.path else None
+        pattern = "^" + re.escape(self.path).replace(r"\{n\}", r"(\d+)") + "$"
+        found = re.match(pattern, path)
+        return int(found.group(1)) if found else None
+
+
+def _rows(name: str) -> list[dict[str, str]]:
+    text = resources.files("collector.gx").joinpath(name).read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
+def _parse_type(raw: str) -> tuple[RegType, int]:
+    if raw.startswith("string"):
+        return "string", int(raw[len("string"):])
+    if raw not in _WORDS:
+        raise ValueError(f"unknown register type {raw!r}")
+    return raw, _WORDS[raw]  # type: ignore[return-value]
+
+
+@cache
+def registers() -> tuple[Register, ...]:
+    """The Modbus register map, sorted by (service, address); raises ValueError on overlaps."""
+    out = []
+    for row in _rows("registers.csv"):
+        reg_type, words = _parse_type(row["type"])
+        out.append(Register(row["service"], int(row["address"]), reg_type, words, float(row["scale"]),
+                            row["unit"], row["dbus_path"], row["access"] == "w"))
+    out.sort(key=lambda r: (r.service, r.address))
+    for prev, cur in itertools.pairwise(out):
+        if prev.service == cur.service and cur.address < prev.end:
+            raise ValueError(f"registers.csv: {cur.service} {cur.address} overlaps {prev.address}")
+    return tuple(out)
+
+
+@cache
+def fields() -> tuple[FieldSpec, ...]:
+    """The field map; raises ValueError on unknown roles, kinds or TTL classes."""
+    out = []
+    for row in _rows("fields.csv"):
+        spec = FieldSpec(row["role"], row["path"], row["measurement"], row["field"],
+                         row["kind"], row["ttl"])  # type: ignore[arg-type]
+        if spec.role not in ROLE_SERVICE:
+            raise ValueError(f"fields.csv: unknown role {spec.role!r}")
+        if spec.kind not in ("float", "int", "bool"):
+            raise ValueError(f"fields.csv: unknown kind {spec.kind!r}")
+        if spec.ttl not in TTL_CLASSES:
+            raise ValueError(f"fields.csv: unknown ttl class {spec.ttl!r}")
+        out.append(spec)
+    return tuple(out)
+
+
+def registers_for(service: str) -> tuple[Register, ...]:
+    """The registers of one service type (system, settings, battery)."""
+    return tuple(r for r in registers() if r.service == service)
+
+
+def register_by_path(service: str) -> dict[str, Register]:
+    """First register for each D-Bus path of a service (the '#variant' copies are skipped)."""
+    out: dict[str, Register] = {}
+    for reg in registers_for(service):
+        if reg.dbus_path and "#" not in reg.dbus_path:
+            out.setdefault(reg.dbus_path, reg)
+    return out
+
+
+def field_for(role: str, path: str) -> tuple[FieldSpec, int] | None:
+    """The spec storing (role, path) and the cell number (0 when not per-cell), or None if not stored."""
+    for spec in fields():
+        if spec.role == role:
+            cell = spec.match(path)
+            if cell is not None:
+                return spec, cell
+    return None
