@@ -1,0 +1,49 @@
+"""The InfluxDB schema contract shared by the collector, the simulator's backfill, importers and the
+forecaster (see docs/schema.md). Pure: names, tags and the derived totals.
+
+Sign convention (one, everywhere): battery current and power are positive when CHARGING the battery,
+negative when discharging (Victron's convention). Grid power is positive when importing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from collector.model import FieldValue
+
+BATTERY = "battery"  # tags: site, device (shunt | bms)
+CELL = "cell"  # tags: site, device, cell (1..N)
+SYSTEM = "system"  # tags: site
+HEALTH = "collector_health"  # tags: site, host
+FORECAST = "forecast"
+FORECAST_SCORE = "forecast_score"
+
+# role (fields.csv) -> value of the `device` tag; system/settings rows carry no device tag.
+DEVICE_TAG = {"shunt": "shunt", "bms": "bms"}
+
+# Bookkeeping fields the grid adds to every row.
+AGE_FIELD = "age_s"  # age in seconds of the oldest value included in the row
+STALE_FIELD = "stale_fields"  # how many known fields of the row were left out as stale or absent
+
+_PV_AC = tuple(f"pv_ac_{kind}_l{n}_w" for kind in ("output", "grid") for n in (1, 2, 3))
+_LOAD = ("load_l1_w", "load_l2_w", "load_l3_w")
+_GRID = ("grid_l1_w", "grid_l2_w", "grid_l3_w")
+
+
+def _sum_present(fields: Mapping[str, FieldValue], names: tuple[str, ...]) -> float | None:
+    values = [float(fields[n]) for n in names if n in fields and not isinstance(fields[n], str)]
+    return sum(values) if values else None
+
+
+def derive_system_totals(fields: Mapping[str, FieldValue]) -> dict[str, FieldValue]:
+    """Add pv_w (DC + AC-coupled PV), load_w and grid_w (sums over the phases present)."""
+    out = dict(fields)
+    pv_ac = _sum_present(fields, _PV_AC)
+    pv_dc = float(fields["pv_dc_w"]) if "pv_dc_w" in fields else None
+    if pv_ac is not None or pv_dc is not None:
+        out["pv_w"] = (pv_ac or 0.0) + (pv_dc or 0.0)
+    for total, names in (("load_w", _LOAD), ("grid_w", _GRID)):
+        value = _sum_present(fields, names)
+        if value is not None:
+            out[total] = value
+    return out
