@@ -1,0 +1,108 @@
+"""Decode GX Modbus register words into D-Bus values, driven by the register map (pure).
+
+Rules (victron.md section 1):
+- Big-endian, high word first; strings are 2 ASCII chars per register, high byte first, NUL-padded.
+- value = register / scale; a negative scale flips the sign; scale 0.01 means units of 100.
+- `reserved` registers read 0xFFFF and carry nothing: they decode to None (not a value).
+- The GX reads an invalid D-Bus value as 0. For quantities that cannot truly be 0 (voltages, capacity,
+  state of health, cell count) a 0 is treated as Invalid.NULL rather than written as a real zero.
+- An integer register at the very edge of its type (0xFFFF, 0x7FFF, 0x8000, ...) is the GX's overflow
+  clamp or a "not available" dialect, never a measurement: it decodes to Saturated, which sources
+  count as garbage ("out_of_range") and hand to the grid as Invalid.NULL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from collector.gx.tables import Register
+from collector.observation import Invalid
+
+# Quantities whose true value is never 0: a Modbus 0 here means "invalid on D-Bus" (venus#362).
+ZERO_IS_INVALID_UNITS = frozenset({"V"})
+ZERO_IS_INVALID_PATHS = frozenset({"/Capacity", "/Soh", "/System/NrOfCellsPerBattery"})
+
+_BITS = {"uint16": 16, "int16": 16, "uint32": 32, "int32": 32, "uint64": 64}
+
+
+class Saturated(Enum):
+    """Marker: the register sits at its type's limit (overflow clamp / not available)."""
+
+    LIMIT = "limit"
+
+
+DecodedValue = float | int | str | Invalid | Saturated
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRead:
+    """The words returned by one contiguous read starting at `address`."""
+
+    address: int
+    words: tuple[int, ...]
+
+    @property
+    def end(self) -> int:
+        return self.address + len(self.words)
+
+
+def _raw_int(reg_type: str, words: Sequence[int]) -> int:
+    raw = 0
+    for word in words:
+        raw = (raw << 16) | (word & 0xFFFF)
+    bits = _BITS[reg_type]
+    if reg_type.startswith("int") and raw >= 1 << (bits - 1):
+        raw -= 1 << bits
+    return raw
+
+
+def _is_saturated(reg_type: str, raw: int) -> bool:
+    bits = _BITS[reg_type]
+    if reg_type.startswith("uint"):
+        return raw == (1 << bits) - 1
+    return raw in ((1 << (bits - 1)) - 1, -(1 << (bits - 1)))
+
+
+def _scaled(raw: int, scale: float) -> float | int:
+    if scale == 1:
+        return raw
+    inverse = 1 / scale
+    if abs(inverse) >= 1 and inverse == round(inverse):
+        return float(raw * round(inverse))  # scale 0.01 / -1: exact multiplication, no 700.0000000001
+    return raw / scale
+
+
+def _decode_string(words: Sequence[int]) -> str:
+    data = b"".join((w & 0xFFFF).to_bytes(2, "big") for w in words)
+    return data.split(b"\x00", 1)[0].decode("ascii", errors="replace").strip()
+
+
+def decode_register(reg: Register, words: Sequence[int]) -> DecodedValue | None:
+    """The value of one register from its words; None for reserved registers."""
+    if len(words) != reg.words:
+        raise ValueError(f"register {reg.address} needs {reg.words} words, got {len(words)}")
+    if reg.type == "reserved":
+        return None
+    if reg.type == "string":
+        return _decode_string(words)
+    raw = _raw_int(reg.type, words)
+    if _is_saturated(reg.type, raw):
+        return Saturated.LIMIT
+    if raw == 0 and (reg.unit in ZERO_IS_INVALID_UNITS or reg.path in ZERO_IS_INVALID_PATHS):
+        return Invalid.NULL
+    return _scaled(raw, reg.scale)
+
+
+def decode_block(registers: Sequence[Register], block: BlockRead) -> dict[str, DecodedValue]:
+    """D-Bus path -> value for every non-reserved register (first of each path) inside the block."""
+    out: dict[str, DecodedValue] = {}
+    for reg in registers:
+        if reg.address < block.address or reg.end > block.end or not reg.dbus_path or "#" in reg.dbus_path:
+            continue
+        offset = reg.address - block.address
+        value = decode_register(reg, block.words[offset : offset + reg.words])
+        if value is not None:
+            out.setdefault(reg.path, value)
+    return out

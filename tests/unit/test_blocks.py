@@ -1,0 +1,80 @@
+"""Block planning: contiguous, mapped-only, <= 125 registers, covering every wanted path."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from collector.gx import tables
+from collector.gx.blocks import Block, plan_blocks
+from collector.gx.tables import Register
+
+
+def all_paths(service: str) -> list[str]:
+    return [r.path for r in tables.registers_for(service) if r.dbus_path]
+
+
+def mapped_addresses(service: str) -> set[int]:
+    return {a for r in tables.registers_for(service) for a in range(r.address, r.end)}
+
+
+@pytest.mark.parametrize(
+    ("service", "expected"),
+    [
+        # 884-919 hold only '#32' copies of paths already read at 808-825: not planned
+        ("system", [Block(800, 84)]),
+        ("battery", [Block(256, 74), Block(1282, 62)]),  # 330 is the '#Ah' copy of /ConsumedAmphours
+        ("settings", [Block(2900, 4)]),
+    ],
+)
+def test_when_every_path_wanted_then_blocks_end_at_the_last_primary_register(
+    service: str, expected: list[Block]
+) -> None:
+    assert plan_blocks(tables.registers_for(service), all_paths(service)) == expected
+
+
+@pytest.mark.parametrize("role", ["system", "settings", "shunt", "bms"])
+def test_when_stored_paths_planned_then_blocks_cover_them_and_only_mapped_addresses(role: str) -> None:
+    service = tables.ROLE_SERVICE[role]
+    regs = tables.registers_for(service)
+    by_path = tables.register_by_path(service)
+    wanted = [s.path for s in tables.fields() if s.role == role and s.path in by_path]
+    assert wanted, "every role stores something readable over Modbus"
+    blocks = plan_blocks(regs, wanted)
+    covered = {a for b in blocks for a in range(b.address, b.end)}
+    mapped = mapped_addresses(service)
+    assert covered <= mapped
+    for path in wanted:
+        reg = by_path[path]
+        assert set(range(reg.address, reg.end)) <= covered, path
+    assert all(1 <= b.count <= 125 for b in blocks)
+
+
+def test_when_path_only_on_mqtt_then_no_block() -> None:
+    assert plan_blocks(tables.registers_for("battery"), ["/Voltages/Cell1"]) == []
+
+
+def test_when_wanted_paths_are_far_apart_in_one_run_then_block_spans_between_them() -> None:
+    blocks = plan_blocks(tables.registers_for("battery"), ["/Dc/0/Voltage", "/Soc"])
+    assert blocks == [Block(259, 266 - 259 + 1)]
+
+
+def test_when_wanted_paths_in_two_runs_then_no_block_crosses_the_gap() -> None:
+    blocks = plan_blocks(tables.registers_for("battery"), ["/Soc", "/System/NrOfCellsPerBattery"])
+    assert blocks == [Block(266, 1), Block(1289, 1)]
+
+
+def test_when_run_longer_than_limit_then_split_without_cutting_a_register() -> None:
+    regs = [Register("x", 10 + 2 * i, "uint32", 2, 1.0, "", f"/P{i}", False) for i in range(100)]
+    blocks = plan_blocks(regs, [r.path for r in regs])
+    assert sum(b.count for b in blocks) == 200
+    assert all(b.count <= 125 and b.count % 2 == 0 for b in blocks)
+    assert blocks[0].address == 10 and blocks[-1].end == 210
+    assert all(a.end == b.address for a, b in itertools.pairwise(blocks))
+
+
+def test_when_limit_is_small_then_blocks_respect_it() -> None:
+    blocks = plan_blocks(tables.registers_for("system"), all_paths("system"), max_registers=10)
+    assert all(b.count <= 10 for b in blocks)
+    assert blocks[0].address == 800 and blocks[-1].end == 884

@@ -1,0 +1,164 @@
+"""Table tests for the Modbus register decoder: every type, scale and special value in the map."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from collector.gx import tables
+from collector.gx.decode import BlockRead, Saturated, decode_block, decode_register
+from collector.observation import Invalid
+
+
+def reg(service: str, address: int) -> tables.Register:
+    return next(r for r in tables.registers_for(service) if r.address == address)
+
+
+@pytest.mark.parametrize(
+    ("service", "address", "words", "expected"),
+    [
+        # uint16, scale 10, volts (system battery voltage 52.3 V)
+        ("system", 840, [523], 52.3),
+        # int16, scale 10, negative current (discharging -12.5 A)
+        ("system", 841, [0x10000 - 125], -12.5),
+        # int16 scale 1, negative watts
+        ("system", 842, [0x10000 - 650], -650),
+        # uint16 scale 1
+        ("system", 843, [87], 87),
+        # uint16 scale -10: ConsumedAmphours sent positive, flipped to negative
+        ("system", 845, [123], -12.3),
+        # uint16 scale 0.01: TimeToGo in units of 100 s
+        ("system", 846, [7], 700.0),
+        # uint64 seconds (GX clock), high word first
+        ("system", 830, [0, 0, 0x6789, 0xABCD], 0x6789ABCD),
+        # uint32 firmware version
+        ("system", 834, [0x0003, 0x0050], 0x00030050),
+        # int32 negative (inverter/charger power)
+        ("system", 870, [0xFFFF, 0xFC18], -1000),
+        # int32 scale 10
+        ("system", 868, [0x0000, 0x0190], 40.0),
+        # uint32 scale -1 (ConsumedAmphours in whole Ah)
+        ("battery", 330, [0x0000, 0x0064], -100.0),
+        # uint16 scale 100 (shunt voltage 53.27 V)
+        ("battery", 259, [5327], 53.27),
+        # int16 scale 10 negative temperature
+        ("battery", 262, [0x10000 - 55], -5.5),
+        # int32 scale 1 positive power
+        ("battery", 256, [0x0001, 0x0000], 65536),
+        # settings uint16 scale 10 percent
+        ("settings", 2901, [200], 20.0),
+        # string6: VRM portal id, NUL-padded
+        ("system", 800, [0x6331, 0x6630, 0x6132, 0x6233, 0x0000, 0x0000], "c1f0a2b3"),
+        # string4: cell id "C7"
+        ("battery", 1306, [0x4337, 0, 0, 0], "C7"),
+    ],
+)
+def test_when_register_words_decoded_then_value_matches_table(
+    service: str, address: int, words: list[int], expected: object
+) -> None:
+    value = decode_register(reg(service, address), words)
+    if isinstance(expected, float):
+        assert isinstance(value, float)
+        assert value == pytest.approx(expected, abs=1e-9)
+    else:
+        assert value == expected
+
+
+def test_when_scale_is_0_01_then_no_float_artefacts() -> None:
+    assert decode_register(reg("battery", 303), [7]) == 700.0
+    assert decode_register(reg("battery", 289), [3]) == 300.0
+
+
+def test_when_register_is_reserved_then_it_decodes_to_nothing() -> None:
+    assert decode_register(reg("system", 827), [0xFFFF]) is None
+
+
+@pytest.mark.parametrize(
+    ("service", "address", "words"),
+    [
+        ("system", 843, [0xFFFF]),
+        ("system", 842, [0x7FFF]),
+        ("system", 842, [0x8000]),
+        ("system", 834, [0xFFFF, 0xFFFF]),
+        ("system", 870, [0x7FFF, 0xFFFF]),
+        ("system", 830, [0xFFFF] * 4),
+    ],
+)
+def test_when_integer_register_at_type_limit_then_saturated(service: str, address: int, words: list[int]) -> None:
+    assert decode_register(reg(service, address), words) is Saturated.LIMIT
+
+
+@pytest.mark.parametrize(
+    ("service", "address"),
+    [("battery", 259), ("system", 840), ("battery", 309), ("battery", 304), ("battery", 1289), ("battery", 1290)],
+)
+def test_when_zero_read_for_quantity_that_cannot_be_zero_then_invalid(service: str, address: int) -> None:
+    assert decode_register(reg(service, address), [0]) is Invalid.NULL
+
+
+@pytest.mark.parametrize(
+    ("service", "address"), [("battery", 261), ("battery", 262), ("system", 842), ("battery", 265)]
+)
+def test_when_zero_read_for_quantity_that_can_be_zero_then_zero(service: str, address: int) -> None:
+    assert decode_register(reg(service, address), [0]) == 0
+
+
+def test_when_word_count_wrong_then_value_error() -> None:
+    with pytest.raises(ValueError, match="needs 2 words"):
+        decode_register(reg("battery", 256), [1])
+
+
+def _encode(register: tables.Register, value: float) -> list[int]:
+    """Independent encoder (the GX side): register = round(value * scale), big-endian words."""
+    raw = round(value * register.scale)
+    bits = 16 * register.words
+    raw &= (1 << bits) - 1
+    return [(raw >> (16 * (register.words - 1 - i))) & 0xFFFF for i in range(register.words)]
+
+
+NUMERIC = [r for r in tables.registers() if r.type not in ("reserved", "string") and "#" not in r.dbus_path]
+
+
+@pytest.mark.parametrize("register", NUMERIC, ids=lambda r: f"{r.service}-{r.address}")
+def test_when_every_numeric_register_round_trips_then_value_is_recovered(register: tables.Register) -> None:
+    # a plausible value with the register's resolution and sign
+    signed = register.type.startswith("int") or register.scale < 0
+    value = (-1 if signed else 1) * 37 / abs(register.scale) if abs(register.scale) >= 1 else 3700.0
+    words = _encode(register, value)
+    decoded = decode_register(register, words)
+    assert isinstance(decoded, int | float)
+    assert math.isclose(decoded, value, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_when_every_string_register_decoded_then_text_recovered() -> None:
+    strings = [r for r in tables.registers() if r.type == "string"]
+    assert strings
+    for register in strings:
+        text = "AB12"
+        data = text.encode().ljust(2 * register.words, b"\x00")
+        words = [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
+        assert decode_register(register, words) == text
+
+
+def test_when_block_decoded_then_each_path_gets_its_value_and_reserved_skipped() -> None:
+    registers = tables.registers_for("system")
+    words = [0] * 120
+    words[840 - 800] = 532
+    words[842 - 800] = 0x10000 - 100
+    words[827 - 800] = 0xFFFF
+    out = decode_block(registers, BlockRead(800, tuple(words)))
+    assert out["/Dc/Battery/Voltage"] == pytest.approx(53.2)
+    assert out["/Dc/Battery/Power"] == -100
+    assert "" not in out
+    # the '#32' copy of a path does not override the primary register
+    words[908 - 800 : 910 - 800] = [0, 5000]
+    words[820 - 800] = 4000
+    out = decode_block(registers, BlockRead(800, tuple(words)))
+    assert out["/Ac/Grid/L1/Power"] == 4000
+
+
+def test_when_register_outside_block_then_not_decoded() -> None:
+    out = decode_block(tables.registers_for("battery"), BlockRead(256, tuple([100] * 10)))
+    assert "/Dc/0/Voltage" in out
+    assert "/Soc" not in out  # 266 is outside 256..265
