@@ -81,8 +81,9 @@ def _read_credentials() -> dict[str, dict[str, str]]:
         return found
     for name, (section, key) in CREDENTIALS.items():
         path = Path(directory) / name
-        if path.is_file():
-            found.setdefault(section, {})[key] = path.read_text().strip()
+        # An empty credential (the units' SetCredential= default for a missing file) means "not set".
+        if path.is_file() and (value := path.read_text().strip()):
+            found.setdefault(section, {})[key] = value
     return found
 
 
