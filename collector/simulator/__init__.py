@@ -1,0 +1,1 @@
+"""A deterministic Cerbo GX simulator: BESS physics, Modbus-TCP server, MQTT publisher, fault knobs."""

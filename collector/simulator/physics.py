@@ -1,0 +1,240 @@
+"""Deterministic BESS physics: a 16-cell LFP pack behind an ESS on a shop with PV, at 1 s, UTC days.
+
+Each UTC day is simulated from midnight in one vectorised pass (`day_arrays`). Its start state (SoC at
+midnight) is a per-(seed, day) draw, and the last two hours of every day steer the pack to the next day's
+start SoC, so days join without a jump and any second can be computed without simulating the past. A fast
+backfill and the live simulator therefore produce identical values for the same second.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from collector.simulator import profiles
+from collector.simulator.profiles import DAY_S, MINUTES
+
+CAPACITY_AH = 280.0
+SOC_MIN = 0.20  # ESS minimum SoC (BatteryLife MinimumSocLimit)
+SOC_MAX = 0.999
+FORCE_SOC_MAX = 0.90
+MAX_CHARGE_A = 140.0
+MAX_DISCHARGE_A = 150.0
+FORCE_CHARGE_A = 45.0
+R_EXTERNAL_OHM = 1.2e-3  # busbars, fuse and shunt between the cells and the pack terminals
+THERMAL_C_J_PER_K = 6000.0
+DC_SYSTEM_W = 28.0
+BRIDGE_START_MIN = 22 * 60
+BRIDGE_END_MIN = 23 * 60 + 45
+
+# Regimes per minute.
+PARK, SELF, FORCE, BRIDGE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class PackParams:
+    """Per-cell spread drawn once from the seed."""
+
+    capacity_ah: np.ndarray  # (cells,)
+    resistance_ohm: np.ndarray  # (cells,)
+    offset_ah: np.ndarray  # (cells,) charge below the most-charged cell (top balance imbalance)
+    thermal_r_k_per_w: np.ndarray  # (cells,)
+
+
+@dataclass(frozen=True, slots=True)
+class DayArrays:
+    """One simulated UTC day at 1 s (index = seconds since midnight)."""
+
+    day: int
+    regime: np.ndarray  # (86400,) int8, PARK/SELF/FORCE/BRIDGE
+    current_a: np.ndarray  # pack current, + = charging
+    soc: np.ndarray  # pack SoC 0..1 by coulomb counting against CAPACITY_AH
+    cell_v: np.ndarray  # (cells, 86400) float32, terminal voltage of each cell
+    cell_t_c: np.ndarray  # (cells, 86400) float32
+    pack_v: np.ndarray  # voltage at the pack terminals (cells + external IR drop)
+    ambient_c: np.ndarray
+    pv_w: np.ndarray
+    load_w: np.ndarray
+    dc_system_w: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """The pack at one second (a view into DayArrays)."""
+
+    t_s: int
+    regime: int
+    current_a: float
+    soc: float
+    pack_v: float
+    cell_v: np.ndarray
+    cell_t_c: np.ndarray
+    ambient_c: float
+    pv_w: float
+    load_w: float
+
+
+def _rng(seed: int, *stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed & 0xFFFFFFFF, *stream])
+
+
+class BessPhysics:
+    """The simulated pack and site for one seed; thread-safe, caches the most recent days."""
+
+    def __init__(self, seed: int, cells: int = 16, cache_days: int = 3) -> None:
+        self.seed = seed
+        self.cells = cells
+        self._cache: OrderedDict[int, DayArrays] = OrderedDict()
+        self._cache_days = cache_days
+        self._lock = threading.Lock()
+        rng = _rng(seed, 0xCE11)
+        offsets = np.abs(rng.normal(0.0, 1.0, cells))
+        self.params = PackParams(
+            capacity_ah=CAPACITY_AH * (1.0 + rng.normal(0.0, 0.015, cells)),
+            resistance_ohm=0.22e-3 * (1.0 + np.abs(rng.normal(0.0, 0.15, cells))),
+            offset_ah=offsets - offsets.min(),
+            thermal_r_k_per_w=2.5 * (1.0 + rng.normal(0.0, 0.15, cells).clip(-0.4, 0.4)),
+        )
+
+    # --- schedule -------------------------------------------------------------------------------------
+    def start_soc(self, day: int) -> float:
+        """The pack SoC at 00:00 UTC of `day` (a per-day draw)."""
+        return float(_rng(self.seed, day, 1).uniform(0.30, 0.70))
+
+    def quiet_day(self, day: int) -> bool:
+        """Whether the battery stays parked for the whole day."""
+        return bool(_rng(self.seed, day, 2).uniform() < 0.3)
+
+    def plan(self, day: int) -> np.ndarray:
+        """The regime of each minute of the day."""
+        plan = np.full(MINUTES, PARK, dtype=np.int8)
+        plan[BRIDGE_START_MIN:BRIDGE_END_MIN] = BRIDGE
+        if self.quiet_day(day):
+            return plan
+        rng = _rng(self.seed, day, 3)
+        if rng.uniform() < 0.5:
+            plan[0 : 6 * 60] = SELF  # the battery carries the night load
+        if rng.uniform() < 0.2:
+            plan[2 * 60 : 4 * 60] = FORCE  # occasional forced grid charge
+        plan[6 * 60 : BRIDGE_START_MIN] = SELF
+        if rng.uniform() < 0.35:
+            start = int(rng.integers(10 * 60, 15 * 60))
+            plan[start : start + 120] = PARK  # parked block in the day
+        return plan
+
+    # --- simulation -----------------------------------------------------------------------------------
+    def day_arrays(self, day: int) -> DayArrays:
+        """The whole UTC day `day` (days since 1970-01-01) at 1 s; cached."""
+        with self._lock:
+            found = self._cache.get(day)
+            if found is not None:
+                self._cache.move_to_end(day)
+                return found
+        arrays = self._simulate(day)
+        with self._lock:
+            self._cache[day] = arrays
+            while len(self._cache) > self._cache_days:
+                self._cache.popitem(last=False)
+        return arrays
+
+    def state_at(self, t_s: int) -> State:
+        """The pack and site at UTC second `t_s`."""
+        day, i = divmod(int(t_s), DAY_S)
+        a = self.day_arrays(day)
+        return State(
+            int(t_s),
+            int(a.regime[i]),
+            float(a.current_a[i]),
+            float(a.soc[i]),
+            float(a.pack_v[i]),
+            a.cell_v[:, i].astype(np.float64),
+            a.cell_t_c[:, i].astype(np.float64),
+            float(a.ambient_c[i]),
+            float(a.pv_w[i]),
+            float(a.load_w[i]),
+        )
+
+    def _simulate(self, day: int) -> DayArrays:
+        load = profiles.shop_load_w(day, _rng(self.seed, day, 4))
+        pv = profiles.clear_sky_w(day) * profiles.cloud_factor(_rng(self.seed, day, 5))
+        noise = _rng(self.seed, day, 6)
+        dc_sys = DC_SYSTEM_W + noise.normal(0.0, 2.0, DAY_S)
+        jitter = noise.normal(0.0, 0.12, DAY_S).clip(-0.4, 0.4)
+        minute_plan = self.plan(day)
+        current = self._control(minute_plan, pv - load - dc_sys, jitter, self.start_soc(day), self.start_soc(day + 1))
+        soc = np.clip(self.start_soc(day) + np.cumsum(current) / 3600.0 / CAPACITY_AH, 0.0, 1.0)
+        cell_v = self._cell_voltages(soc, current)
+        ambient = profiles.ambient_c(day)
+        cell_t = self._cell_temperatures(current, ambient)
+        pack_v = cell_v.astype(np.float64).sum(axis=0) + current * R_EXTERNAL_OHM
+        return DayArrays(
+            day, np.repeat(minute_plan, 60), current, soc, cell_v, cell_t, pack_v, ambient, pv, load, dc_sys
+        )
+
+    def _control(
+        self, plan: np.ndarray, surplus_w: np.ndarray, jitter: np.ndarray, soc0: float, soc_next: float
+    ) -> np.ndarray:
+        """The ESS controller, one minute at a time (SoC limits need the running state)."""
+        current = np.empty(DAY_S)
+        soc = soc0
+        bridge_a = 0.0
+        for m in range(MINUTES):
+            sl = slice(m * 60, m * 60 + 60)
+            code = plan[m]
+            if code == BRIDGE and (m == 0 or plan[m - 1] != BRIDGE):
+                remaining_s = 60.0 * int(np.count_nonzero(plan[m:] == BRIDGE))
+                bridge_a = (soc_next - soc) * CAPACITY_AH * 3600.0 / remaining_s
+            i = self._minute_current(code, surplus_w[sl], soc, bridge_a)
+            i = self._limit_soc(code, i, soc) + jitter[sl]
+            current[sl] = i
+            soc += float(i.sum()) / 3600.0 / CAPACITY_AH
+        return current
+
+    @staticmethod
+    def _minute_current(code: int, surplus_w: np.ndarray, soc: float, bridge_a: float) -> np.ndarray:
+        max_charge_a = MAX_CHARGE_A * float(np.clip((1.0 - soc) / 0.04, 0.03, 1.0))
+        if code == SELF:
+            pack_v = 16.0 * float(profiles.ocv_v(soc))
+            return np.clip(surplus_w / pack_v, -MAX_DISCHARGE_A, max_charge_a)
+        if code == FORCE:
+            return np.full(60, min(FORCE_CHARGE_A, max_charge_a))
+        if code == BRIDGE:
+            return np.full(60, bridge_a)
+        return np.zeros(60)
+
+    @staticmethod
+    def _limit_soc(code: int, i: np.ndarray, soc: float) -> np.ndarray:
+        if code not in (SELF, FORCE):
+            return i
+        top = FORCE_SOC_MAX if code == FORCE else SOC_MAX
+        dsoc = float(i.sum()) / 3600.0 / CAPACITY_AH
+        if dsoc > 0 and soc + dsoc > top:
+            return np.asarray(i * max(0.0, top - soc) / dsoc)
+        if dsoc < 0 and soc + dsoc < SOC_MIN:
+            return np.asarray(i * max(0.0, soc - SOC_MIN) / -dsoc)  # the grid covers the rest
+        return i
+
+    def _cell_voltages(self, soc: np.ndarray, current: np.ndarray) -> np.ndarray:
+        p = self.params
+        removed_ah = (1.0 - soc)[None, :] * CAPACITY_AH + p.offset_ah[:, None]
+        cell_soc = 1.0 - removed_ah / p.capacity_ah[:, None]
+        volts = profiles.ocv_v(cell_soc) + current[None, :] * p.resistance_ohm[:, None]
+        return volts.astype(np.float32)
+
+    def _cell_temperatures(self, current: np.ndarray, ambient: np.ndarray) -> np.ndarray:
+        """First-order I²R heating per cell against the ambient, integrated at one-minute steps."""
+        p = self.params
+        heat_w = (current.reshape(MINUTES, 60) ** 2).mean(axis=1)[:, None] * p.resistance_ohm[None, :]
+        amb_min = ambient.reshape(MINUTES, 60).mean(axis=1)
+        temps = np.empty((MINUTES + 1, self.cells))
+        t = np.full(self.cells, amb_min[0] + 0.3)
+        temps[0] = t
+        for m in range(MINUTES):
+            t = t + 60.0 / THERMAL_C_J_PER_K * (heat_w[m] - (t - amb_min[m]) / p.thermal_r_k_per_w)
+            temps[m + 1] = t
+        x = np.arange(DAY_S) / 60.0
+        grid = np.arange(MINUTES + 1)
+        return np.stack([np.interp(x, grid, temps[:, c]) for c in range(self.cells)]).astype(np.float32)
