@@ -1,0 +1,249 @@
+"""The Modbus-TCP poller: contiguous block reads from the register map, once per grid step.
+
+Every `collector.interval_s` (on the whole second) it reads the planned blocks of each role on its unit
+id and hands the decoded values to the sink as Observations. A unit answering 0x0A/0x0B is "absent":
+one DeviceGone, one log line, then a quiet re-probe every `absent_probe_s` until it answers again
+(one "recovered" line). A lost connection is retried with exponential backoff + jitter (cap 30 s).
+Read-only by construction: see collector/sources/modbus_client.py.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from collector.common.config import CollectorSettings, GxSettings
+from collector.common.errors import RetryableError
+from collector.common.logs import RepeatCounter, get_logger
+from collector.gx import tables
+from collector.gx.blocks import Block, plan_blocks
+from collector.gx.decode import BlockRead, Saturated, decode_block
+from collector.observation import DeviceGone, Event, Invalid, Observation, ObservationSink, Role, SourceState
+from collector.sources.backoff import Backoff
+from collector.sources.modbus_client import (
+    ClientFactory,
+    ModbusRefused,
+    ReadOnlyModbus,
+    UnitAbsent,
+    default_client_factory,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RolePlan:
+    """What to read for one role: its unit id, service registers, wanted paths and blocks."""
+
+    role: Role
+    unit: int
+    registers: tuple[tables.Register, ...]
+    paths: frozenset[str]
+    blocks: tuple[Block, ...]
+
+
+def plan_roles(gx: GxSettings) -> list[RolePlan]:
+    """The read plan of every role that stores something readable over Modbus."""
+    units: dict[Role, int] = {
+        "system": gx.system_unit_id,
+        "settings": gx.system_unit_id,
+        "shunt": gx.shunt_unit_id,
+        "bms": gx.bms_unit_id,
+    }
+    plans = []
+    for role, unit in units.items():
+        service = tables.ROLE_SERVICE[role]
+        by_path = tables.register_by_path(service)
+        paths = frozenset(s.path for s in tables.fields() if s.role == role and s.path in by_path)
+        registers = tables.registers_for(service)
+        blocks = plan_blocks(registers, paths)
+        if blocks:
+            plans.append(RolePlan(role, unit, registers, paths, tuple(blocks)))
+    return plans
+
+
+def next_tick(now_s: float, interval_s: float) -> float:
+    """The next wall-clock instant on the grid (whole multiples of interval_s), strictly after now."""
+    return (math.floor(now_s / interval_s) + 1) * interval_s
+
+
+class ModbusSource:
+    """Polls the GX over Modbus-TCP on its own thread; implements collector.observation.Source."""
+
+    name = "modbus"
+
+    def __init__(
+        self,
+        gx: GxSettings,
+        collector: CollectorSettings,
+        client_factory: ClientFactory = default_client_factory,
+        absent_probe_s: float = 10.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._gx = gx
+        self._interval_s = collector.interval_s
+        self._client_factory = client_factory
+        self._absent_probe_s = absent_probe_s
+        self._backoff = backoff or Backoff(initial_s=1.0, max_s=30.0)
+        self._plans = plan_roles(gx)
+        self._log = get_logger("collector.sources.modbus")
+        self._problems = RepeatCounter(self._log)
+        self._lock = threading.Lock()
+        self._states: dict[str, SourceState] = {p.role: "starting" for p in self._plans}
+        self._absent_since: dict[str, float] = {}
+        self._counts: dict[str, int] = {"polls": 0, "reads": 0, "reconnects": 0, "device_gone": 0}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._modbus: ReadOnlyModbus | None = None
+        self._connected = False
+
+    # --- Source protocol -------------------------------------------------------------------------
+    def start(self, sink: ObservationSink) -> None:
+        """Start polling on a daemon thread (returns at once)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(sink,), name="modbus-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop polling and close the connection."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def state(self) -> dict[str, SourceState]:
+        """Per-role state: starting, connected, disconnected or absent."""
+        with self._lock:
+            return dict(self._states)
+
+    def counters(self) -> dict[str, int]:
+        """Polls, reads, reconnects, errors and garbage by kind (for health metrics)."""
+        with self._lock:
+            out = dict(self._counts)
+        out.update({f"problem_{kind}": n for kind, n in self._problems.count().items()})
+        return out
+
+    # --- loop ------------------------------------------------------------------------------------
+    def _bump(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + n
+
+    def _set_state(self, role: str, state: SourceState) -> None:
+        with self._lock:
+            self._states[role] = state
+
+    def _run(self, sink: ObservationSink) -> None:
+        try:
+            while not self._stop.is_set():
+                if not self._connected and not self._connect():
+                    self._stop.wait(self._backoff.next_delay())
+                    continue
+                self._stop.wait(max(0.0, next_tick(time.time(), self._interval_s) - time.time()))
+                if self._stop.is_set():
+                    break
+                self._poll_once(sink)
+        finally:
+            if self._modbus is not None:
+                self._modbus.close()
+
+    def _connect(self) -> bool:
+        if self._modbus is None:
+            self._modbus = ReadOnlyModbus(
+                self._gx.host, self._gx.modbus_port, self._gx.modbus_timeout_s, self._client_factory
+            )
+        try:
+            self._modbus.connect()
+        except RetryableError as exc:
+            self._disconnected(str(exc))
+            return False
+        self._connected = True
+        self._backoff.reset()
+        self._bump("reconnects")
+        self._log.info("modbus_connected", host=self._gx.host, port=self._gx.modbus_port)
+        for plan in self._plans:
+            if self._states.get(plan.role) != "absent":
+                self._set_state(plan.role, "connected")
+        return True
+
+    def _disconnected(self, error: str) -> None:
+        was_up = self._connected or self._backoff.attempts == 0
+        self._connected = False
+        if self._modbus is not None:
+            self._modbus.close()
+        for plan in self._plans:
+            self._set_state(plan.role, "disconnected")
+        self._absent_since.clear()
+        self._bump("errors_connection")
+        if was_up:  # one line per state change; the retries are counted, not logged
+            self._log.warning("modbus_disconnected", error=error, host=self._gx.host, port=self._gx.modbus_port)
+
+    def _poll_once(self, sink: ObservationSink) -> None:
+        events: list[Event] = []
+        self._bump("polls")
+        try:
+            for plan in self._plans:
+                events.extend(self._poll_role(plan))
+        except RetryableError as exc:
+            self._disconnected(str(exc))
+        if events:
+            sink(events)
+
+    def _poll_role(self, plan: RolePlan) -> list[Event]:
+        assert self._modbus is not None
+        now = time.monotonic()
+        since = self._absent_since.get(plan.role)
+        if since is not None and now - since < self._absent_probe_s:
+            return []
+        events: list[Event] = []
+        for block in plan.blocks:
+            try:
+                words = self._modbus.read(plan.unit, block.address, block.count)
+            except UnitAbsent as exc:
+                return self._absent(plan, exc, now)
+            except ModbusRefused as exc:
+                self._problems.hit(
+                    f"exception_{exc.code:#04x}",
+                    "modbus_exception",
+                    role=plan.role,
+                    unit=plan.unit,
+                    address=block.address,
+                    count=block.count,
+                )
+                continue
+            self._bump("reads")
+            events.extend(self._observations(plan, BlockRead(block.address, tuple(words)), time.monotonic()))
+        self._present(plan)
+        return events
+
+    def _absent(self, plan: RolePlan, exc: UnitAbsent, now: float) -> list[Event]:
+        first = plan.role not in self._absent_since
+        self._absent_since[plan.role] = now
+        if not first:
+            return []
+        self._set_state(plan.role, "absent")
+        self._bump("device_gone")
+        self._log.warning("modbus_unit_absent", role=plan.role, unit=plan.unit, code=exc.code)
+        return [DeviceGone(plan.role, "modbus", now)]
+
+    def _present(self, plan: RolePlan) -> None:
+        if self._absent_since.pop(plan.role, None) is not None:
+            self._log.info("modbus_unit_recovered", role=plan.role, unit=plan.unit)
+        if self._states.get(plan.role) != "connected":
+            self._set_state(plan.role, "connected")
+
+    def _observations(self, plan: RolePlan, block: BlockRead, mono_s: float) -> list[Event]:
+        out: list[Event] = []
+        for path, value in decode_block(plan.registers, block).items():
+            if path not in plan.paths or isinstance(value, str):
+                continue
+            if value is Saturated.LIMIT:
+                self._problems.hit("out_of_range", "modbus_garbage", role=plan.role, path=path)
+                out.append(Observation(plan.role, path, Invalid.NULL, "modbus", mono_s))
+            else:
+                out.append(Observation(plan.role, path, value, "modbus", mono_s))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """The read plan, for logs and `discover`."""
+        return {p.role: {"unit": p.unit, "blocks": [(b.address, b.count) for b in p.blocks]} for p in self._plans}

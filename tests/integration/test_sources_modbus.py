@@ -1,0 +1,281 @@
+"""The Modbus poller and the read-only client against a real Modbus-TCP server on a socket.
+
+`GxModbusServer` is a minimal Modbus-TCP server that follows the GX's rules (FC3/FC4 only, exception 2
+on unmapped addresses, 3 above 125 registers, 0x0A for an absent unit) and records every frame it
+receives, so a test can prove that nothing but reads ever reached it.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from pymodbus.pdu.register_message import WriteSingleRegisterRequest
+
+from collector.common.config import CollectorSettings, GxSettings
+from collector.common.localservices import free_port
+from collector.gx import tables
+from collector.observation import DeviceGone, Event, Observation
+from collector.sources.modbus import ModbusSource
+from collector.sources.modbus_client import ReadOnlyModbus, ReadOnlyTcpClient, WriteRefused
+
+pytestmark = pytest.mark.integration
+
+
+class GxModbusServer:
+    """A Modbus-TCP server with per-unit register images; records every received frame."""
+
+    def __init__(self, units: dict[int, dict[int, int]], port: int | None = None) -> None:
+        self.units = units
+        self.absent: set[int] = set()
+        self.port = port or free_port()
+        self.received: list[bytes] = []
+        self._sock: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", self.port))
+        self._sock.listen(8)
+        self._sock.settimeout(0.1)
+        thread = threading.Thread(target=self._accept, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for conn in self._conns:
+            conn.close()
+        self._conns.clear()
+        if self._sock is not None:
+            self._sock.close()
+        for thread in self._threads:
+            thread.join(2)
+        self._threads.clear()
+
+    def _accept(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self._conns.append(conn)
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(0.1)
+        buf = b""
+        while not self._stop.is_set():
+            try:
+                data = conn.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            while len(buf) >= 6 and len(buf) >= 6 + struct.unpack(">H", buf[4:6])[0]:
+                size = 6 + struct.unpack(">H", buf[4:6])[0]
+                frame, buf = buf[:size], buf[size:]
+                self.received.append(frame)
+                try:
+                    conn.sendall(self._answer(frame))
+                except OSError:
+                    return
+
+    def _answer(self, frame: bytes) -> bytes:
+        tid, _pid, _len, unit, fc = struct.unpack(">HHHBB", frame[:8])
+
+        def reply(pdu: bytes) -> bytes:
+            return struct.pack(">HHHB", tid, 0, len(pdu) + 1, unit) + pdu
+
+        def exception(code: int) -> bytes:
+            return reply(bytes([fc | 0x80, code]))
+
+        if fc not in (3, 4):
+            return exception(0x01)
+        if unit in self.absent or unit not in self.units:
+            return exception(0x0A)
+        address, count = struct.unpack(">HH", frame[8:12])
+        if not 1 <= count <= 125:
+            return exception(0x03)
+        image = self.units[unit]
+        if any(a not in image for a in range(address, address + count)):
+            return exception(0x02)
+        words = [image[a] for a in range(address, address + count)]
+        return reply(bytes([fc, 2 * count]) + struct.pack(f">{count}H", *words))
+
+
+def image(services: tuple[str, ...], values: dict[tuple[str, int], list[int]]) -> dict[int, int]:
+    """A register image holding every mapped address of the services (reserved = 0xFFFF, others 0)."""
+    out: dict[int, int] = {}
+    for service in services:
+        for reg in tables.registers_for(service):
+            words = values.get((service, reg.address), [0xFFFF if reg.type == "reserved" else 0] * reg.words)
+            for i, word in enumerate(words):
+                out[reg.address + i] = word
+    return out
+
+
+VALUES = {
+    ("battery", 259): [5327],  # shunt 53.27 V
+    ("battery", 261): [0x10000 - 125],  # -12.5 A
+    ("battery", 266): [805],  # 80.5 %
+    ("battery", 1289): [16],  # 16 cells
+    ("system", 840): [532],
+    ("system", 842): [0x10000 - 650],
+    ("system", 843): [0xFFFF],  # saturated: garbage, never written as data
+    ("settings", 2900): [10],
+}
+
+
+@pytest.fixture
+def gx_server() -> Iterator[GxModbusServer]:
+    server = GxModbusServer(
+        {
+            100: image(("system", "settings", "battery"), VALUES),
+            225: image(("battery",), VALUES),
+        }
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, events: list[Event]) -> None:
+        with self._lock:
+            self.events.extend(events)
+
+    def wait_for(self, predicate: Callable[[list[Event]], bool], timeout_s: float = 5.0) -> list[Event]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                snapshot = list(self.events)
+            if predicate(snapshot):
+                return snapshot
+            time.sleep(0.02)
+        raise AssertionError(f"condition not met in {timeout_s}s; got {len(self.events)} events")
+
+
+def values_of(events: list[Event], role: str) -> dict[str, object]:
+    return {e.path: e.value for e in events if isinstance(e, Observation) and e.role == role}
+
+
+def settings(server: GxModbusServer) -> tuple[GxSettings, CollectorSettings]:
+    gx = GxSettings(host="127.0.0.1", modbus_port=server.port, modbus_timeout_s=1.0)
+    return gx, CollectorSettings(interval_s=0.2)
+
+
+def test_when_polled_then_block_values_arrive_decoded_and_only_reads_were_sent(gx_server: GxModbusServer) -> None:
+    source = ModbusSource(*settings(gx_server))
+    sink = Collected()
+    source.start(sink)
+    try:
+        events = sink.wait_for(lambda ev: "/Dc/0/Voltage" in values_of(ev, "bms") and values_of(ev, "settings"))
+    finally:
+        source.stop()
+    shunt = values_of(events, "shunt")
+    assert shunt["/Dc/0/Voltage"] == pytest.approx(53.27)
+    assert shunt["/Dc/0/Current"] == pytest.approx(-12.5)
+    assert shunt["/Soc"] == pytest.approx(80.5)
+    assert values_of(events, "bms")["/System/NrOfCellsPerBattery"] == 16
+    system = values_of(events, "system")
+    assert system["/Dc/Battery/Voltage"] == pytest.approx(53.2)
+    assert system["/Dc/Battery/Power"] == -650
+    assert str(system["/Dc/Battery/Soc"]) == "Invalid.NULL"  # 0xFFFF: saturated, not data
+    assert values_of(events, "settings")["/Settings/CGwacs/BatteryLife/State"] == 10
+    assert gx_server.received and {frame[7] for frame in gx_server.received} == {3}
+    assert source.state() == {"system": "connected", "settings": "connected", "shunt": "connected", "bms": "connected"}
+    assert source.counters()["problem_out_of_range"] >= 1
+
+
+def test_when_a_write_is_attempted_by_any_route_then_refused_and_the_server_sees_nothing(
+    gx_server: GxModbusServer,
+) -> None:
+    client = ReadOnlyTcpClient("127.0.0.1", port=gx_server.port, timeout=1.0, retries=0)
+    assert client.connect()
+    try:
+        with pytest.raises(WriteRefused):
+            client.write_register(2901, 100, device_id=100)
+        with pytest.raises(WriteRefused):
+            client.write_registers(2901, [100], device_id=100)
+        with pytest.raises(WriteRefused):
+            client.write_coil(0, True, device_id=100)
+        with pytest.raises(WriteRefused):  # below execute(): the raw frame at the socket
+            client.send(struct.pack(">HHHBBHH", 1, 0, 6, 100, 6, 2901, 100))
+        with pytest.raises(WriteRefused):  # a PDU smuggled past execute() into the transaction layer
+            client.transaction.sync_execute(
+                False, WriteSingleRegisterRequest(address=2901, registers=[100], dev_id=100)
+            )
+        time.sleep(0.3)
+        assert gx_server.received == []
+        # the same connection still reads
+        assert client.read_holding_registers(2900, count=1, device_id=100).registers == [10]
+        assert [frame[7] for frame in gx_server.received] == [3]
+    finally:
+        client.close()
+
+
+def test_when_factory_returns_an_unguarded_client_then_refused() -> None:
+    from pymodbus.client import ModbusTcpClient
+
+    with pytest.raises(WriteRefused):
+        ReadOnlyModbus("127.0.0.1", 1, 1.0, client_factory=lambda h, p, t: ModbusTcpClient(h, port=p))
+
+
+def test_when_unit_absent_then_device_gone_once_and_recovery_when_it_returns(gx_server: GxModbusServer) -> None:
+    gx_server.absent.add(225)
+    source = ModbusSource(*settings(gx_server), absent_probe_s=0.3)
+    sink = Collected()
+    source.start(sink)
+    try:
+        sink.wait_for(lambda ev: any(isinstance(e, DeviceGone) and e.role == "bms" for e in ev))
+        time.sleep(1.0)  # several polls and probes while absent
+        assert source.state()["bms"] == "absent"
+        assert source.state()["shunt"] == "connected"
+        gone = [e for e in sink.events if isinstance(e, DeviceGone)]
+        assert len(gone) == 1
+        gx_server.absent.clear()
+        sink.wait_for(lambda ev: "/Dc/0/Voltage" in values_of(ev, "bms"))
+        assert source.state()["bms"] == "connected"
+    finally:
+        source.stop()
+
+
+def test_when_server_restarts_then_poller_reconnects(gx_server: GxModbusServer) -> None:
+    source = ModbusSource(*settings(gx_server))
+    sink = Collected()
+    source.start(sink)
+    try:
+        sink.wait_for(lambda ev: bool(values_of(ev, "shunt")))
+        gx_server.stop()
+        deadline = time.monotonic() + 5
+        while source.state()["shunt"] != "disconnected" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert source.state()["shunt"] == "disconnected"
+        gx_server.start()
+        with sink._lock:
+            sink.events.clear()
+        sink.wait_for(lambda ev: bool(values_of(ev, "shunt")), timeout_s=10)
+        assert source.counters()["reconnects"] >= 2
+    finally:
+        source.stop()
