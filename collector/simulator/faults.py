@@ -1,0 +1,142 @@
+"""Fault knobs for tests: drop a device, ignore keepalives, freeze, Modbus exceptions, garbage on MQTT.
+
+The knobs live on the in-process simulator (`GxSimulator.faults`); each is a method and idempotent. The
+Modbus server and the MQTT publisher read the state on every request/tick; MQTT side effects (empty
+payloads for a dropped device, garbage messages) go through the publisher hooks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from collector.simulator.truth import Key, Value
+
+Role = Literal["system", "settings", "shunt", "bms"]
+GarbageKind = Literal["non_json", "wrong_type", "nan", "oversized", "unknown_topic"]
+GARBAGE_KINDS: tuple[GarbageKind, ...] = ("non_json", "wrong_type", "nan", "oversized", "unknown_topic")
+ROLES: tuple[Role, ...] = ("system", "settings", "shunt", "bms")
+
+
+class MqttHooks(Protocol):
+    """What the fault knobs need from the MQTT publisher."""
+
+    def device_dropped(self, role: str) -> None:
+        """Publish a zero-byte payload on every topic of the device."""
+
+    def device_restored(self, role: str) -> None:
+        """Publish the device's topics again."""
+
+    def send_garbage(self, kind: str) -> None:
+        """Publish one kind of malformed message."""
+
+
+class Faults:
+    """The fault state of one simulated GX, plus the knobs that change it."""
+
+    def __init__(self, snapshot: Callable[[], dict[Key, Value]]) -> None:
+        self._snapshot = snapshot
+        self._lock = threading.Lock()
+        self._dropped: set[str] = set()
+        self._ignore_keepalives = False
+        self._frozen: dict[Key, Value] | None = None
+        self._modbus_exceptions: dict[int, int] = {}
+        self._out_of_range = False
+        self.mqtt: MqttHooks | None = None
+
+    # --- knobs ----------------------------------------------------------------------------------------
+    def drop_device(self, role: str) -> None:
+        """The device leaves D-Bus: MQTT empty payloads on its topics, Modbus 0x0A for its registers."""
+        _check_role(role)
+        with self._lock:
+            if role in self._dropped:
+                return
+            self._dropped.add(role)
+        if self.mqtt is not None:
+            self.mqtt.device_dropped(role)
+
+    def restore_device(self, role: str) -> None:
+        """The device comes back: its topics are published again, Modbus serves it again."""
+        _check_role(role)
+        with self._lock:
+            if role not in self._dropped:
+                return
+            self._dropped.discard(role)
+        if self.mqtt is not None:
+            self.mqtt.device_restored(role)
+
+    def ignore_keepalives(self, on: bool = True) -> None:
+        """Keepalives are recorded but neither refresh the timer nor trigger a republish."""
+        with self._lock:
+            self._ignore_keepalives = on
+
+    def freeze(self, on: bool = True) -> None:
+        """D-Bus hangs: no MQTT publishes or heartbeats; Modbus keeps answering the frozen values."""
+        if not on:
+            with self._lock:
+                self._frozen = None
+            return
+        if self.frozen_values() is not None:
+            return
+        snapshot = self._snapshot()
+        with self._lock:
+            if self._frozen is None:
+                self._frozen = snapshot
+
+    def modbus_exception(self, unit: int, code: int | None) -> None:
+        """Answer every request to `unit` with exception `code` (None: back to normal)."""
+        with self._lock:
+            if code is None:
+                self._modbus_exceptions.pop(unit, None)
+            else:
+                self._modbus_exceptions[unit] = int(code)
+
+    def modbus_out_of_range(self, on: bool = True) -> None:
+        """Numeric registers read absurd values (0xFFFF, 0x7FFF for signed types)."""
+        with self._lock:
+            self._out_of_range = on
+
+    def send_garbage(self, kind: str) -> None:
+        """Publish malformed MQTT: non_json, wrong_type, nan, oversized (>1 MiB) or unknown_topic."""
+        if kind not in GARBAGE_KINDS:
+            raise ValueError(f"unknown garbage kind {kind!r}; one of {', '.join(GARBAGE_KINDS)}")
+        if self.mqtt is None:
+            raise RuntimeError("send_garbage needs the MQTT publisher (mqtt_port is None)")
+        self.mqtt.send_garbage(kind)
+
+    # --- state, read by the servers -------------------------------------------------------------------
+    def is_dropped(self, role: str) -> bool:
+        """Whether the device is currently off D-Bus."""
+        with self._lock:
+            return role in self._dropped
+
+    def dropped(self) -> frozenset[str]:
+        """The roles currently off D-Bus."""
+        with self._lock:
+            return frozenset(self._dropped)
+
+    def keepalives_ignored(self) -> bool:
+        """Whether keepalives are ignored."""
+        with self._lock:
+            return self._ignore_keepalives
+
+    def frozen_values(self) -> dict[Key, Value] | None:
+        """The values D-Bus hung on, or None when not frozen."""
+        with self._lock:
+            return self._frozen
+
+    def exception_for(self, unit: int) -> int | None:
+        """The forced Modbus exception for a unit, if any."""
+        with self._lock:
+            return self._modbus_exceptions.get(unit)
+
+    def out_of_range(self) -> bool:
+        """Whether registers read absurd values."""
+        with self._lock:
+            return self._out_of_range
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")

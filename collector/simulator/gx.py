@@ -1,0 +1,113 @@
+"""GxSimulator: physics + truth + Modbus server + MQTT publisher + fault knobs, on background threads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from collector.simulator.faults import Faults
+from collector.simulator.modbus_server import ModbusServer
+from collector.simulator.mqtt_publisher import MqttPublisher
+from collector.simulator.physics import BessPhysics
+from collector.simulator.recording import Received, Recorder
+from collector.simulator.truth import DEFAULT_PORTAL_ID, Key, Truth, Value
+
+
+class GxSimulator:
+    """A simulated Cerbo GX. Either server may be disabled (port None); port 0 picks a free Modbus port.
+
+    `clock` returns UTC unix seconds (default time.time); the published values are those of int(clock()).
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        modbus_port: int | None = 0,
+        mqtt_host: str = "127.0.0.1",
+        mqtt_port: int | None = None,
+        portal_id: str = DEFAULT_PORTAL_ID,
+        cells: int = 16,
+        clock: Callable[[], float] = time.time,
+        modbus_host: str = "127.0.0.1",
+        keepalive_timeout_s: float = 60.0,
+        heartbeat_s: float = 3.0,
+    ) -> None:
+        self.seed = seed
+        self.portal_id = portal_id
+        self.clock = clock
+        self.physics = BessPhysics(seed, cells)
+        self._truth = Truth(self.physics, portal_id)
+        self.recorder = Recorder()
+        self.faults = Faults(self._truth_now)
+        self.modbus_port = modbus_port
+        self.mqtt_host = mqtt_host
+        self.mqtt_port = mqtt_port
+        self._modbus: ModbusServer | None = None
+        self._mqtt: MqttPublisher | None = None
+        self._modbus_host = modbus_host
+        self._keepalive_timeout_s = keepalive_timeout_s
+        self._heartbeat_s = heartbeat_s
+
+    def truth(self, t_s: int) -> dict[Key, Value]:
+        """The GX's D-Bus state at UTC second t_s (full precision; None = invalid)."""
+        return self._truth.values_at(t_s)
+
+    def _truth_now(self) -> dict[Key, Value]:
+        return self._truth.values_at(int(self.clock()))
+
+    def current_values(self) -> dict[Key, Value]:
+        """What the GX serves right now: the frozen snapshot while frozen, else truth(now)."""
+        frozen = self.faults.frozen_values()
+        return frozen if frozen is not None else self._truth_now()
+
+    @property
+    def received(self) -> list[Received]:
+        """Every Modbus request and R/ or W/ MQTT message received so far (a copy)."""
+        return self.recorder.snapshot()
+
+    def start(self) -> GxSimulator:
+        """Start the enabled servers (returns once they accept requests / are connected)."""
+        self._truth_now()  # compute today's arrays before serving
+        try:
+            if self.modbus_port is not None:
+                self._modbus = ModbusServer(
+                    self._modbus_host, self.modbus_port, self.faults, self.current_values, self.recorder
+                )
+                self.modbus_port = self._modbus.port
+                self._modbus.start()
+            if self.mqtt_port is not None:
+                self._mqtt = MqttPublisher(
+                    self.mqtt_host,
+                    self.mqtt_port,
+                    self.portal_id,
+                    faults=self.faults,
+                    values=self.current_values,
+                    recorder=self.recorder,
+                    clock=self.clock,
+                    seed=self.seed,
+                    keepalive_timeout_s=self._keepalive_timeout_s,
+                    heartbeat_s=self._heartbeat_s,
+                )
+                self.faults.mqtt = self._mqtt
+                self._mqtt.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop both servers and free the port; idempotent."""
+        if self._mqtt is not None:
+            self._mqtt.stop()
+            self.faults.mqtt = None
+            self._mqtt = None
+        if self._modbus is not None:
+            self._modbus.stop()
+            self._modbus = None
+
+    def __enter__(self) -> GxSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
