@@ -1,0 +1,82 @@
+"""Display names and number formats shared by tables, plots and the narrative (one place for the stand-in label)."""
+
+from __future__ import annotations
+
+import math
+
+from forecaster.report.stats import Estimate
+
+STAND_IN_TAG = "[UNTRAINED STAND-IN]"
+MODEL_NAMES = {
+    "base": "base",
+    "finetuned": "fine-tuned",
+    "persistence": "persistence",
+    "seasonal_naive": "seasonal naive",
+}
+VARIANT_NAMES = {
+    "target_only": "target only",
+    "past_covariates": "+ past covariates",
+    "all_covariates": "+ all covariates",
+    "none": "-",
+}
+LEARNED_MODELS = ("base", "finetuned")
+MINUS = "\u2212"
+
+
+def model_label(model: str, stand_in: bool) -> str:
+    """Display name of a model; base and fine-tuned carry the stand-in tag when the base was a stand-in."""
+    name = MODEL_NAMES.get(model, model)
+    return f"{name} {STAND_IN_TAG}" if stand_in and model in LEARNED_MODELS else name
+
+
+def variant_label(variant: str) -> str:
+    """Display name of a covariate variant."""
+    return VARIANT_NAMES.get(variant, variant)
+
+
+def series_label(model: str, variant: str, stand_in: bool) -> str:
+    """Model plus variant, e.g. 'fine-tuned, + all covariates'."""
+    if variant in ("none", ""):
+        return model_label(model, stand_in)
+    return f"{model_label(model, stand_in)}, {variant_label(variant)}"
+
+
+def _signed(text: str) -> str:
+    return text.replace("-", MINUS) if text.startswith("-") else text
+
+
+def fmt_num(value: float) -> str:
+    """A number with precision suited to its size ('1,234', '45.6', '3.21')."""
+    if not math.isfinite(value):
+        return "n/a"
+    size = abs(value)
+    text = f"{value:,.0f}" if size >= 100 else f"{value:.1f}" if size >= 10 else f"{value:.2f}"
+    return _signed(text)
+
+
+def fmt_w(value: float, unit: str = "W") -> str:
+    """A power value with its unit."""
+    return f"{fmt_num(value)} {unit}" if math.isfinite(value) else "n/a"
+
+
+def fmt_pct(ratio: float, signed: bool = True) -> str:
+    """A ratio as percent ('−12 %'); signed adds '+' to positive values."""
+    if not math.isfinite(ratio):
+        return "n/a"
+    pct = ratio * 100
+    digits = ".0f" if abs(pct) >= 0.5 or pct == 0 else ".1g"  # never print a nonzero value as '-0 %'
+    text = format(pct, ("+" if signed else "") + digits) + " %"
+    return _signed(text)
+
+
+def fmt_ratio(value: float) -> str:
+    """A dimensionless ratio such as WQL or skill ('0.123')."""
+    return _signed(f"{value:.3f}") if math.isfinite(value) else "n/a"
+
+
+def fmt_ci(est: Estimate, fmt: str = "num") -> str:
+    """'value (low to high)' in the format of fmt: num, pct (coverage as percent) or ratio."""
+    show = {"num": fmt_num, "pct": lambda v: fmt_pct(v, signed=False), "ratio": fmt_ratio}[fmt]
+    if not est.has_ci:
+        return show(est.value)
+    return f"{show(est.value)} ({show(est.low)} to {show(est.high)})"

@@ -1,0 +1,258 @@
+"""Sentences generated from the numbers: what fine-tuning improved, what it did not, what covariates did.
+
+No sentence states a result on its own: every verb ("cut", "raised", "within noise", "confirmed") is chosen
+from a confidence interval. A difference is "within noise" when the 95 % CI of the paired difference over
+the same windows includes zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pandas as pd
+
+from forecaster.report.labels import fmt_num, fmt_pct, fmt_ratio, fmt_w, model_label, variant_label
+from forecaster.report.runfolder import RunData
+from forecaster.report.stats import Estimate
+from forecaster.report.tables import OVERALL, Comparison, Tables
+
+EARLIER_COVARIATE_FINDING = 0.26  # the team's earlier finding: covariates cut cycling MAE by 26 %
+FEW_WINDOWS = 10
+NOMINAL_COVERAGE = 0.8
+Change = Literal["lower", "higher", "noise", "unknown"]
+Verdict = Literal["confirmed", "exceeded", "not confirmed", "inconclusive", "cannot be checked"]
+
+
+@dataclass(frozen=True)
+class Narrative:
+    """The generated findings, one list of sentences per heading."""
+
+    finetune_improved: list[str]
+    finetune_not: list[str]
+    covariates: list[str]
+    covariate_claim: list[str]
+    baselines: list[str]
+    caveats: list[str]
+
+
+def change_of(diff: Estimate) -> Change:
+    """Classify B − A from the CI of the paired difference."""
+    if not diff.has_ci:
+        return "unknown"
+    if diff.high < 0:
+        return "lower"
+    if diff.low > 0:
+        return "higher"
+    return "noise"
+
+
+def claim_verdict(rel: Estimate, claimed_reduction: float = EARLIER_COVARIATE_FINDING) -> Verdict:
+    """Confront a claimed relative reduction with the CI of the measured relative change B/A − 1."""
+    if not rel.has_ci:
+        return "cannot be checked"
+    low_red, high_red = -rel.high, -rel.low
+    if high_red < claimed_reduction:
+        return "not confirmed"
+    if low_red <= 0:
+        return "inconclusive"
+    return "exceeded" if low_red > claimed_reduction else "confirmed"
+
+
+def _ci_w(est: Estimate, unit: str) -> str:
+    return f"95 % CI {fmt_num(est.low)} to {fmt_num(est.high)} {unit}"
+
+
+def _ci_pct(est: Estimate) -> str:
+    return f"95 % CI {fmt_pct(est.low)} to {fmt_pct(est.high)}"
+
+
+def _rel(rel: Estimate) -> str:
+    return f"{fmt_pct(rel.value)}, {_ci_pct(rel)}"
+
+
+def _where(regime: str) -> str:
+    return "Over all windows" if regime == OVERALL else f"In {regime} windows"
+
+
+def mae_sentence(c: Comparison, who: str, unit: str) -> str:
+    """One sentence on an MAE comparison, its verb chosen by the CI of the paired difference."""
+    r = c.result
+    a, b, n = fmt_w(r.value_a, unit), fmt_w(r.value_b, unit), c.n_windows
+    change = change_of(r.diff)
+    if change == "lower":
+        return (
+            f"{_where(c.regime)} {who} cut MAE from {a} to {b} ({fmt_pct(r.rel.value)}, {_ci_pct(r.rel)}; {n} windows)."
+        )
+    if change == "higher":
+        return f"{_where(c.regime)} {who} raised MAE from {a} to {b} ({_rel(r.rel)}; {n} windows)."
+    if change == "noise":
+        return (
+            f"{_where(c.regime)} the MAE difference ({fmt_w(r.diff.value, unit)}, {_ci_w(r.diff, unit)}; "
+            f"{n} windows) is within noise: {a} before, {b} after."
+        )
+    return f"{_where(c.regime)} there are too few windows ({n}) to tell: MAE {a} before, {b} after."
+
+
+def wql_sentence(c: Comparison, who: str) -> str | None:
+    """A sentence on the probabilistic forecast (WQL), only when the change is beyond noise."""
+    change = change_of(c.result.diff)
+    if change not in ("lower", "higher"):
+        return None
+    verb = "improved" if change == "lower" else "worsened"
+    r = c.result
+    return (
+        f"{_where(c.regime)} {who} {verb} the weighted quantile loss from {fmt_ratio(r.value_a)} to "
+        f"{fmt_ratio(r.value_b)} ({fmt_pct(r.rel.value)}, {_ci_pct(r.rel)})."
+    )
+
+
+def finetune_findings(tables: Tables, stand_in: bool, unit: str) -> tuple[list[str], list[str]]:
+    """(improved, not improved) sentences for fine-tuned vs base in the main variant, per regime."""
+    v = tables.main_variant
+    who = f"the {model_label('finetuned', stand_in)} model ({variant_label(v)})"
+    improved: list[str] = []
+    not_improved: list[str] = []
+    for regime in tables.regimes:
+        mae_c = tables.comparison("finetune", regime, ("base", v), ("finetuned", v))
+        if mae_c is None:
+            continue
+        target = improved if change_of(mae_c.result.diff) == "lower" else not_improved
+        target.append(mae_sentence(mae_c, who, unit))
+        wql_c = tables.comparison("finetune", regime, ("base", v), ("finetuned", v), metric="wql")
+        sentence = wql_sentence(wql_c, who) if wql_c else None
+        if sentence and wql_c is not None:
+            (improved if change_of(wql_c.result.diff) == "lower" else not_improved).append(sentence)
+    return improved, not_improved
+
+
+def _clause(c: Comparison) -> str:
+    r = c.result
+    where = "over all windows" if c.regime == OVERALL else f"in {c.regime} windows"
+    change = change_of(r.diff)
+    if change == "lower":
+        reduction = f"95 % CI {fmt_pct(-r.rel.high, signed=False)} to {fmt_pct(-r.rel.low, signed=False)}"
+        return f"cut MAE by {fmt_pct(-r.rel.value, signed=False)} {where} ({reduction})"
+    if change == "higher":
+        return f"raised MAE by {fmt_pct(r.rel.value, signed=False)} {where} ({_ci_pct(r.rel)})"
+    if change == "noise":
+        return f"changed MAE within noise {where} ({fmt_pct(r.rel.value)}, {_ci_pct(r.rel)})"
+    return f"could not be judged {where} ({c.n_windows} windows)"
+
+
+def covariate_findings(tables: Tables, stand_in: bool) -> list[str]:
+    """Per model and covariate variant, one sentence listing its effect in each regime."""
+    sentences = []
+    for model in ("base", "finetuned"):
+        for variant in ("past_covariates", "all_covariates"):
+            clauses = [
+                _clause(c)
+                for regime in tables.regimes
+                if (c := tables.comparison("covariates", regime, (model, "target_only"), (model, variant)))
+            ]
+            if clauses:
+                sentences.append(
+                    f"With the {model_label(model, stand_in)} model, {variant_label(variant).lstrip('+ ')} "
+                    f"(against target only) {'; '.join(clauses)}."
+                )
+    return sentences
+
+
+def covariate_claim(tables: Tables, stand_in: bool, claimed: float = EARLIER_COVARIATE_FINDING) -> list[str]:
+    """Confirm or refute the earlier finding (covariates cut cycling MAE by `claimed`), per model."""
+    claim = fmt_pct(claimed, signed=False)
+    head = f"The team's earlier finding of a {claim} MAE reduction from covariates on cycling data"
+    sentences = []
+    for model in ("base", "finetuned"):
+        c = next(
+            (
+                found
+                for variant in ("all_covariates", "past_covariates")
+                if (found := tables.comparison("covariates", "cycling", (model, "target_only"), (model, variant)))
+            ),
+            None,
+        )
+        if c is None:
+            continue
+        verdict = claim_verdict(c.result.rel, claimed)
+        measured = fmt_pct(-c.result.rel.value, signed=False)
+        ci = f"95 % CI {fmt_pct(-c.result.rel.high, signed=False)} to {fmt_pct(-c.result.rel.low, signed=False)}"
+        detail = {
+            "confirmed": f"the measured reduction, {measured} ({ci}), is consistent with it",
+            "exceeded": f"covariates help even more: the measured reduction is {measured} ({ci})",
+            "not confirmed": f"the measured reduction is {measured} ({ci}), below {claim}",
+            "inconclusive": f"the measured reduction, {measured} ({ci}), is compatible with both no effect and {claim}",
+            "cannot be checked": f"too few cycling windows ({c.n_windows}) for a confidence interval",
+        }[verdict]
+        with_what = f"{model_label(model, stand_in)} model, {variant_label(c.variant_b).lstrip('+ ')}"
+        sentences.append(f"{head}: {verdict.upper()} with the {with_what} ({c.n_windows} windows): {detail}.")
+    if not sentences:
+        sentences.append(f"{head} cannot be checked: this run has no cycling windows with a target-only variant.")
+    return sentences
+
+
+def baseline_findings(tables: Tables, stand_in: bool) -> list[str]:
+    """Skill against persistence, and 80 % interval calibration, of the learned models."""
+    sentences = []
+    v = tables.main_variant
+    for model in ("finetuned", "base"):
+        for regime in tables.regimes:
+            row = tables.row(regime, model, v)
+            if row is None:
+                continue
+            skill, cover = row.skill, row.coverage80
+            if skill.has_ci:
+                verdict = (
+                    "beats" if skill.low > 0 else "is worse than" if skill.high < 0 else "is not distinguishable from"
+                )
+                sentences.append(
+                    f"{_where(regime)} the {model_label(model, stand_in)} model {verdict} persistence "
+                    f"(skill {fmt_ratio(skill.value)}, 95 % CI {fmt_ratio(skill.low)} to {fmt_ratio(skill.high)})."
+                )
+            if cover.has_ci and not cover.low <= NOMINAL_COVERAGE <= cover.high:
+                width = "too narrow" if cover.high < NOMINAL_COVERAGE else "too wide"
+                sentences.append(
+                    f"{_where(regime)} its 80 % interval is {width}: it covered {fmt_pct(cover.value, signed=False)} "
+                    f"of actuals (95 % CI {fmt_pct(cover.low, signed=False)} to {fmt_pct(cover.high, signed=False)})."
+                )
+    return sentences
+
+
+def caveats(run: RunData, tables: Tables) -> list[str]:
+    """What limits the reading: stand-in model, few windows, fallbacks, missing actuals."""
+    notes = []
+    if run.stand_in:
+        notes.append(
+            f"The base model is an UNTRAINED STAND-IN ({run.manifest.get('base_model', 'unknown')}), used because "
+            "the real weights were unreachable: every number for 'base' and 'fine-tuned' describes that stand-in, "
+            "not Chronos-2."
+        )
+    for regime in tables.regimes:
+        rows = [r for r in tables.rows if r.regime == regime and r.lead_bucket == "all"]
+        n = max((r.n_windows for r in rows), default=0)
+        if 0 < n < FEW_WINDOWS and regime != OVERALL:
+            notes.append(f"Only {n} {regime} windows: their confidence intervals are wide.")
+    frame = run.forecasts
+    for model, share in frame.groupby("model")["fallback"].mean().items():
+        if share > 0:
+            who = model_label(str(model), run.stand_in)
+            notes.append(
+                f"{fmt_pct(float(share), signed=False)} of {who} forecast points fell back to a simpler model."
+            )
+    missing = float(pd.isna(frame["actual"]).mean())
+    if missing > 0:
+        notes.append(f"{fmt_pct(missing, signed=False)} of forecast points have no actual (gaps) and are not scored.")
+    return notes
+
+
+def build_narrative(run: RunData, tables: Tables) -> Narrative:
+    """All generated findings for a run."""
+    improved, not_improved = finetune_findings(tables, run.stand_in, run.unit)
+    return Narrative(
+        finetune_improved=improved,
+        finetune_not=not_improved,
+        covariates=covariate_findings(tables, run.stand_in),
+        covariate_claim=covariate_claim(tables, run.stand_in),
+        baselines=baseline_findings(tables, run.stand_in),
+        caveats=caveats(run, tables),
+    )

@@ -1,0 +1,227 @@
+"""The report's sections as document blocks (text, tables); numbers come from Tables and Narrative only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from forecaster.report.document import Banner, Block, Bullets, Heading, Paragraph, Table
+from forecaster.report.labels import (
+    STAND_IN_TAG,
+    fmt_ci,
+    fmt_num,
+    fmt_pct,
+    fmt_ratio,
+    model_label,
+    series_label,
+    variant_label,
+)
+from forecaster.report.narrative import Narrative, change_of
+from forecaster.report.runfolder import RunData
+from forecaster.report.tables import ALL_LEADS, MetricRow, Tables
+
+METRIC_HEADER = [
+    "regime",
+    "model",
+    "variant",
+    "lead",
+    "windows",
+    "MAE (W)",
+    "RMSE (W)",
+    "WQL",
+    "80 % coverage",
+    "skill vs persistence",
+]
+VERDICT = {
+    "lower": "lower (beyond noise)",
+    "higher": "higher (beyond noise)",
+    "noise": "within noise",
+    "unknown": "too few windows",
+}
+READING_NOTE = (
+    "Each value is followed by its 95 % bootstrap confidence interval over windows (cutoffs resampled with "
+    "replacement, not rows). A difference is 'within noise' when the 95 % CI of the paired difference over the "
+    "same windows includes zero. WQL = 2 x mean pinball loss over the quantile levels / max(mean |actual|, 1 W); "
+    "skill = 1 - MAE / MAE of persistence on the same windows; coverage = share of actuals inside q0.1..q0.9."
+)
+
+
+def stand_in_banner(run: RunData) -> list[Block]:
+    """The stand-in warning, repeated wherever model results appear."""
+    if not run.stand_in:
+        return []
+    return [
+        Banner(
+            f"The base model of this run is an untrained stand-in ({run.manifest.get('base_model', '?')}), "
+            "used because the real Chronos-2 weights were unreachable. Rows tagged "
+            f"{STAND_IN_TAG} describe that stand-in, not Chronos-2."
+        )
+    ]
+
+
+def summary(run: RunData, tables: Tables, resamples: int, seed: int) -> list[Block]:
+    """Title, warning and one paragraph describing the run."""
+    m = run.manifest
+    windows = run.forecasts.drop_duplicates("cutoff")["regime"].value_counts()
+    per_regime = ", ".join(f"{windows.get(r, 0)} {r}" for r in tables.regimes if r in windows)
+    text = (
+        f"Task {m.get('task', '?')}: {m.get('target', '?')} ({run.unit}) at {m.get('resolution', '?')} resolution, "
+        f"horizon {m.get('horizon_steps', '?')} steps, context {m.get('context_steps', '?')} steps. "
+        f"Backtest windows from {m.get('split', '?')} to {m.get('end', '?')}: {int(windows.sum())} windows "
+        f"({per_regime}). Base model: {model_label('base', run.stand_in)} = {m.get('base_model', '?')}. "
+        f"Confidence intervals: {resamples} bootstrap resamples of windows, seed {seed}. "
+        f"Run created {m.get('created_utc', '?')}."
+    )
+    return [Heading(1, f"Backtest report: {m.get('run_id', run.path.name)}"), *stand_in_banner(run), Paragraph(text)]
+
+
+def _bullets_or(items: list[str], empty: str) -> Block:
+    return Bullets(items) if items else Paragraph(empty)
+
+
+def findings(narrative: Narrative, has_finetuned: bool) -> list[Block]:
+    """The generated 'improved / did not / covariates' section."""
+    blocks: list[Block] = [Heading(2, "Findings")]
+    if has_finetuned:
+        blocks += [
+            Heading(3, "What fine-tuning improved"),
+            _bullets_or(narrative.finetune_improved, "No regime shows an improvement beyond noise."),
+            Heading(3, "What fine-tuning did not improve"),
+            _bullets_or(narrative.finetune_not, "Every regime improved beyond noise."),
+        ]
+    else:
+        blocks.append(Paragraph("This run has no fine-tuned forecasts, so fine-tuning cannot be assessed."))
+    blocks += [
+        Heading(3, "What covariates did"),
+        _bullets_or(narrative.covariates + narrative.covariate_claim, "This run has no covariate ablation."),
+        Heading(3, "Against the baselines"),
+        _bullets_or(narrative.baselines, "No persistence baseline in this run."),
+    ]
+    if narrative.caveats:
+        blocks += [Heading(3, "Caveats"), Bullets(narrative.caveats)]
+    blocks.append(Paragraph(READING_NOTE))
+    return blocks
+
+
+def metric_cells(row: MetricRow, stand_in: bool) -> list[str]:
+    """One formatted table row of metrics with CIs."""
+    return [
+        row.regime,
+        model_label(row.model, stand_in),
+        variant_label(row.variant),
+        row.lead_bucket,
+        str(row.n_windows),
+        fmt_ci(row.mae),
+        fmt_ci(row.rmse),
+        fmt_ci(row.wql, "ratio"),
+        fmt_ci(row.coverage80, "pct"),
+        fmt_ci(row.skill, "ratio"),
+    ]
+
+
+def headline_table(run: RunData, tables: Tables) -> list[Block]:
+    """All regimes x models x variants at all lead times."""
+    rows = [metric_cells(r, run.stand_in) for r in tables.rows if r.lead_bucket == ALL_LEADS]
+    return [
+        Heading(2, "Metrics at all lead times"),
+        *stand_in_banner(run),
+        Table(METRIC_HEADER, rows, "value (95 % CI over windows); MAE and RMSE of the median forecast"),
+    ]
+
+
+def comparison_table(run: RunData, tables: Tables) -> list[Block]:
+    """Paired differences (B - A on the same windows) at all lead times."""
+    header = [
+        "B (compared)",
+        "A (reference)",
+        "regime",
+        "metric",
+        "windows",
+        "A",
+        "B",
+        "B - A (95 % CI)",
+        "change (95 % CI)",
+        "verdict",
+    ]
+    rows = []
+    for c in tables.comparisons:
+        if c.lead_bucket != ALL_LEADS:
+            continue
+        r = c.result
+        show = fmt_ratio if c.metric == "wql" else fmt_num
+        change = (
+            f"{fmt_pct(r.rel.value)} ({fmt_pct(r.rel.low)} to {fmt_pct(r.rel.high)})"
+            if r.rel.has_ci
+            else fmt_pct(r.rel.value)
+        )
+        rows.append(
+            [
+                series_label(c.model_b, c.variant_b, run.stand_in),
+                series_label(c.model_a, c.variant_a, run.stand_in),
+                c.regime,
+                c.metric.upper(),
+                str(c.n_windows),
+                show(r.value_a),
+                show(r.value_b),
+                fmt_ci(r.diff, "ratio" if c.metric == "wql" else "num"),
+                change,
+                VERDICT[change_of(r.diff)],
+            ]
+        )
+    if not rows:
+        return []
+    return [
+        Heading(2, "Paired comparisons (all lead times)"),
+        *stand_in_banner(run),
+        Table(header, rows, "B - A over the windows both forecast; negative = B has lower error"),
+    ]
+
+
+def bucket_tables(run: RunData, tables: Tables) -> list[Block]:
+    """One table per regime: every model x variant x lead bucket."""
+    blocks: list[Block] = [Heading(2, "Metrics by regime and lead bucket")]
+    for regime in tables.regimes:
+        rows = [metric_cells(r, run.stand_in) for r in tables.rows if r.regime == regime and r.lead_bucket != ALL_LEADS]
+        if rows:
+            blocks += [Heading(3, f"{regime} windows"), Table(METRIC_HEADER, rows)]
+    return blocks
+
+
+def _gap_lines(gaps: list[dict[str, Any]]) -> tuple[str, str]:
+    total = sum((pd.Timestamp(g["end"]) - pd.Timestamp(g["start"]) for g in gaps), pd.Timedelta(0))
+    listed = "; ".join(f"{g['start']} to {g['end']}" for g in gaps[:10]) + (" ..." if len(gaps) > 10 else "")
+    return f"{len(gaps)} gaps, {total} in total", listed or "none"
+
+
+def data_table(run: RunData, tables: Tables) -> Table:
+    """The data used: dataset, ranges, resolution, regime share, gaps, fine-tune settings."""
+    m = run.manifest
+    data = m.get("data") or {}
+    gaps_summary, gaps_list = _gap_lines(list(data.get("gaps") or []))
+    share = data.get("regime_share") or {}
+    windows = run.forecasts.drop_duplicates("cutoff")["regime"].value_counts(normalize=True)
+    ft = m.get("finetune")
+    rows = [
+        ["dataset", str(data.get("dataset", "?"))],
+        ["series", ", ".join(sorted(map(str, (data.get("series") or {}).keys()))) or "?"],
+        ["range (start / split / end)", f"{m.get('start', '?')} / {m.get('split', '?')} / {m.get('end', '?')}"],
+        ["resolution", str(m.get("resolution", "?"))],
+        ["points", str(data.get("points", "?"))],
+        ["gaps", gaps_summary],
+        ["gap list", gaps_list],
+        [
+            "regime share of the data",
+            ", ".join(f"{k} {fmt_pct(float(v), signed=False)}" for k, v in share.items()) or "?",
+        ],
+        [
+            "regime share of the windows",
+            ", ".join(f"{k} {fmt_pct(float(v), signed=False)}" for k, v in windows.items()),
+        ],
+        ["quiet threshold", f"{m.get('quiet_threshold_w', '?')} W"],
+        ["base model", f"{m.get('base_model', '?')}" + (f" {STAND_IN_TAG}" if run.stand_in else "")],
+        ["fine-tune", ", ".join(f"{k}={v}" for k, v in ft.items()) if isinstance(ft, dict) else "none"],
+        ["quantile levels", ", ".join(f"{q:g}" for q in run.quantile_levels)],
+        ["lead buckets", ", ".join(tables.buckets)],
+    ]
+    return Table(["item", "value"], rows)

@@ -1,0 +1,292 @@
+"""Metric tables by regime x model x variant x lead bucket, and paired comparisons, with window-bootstrap CIs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from forecaster.report import stats
+from forecaster.report.runfolder import (
+    MODEL_ORDER,
+    REGIME_ORDER,
+    VARIANT_ORDER,
+    RunData,
+    lead_bucket_order,
+    ordered,
+    quantile_levels_of,
+)
+
+OVERALL = "overall"
+ALL_LEADS = "all"
+PERSISTENCE = "persistence"
+COVARIATE_VARIANTS = ("past_covariates", "all_covariates")
+CellKey = tuple[str, str, str, str]  # regime, model, variant, lead bucket
+ComparisonKind = Literal["finetune", "covariates"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Per-window sums of one cell: sorted cutoffs (int ns UTC) and a (windows, SUM_COLUMNS) matrix."""
+
+    cutoffs: np.ndarray
+    sums: stats.FloatArray
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """Metrics of one regime x model x variant x lead bucket, with CIs over windows."""
+
+    regime: str
+    model: str
+    variant: str
+    lead_bucket: str
+    n_windows: int
+    n_points: int
+    mae: stats.Estimate
+    rmse: stats.Estimate
+    wql: stats.Estimate
+    coverage80: stats.Estimate
+    skill: stats.Estimate
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """B against A on the windows both forecast: finetuned vs base, or covariates vs target only."""
+
+    kind: ComparisonKind
+    regime: str
+    lead_bucket: str
+    metric: str
+    model_a: str
+    variant_a: str
+    model_b: str
+    variant_b: str
+    n_windows: int
+    result: stats.PairedEstimate
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Everything numeric the report shows."""
+
+    regimes: list[str]
+    buckets: list[str]
+    models: list[str]
+    variants: list[str]
+    main_variant: str
+    rows: list[MetricRow]
+    comparisons: list[Comparison]
+    cells: dict[CellKey, Cell] = field(repr=False)
+
+    def row(self, regime: str, model: str, variant: str, bucket: str = ALL_LEADS) -> MetricRow | None:
+        """The metric row of one cell, or None when that cell has no windows."""
+        for candidate in self.rows:
+            if (candidate.regime, candidate.model, candidate.variant, candidate.lead_bucket) == (
+                regime,
+                model,
+                variant,
+                bucket,
+            ):
+                return candidate
+        return None
+
+    def comparison(
+        self, kind: ComparisonKind, regime: str, a: tuple[str, str], b: tuple[str, str], metric: str = "mae"
+    ) -> Comparison | None:
+        """The all-leads comparison of B against A in one regime, or None."""
+        for c in self.comparisons:
+            if (c.kind, c.regime, c.lead_bucket, c.metric, c.model_a, c.variant_a, c.model_b, c.variant_b) == (
+                kind,
+                regime,
+                ALL_LEADS,
+                metric,
+                *a,
+                *b,
+            ):
+                return c
+        return None
+
+
+def point_errors(run: RunData) -> pd.DataFrame:
+    """One row per forecast point with an actual and a median: the per-point terms of every metric."""
+    frame = run.forecasts
+    frame = frame[np.isfinite(frame["actual"]) & np.isfinite(frame["median"])].copy()
+    actual = frame["actual"].to_numpy(dtype=float)
+    levels = run.quantile_levels
+    quantiles = frame[[_qcol(run, level) for level in levels]].to_numpy(dtype=float)
+    frame["n"] = 1.0
+    frame["abs_err"] = np.abs(actual - frame["median"].to_numpy(dtype=float))
+    frame["sq_err"] = frame["abs_err"] ** 2
+    with np.errstate(invalid="ignore"):
+        losses = np.column_stack([stats.pinball(actual, quantiles[:, i], lv) for i, lv in enumerate(levels)])
+    frame["pinball"] = np.nan_to_num(np.nanmean(losses, axis=1)) if losses.size else 0.0
+    frame["abs_actual"] = np.abs(actual)
+    low, high = interval_columns(run)
+    if low and high:
+        lo, hi = frame[low].to_numpy(dtype=float), frame[high].to_numpy(dtype=float)
+        has = np.isfinite(lo) & np.isfinite(hi)
+        frame["covered"] = (has & (actual >= lo) & (actual <= hi)).astype(float)
+        frame["n_interval"] = has.astype(float)
+    else:
+        frame["covered"] = 0.0
+        frame["n_interval"] = 0.0
+    return frame
+
+
+def _qcol(run: RunData, level: float) -> str:
+    return quantile_levels_of(list(run.forecasts.columns))[level]
+
+
+def interval_columns(run: RunData) -> tuple[str | None, str | None]:
+    """Columns of the 80 % interval (levels 0.1 and 0.9) when both are present."""
+    have = {round(level, 6) for level in run.quantile_levels}
+    if 0.1 in have and 0.9 in have:
+        return _qcol(run, 0.1), _qcol(run, 0.9)
+    return None, None
+
+
+def window_cells(points: pd.DataFrame) -> dict[CellKey, Cell]:
+    """Per-window sums for every cell, including the 'overall' regime and the 'all' lead bucket."""
+    columns = list(stats.SUM_COLUMNS)
+    base = points[["regime", "model", "variant", "lead_bucket", "cutoff", *columns]]
+    regimes = pd.concat([base, base.assign(regime=OVERALL)], ignore_index=True)
+    expanded = pd.concat([regimes, regimes.assign(lead_bucket=ALL_LEADS)], ignore_index=True)
+    per_window = expanded.groupby(["regime", "model", "variant", "lead_bucket", "cutoff"], sort=True)[columns].sum()
+    cells: dict[CellKey, Cell] = {}
+    for key, group in per_window.groupby(level=[0, 1, 2, 3], sort=True):
+        cutoffs = pd.DatetimeIndex(group.index.get_level_values("cutoff")).as_unit("ns").asi8
+        cells[(str(key[0]), str(key[1]), str(key[2]), str(key[3]))] = Cell(cutoffs, group.to_numpy(dtype=float))
+    return cells
+
+
+def align(a: Cell, b: Cell) -> tuple[stats.FloatArray, stats.FloatArray]:
+    """The sums of A and B restricted to the windows both have, in the same order."""
+    _common, index_a, index_b = np.intersect1d(a.cutoffs, b.cutoffs, assume_unique=True, return_indices=True)
+    return a.sums[index_a], b.sums[index_b]
+
+
+def _reference_cell(cells: dict[CellKey, Cell], regime: str, bucket: str) -> Cell | None:
+    candidates = [cell for (r, m, _v, b), cell in sorted(cells.items()) if (r, m, b) == (regime, PERSISTENCE, bucket)]
+    return candidates[0] if candidates else None
+
+
+def metric_row(key: CellKey, cells: dict[CellKey, Cell], seed: int, resamples: int) -> MetricRow:
+    """Metrics of one cell with CIs; skill against persistence on the shared windows."""
+    cell = cells[key]
+    n = cell.sums.shape[0]
+    counts = stats.resample_counts(n, resamples, seed, "|".join(key))
+    estimates = stats.metric_estimates(cell.sums, counts)
+    skill = stats.NAN_ESTIMATE
+    reference = _reference_cell(cells, key[0], key[3])
+    if reference is not None and key[1] != PERSISTENCE:
+        mine, theirs = align(cell, reference)
+        if mine.shape[0]:
+            skill_counts = stats.resample_counts(mine.shape[0], resamples, seed, "|".join(key) + "|skill")
+            skill = stats.skill_estimate(mine, theirs, skill_counts)
+    return MetricRow(
+        *key,
+        n_windows=n,
+        n_points=int(cell.sums[:, stats.N].sum()),
+        mae=estimates["mae"],
+        rmse=estimates["rmse"],
+        wql=estimates["wql"],
+        coverage80=estimates["coverage80"],
+        skill=skill,
+    )
+
+
+def planned_comparisons(
+    pairs: Iterable[tuple[str, str]],
+) -> list[tuple[ComparisonKind, tuple[str, str], tuple[str, str]]]:
+    """Which (model, variant) pairs to compare: finetuned vs base per variant; covariates vs target only."""
+    present = set(pairs)
+    plans: list[tuple[ComparisonKind, tuple[str, str], tuple[str, str]]] = []
+    for variant in VARIANT_ORDER:
+        if ("base", variant) in present and ("finetuned", variant) in present:
+            plans.append(("finetune", ("base", variant), ("finetuned", variant)))
+    for model in ("base", "finetuned"):
+        for variant in COVARIATE_VARIANTS:
+            if (model, "target_only") in present and (model, variant) in present:
+                plans.append(("covariates", (model, "target_only"), (model, variant)))
+    return plans
+
+
+def compare(
+    cells: dict[CellKey, Cell], seed: int, resamples: int, regimes: list[str], buckets: list[str]
+) -> list[Comparison]:
+    """Every planned comparison in every regime and lead bucket, for MAE and WQL."""
+    plans = planned_comparisons({(m, v) for (_r, m, v, _b) in cells})
+    out: list[Comparison] = []
+    for kind, a, b in plans:
+        for regime in regimes:
+            for bucket in [ALL_LEADS, *buckets]:
+                cell_a, cell_b = cells.get((regime, *a, bucket)), cells.get((regime, *b, bucket))
+                if cell_a is None or cell_b is None:
+                    continue
+                sums_a, sums_b = align(cell_a, cell_b)
+                n = sums_a.shape[0]
+                if n == 0:
+                    continue
+                counts = stats.resample_counts(n, resamples, seed, f"{regime}|{bucket}|{a}|{b}")
+                for metric in ("mae", "wql"):
+                    result = stats.paired_estimate(sums_a, sums_b, counts, metric)
+                    out.append(Comparison(kind, regime, bucket, metric, *a, *b, n, result))
+    return out
+
+
+def main_variant_of(pairs: set[tuple[str, str]]) -> str:
+    """The richest variant both base and finetuned have (else the richest any forecasting model has)."""
+    for variant in reversed(VARIANT_ORDER[:3]):
+        if ("base", variant) in pairs and ("finetuned", variant) in pairs:
+            return variant
+    for variant in reversed(VARIANT_ORDER[:3]):
+        if any(v == variant for _m, v in pairs):
+            return variant
+    return "none"
+
+
+def build_tables(run: RunData, seed: int = 0, resamples: int = 1000) -> Tables:
+    """All metric rows and comparisons of a run."""
+    points = point_errors(run)
+    cells = window_cells(points)
+    regimes = [*ordered(sorted(set(points["regime"])), REGIME_ORDER), OVERALL]
+    buckets = lead_bucket_order(points) if not points.empty else []
+    pairs = {(m, v) for (_r, m, v, _b) in cells}
+    models = ordered(sorted({m for m, _v in pairs}), MODEL_ORDER)
+    variants = ordered(sorted({v for _m, v in pairs}), VARIANT_ORDER)
+    rows = []
+    for regime in regimes:
+        for model in models:
+            for variant in variants:
+                for bucket in [ALL_LEADS, *buckets]:
+                    if (regime, model, variant, bucket) in cells:
+                        rows.append(metric_row((regime, model, variant, bucket), cells, seed, resamples))
+    comparisons = compare(cells, seed, resamples, regimes, buckets)
+    return Tables(regimes, buckets, models, variants, main_variant_of(pairs), rows, comparisons, cells)
+
+
+@dataclass(frozen=True)
+class LeadCurve:
+    """MAE by lead time for one regime x model x variant, with window-bootstrap CIs."""
+
+    lead_minutes: list[float]
+    mae: list[stats.Estimate]
+
+
+def lead_curve(points: pd.DataFrame, regime: str, model: str, variant: str, *, seed: int, resamples: int) -> LeadCurve:
+    """MAE per lead step (x in minutes) over the windows of a regime ('overall' = all windows)."""
+    sub = points[(points["model"] == model) & (points["variant"] == variant)]
+    if regime != OVERALL:
+        sub = sub[sub["regime"] == regime]
+    if sub.empty:
+        return LeadCurve([], [])
+    num = sub.pivot_table(index="cutoff", columns="lead_steps", values="abs_err", aggfunc="sum", fill_value=0.0)
+    den = sub.pivot_table(index="cutoff", columns="lead_steps", values="n", aggfunc="sum", fill_value=0.0)
+    minutes = sub.groupby("lead_steps")["lead_minutes"].first().reindex(num.columns)
+    counts = stats.resample_counts(num.shape[0], resamples, seed, f"lead|{regime}|{model}|{variant}")
+    estimates = stats.ratio_by_column(num.to_numpy(dtype=float), den.to_numpy(dtype=float), counts)
+    return LeadCurve([float(m) for m in minutes], estimates)
