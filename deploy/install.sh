@@ -1,0 +1,382 @@
+#!/usr/bin/env bash
+# Install bess-edge on a Debian/Ubuntu box (x86-64 or arm64): a virtualenv under /opt, the config under
+# /etc, the systemd units and the service user. Idempotent: a second run changes nothing and says so.
+# Never overwrites an operator's config. See docs/install.md.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: deploy/install.sh [options]
+
+  --prefix DIR     install root for the virtualenv and docs (default /opt/bess-edge)
+  --etc DIR        config directory (default /etc/bess-edge)
+  --destdir DIR    stage everything under DIR (packaging, tests): no user, no chown, no systemctl.
+                   A virtualenv built there embeds the staged path; combine with --no-venv unless
+                   DIR is the root of the target system (a chroot).
+  --python PATH    Python >= 3.11 for the virtualenv (default python3)
+  --wheels DIR     install torch from this directory of wheels instead of PyTorch's CPU index
+                   (other packages are looked up there first, then on PyPI)
+  --no-venv        skip the virtualenv (you provide PREFIX/venv yourself)
+  --dry-run        print what would be done, change nothing
+  --uninstall      stop and remove the units, the virtualenv and the docs; keep config and state
+  --purge          with --uninstall: also remove config, credentials, state, cache and the user
+  -h, --help       this text
+EOF
+}
+
+PREFIX=/opt/bess-edge
+ETC=/etc/bess-edge
+DESTDIR=""
+PYTHON=python3
+WHEELS=""
+NO_VENV=0
+DRY_RUN=0
+UNINSTALL=0
+PURGE=0
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --prefix) PREFIX="${2:?--prefix needs a directory}"; shift 2 ;;
+        --etc) ETC="${2:?--etc needs a directory}"; shift 2 ;;
+        --destdir) DESTDIR="${2:?--destdir needs a directory}"; shift 2 ;;
+        --python) PYTHON="${2:?--python needs a path}"; shift 2 ;;
+        --wheels) WHEELS="${2:?--wheels needs a directory}"; shift 2 ;;
+        --no-venv) NO_VENV=1; shift ;;
+        --dry-run) DRY_RUN=1; shift ;;
+        --uninstall) UNINSTALL=1; shift ;;
+        --purge) PURGE=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+for dir in "$PREFIX" "$ETC"; do
+    case "$dir" in
+        /?*) ;;
+        *) echo "install.sh: --prefix and --etc must be absolute paths other than /, got '$dir'" >&2; exit 2 ;;
+    esac
+done
+if [ "$PURGE" = 1 ] && [ "$UNINSTALL" = 0 ]; then
+    echo "install.sh: --purge only goes with --uninstall" >&2; exit 2
+fi
+if [ -n "$DESTDIR" ]; then
+    DESTDIR="$(realpath -m "$DESTDIR")"
+    [ "$DESTDIR" != / ] || DESTDIR=""
+fi
+if [ -n "$WHEELS" ]; then
+    [ -d "$WHEELS" ] || { echo "install.sh: --wheels: no such directory: $WHEELS" >&2; exit 2; }
+    WHEELS="$(realpath "$WHEELS")"
+fi
+
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SERVICE_USER=bess-edge
+STATE_DIR=/var/lib/bess-edge
+CACHE_DIR=/var/cache/bess-edge
+UNITS=(bess-collector bess-forecaster bess-finetune)
+COMMANDS=(bess-collector bess-forecaster)
+TORCH_VERSION=2.13.0
+TORCH_INDEX=https://download.pytorch.org/whl/cpu
+
+D_PREFIX="$DESTDIR$PREFIX"
+D_ETC="$DESTDIR$ETC"
+D_UNITS="$DESTDIR/etc/systemd/system"
+D_BIN="$DESTDIR/usr/local/bin"
+VENV="$D_PREFIX/venv"
+
+CHANGED=0
+UNITS_CHANGED=0
+IS_ROOT=0
+if [ "$(id -u)" = 0 ]; then IS_ROOT=1; fi
+# Only a real install on a booted systemd host touches users, ownership and the service manager.
+LIVE=0
+if [ -z "$DESTDIR" ] && [ "$IS_ROOT" = 1 ]; then LIVE=1; fi
+SYSTEMD=0
+if [ "$LIVE" = 1 ] && [ -d /run/systemd/system ]; then SYSTEMD=1; fi
+
+say() {
+    if [ "$DRY_RUN" = 1 ]; then echo "install.sh: (dry run) $*"; else echo "install.sh: $*"; fi
+}
+
+run() {
+    # Run a command that changes something, or only show it under --dry-run.
+    if [ "$DRY_RUN" = 1 ]; then
+        say "would run: $*"
+    else
+        "$@"
+    fi
+}
+
+install_file() {
+    # install_file SOURCE DEST MODE: copy when the content differs; report either way.
+    local source="$1" dest="$2" mode="$3"
+    if [ -f "$dest" ] && cmp -s "$source" "$dest"; then
+        say "unchanged: $dest"
+        return 1
+    fi
+    run install -D -m "$mode" "$source" "$dest"
+    say "installed: $dest"
+    CHANGED=1
+    return 0
+}
+
+ensure_dir() {
+    # ensure_dir DIR MODE [GROUP]: create or fix the mode (and group on a live install).
+    local dir="$1" mode="$2" group="${3:-}"
+    local want_group="$group"
+    if [ -d "$dir" ] && [ "$(stat -c %a "$dir")" = "${mode#0}" ] \
+        && { [ -z "$want_group" ] || [ "$LIVE" = 0 ] || [ "$(stat -c %G "$dir")" = "$want_group" ]; }; then
+        say "unchanged: $dir/"
+        return
+    fi
+    run mkdir -p "$dir"
+    run chmod "$mode" "$dir"
+    if [ -n "$group" ] && [ "$LIVE" = 1 ]; then
+        run chgrp "$group" "$dir"
+    fi
+    say "created: $dir/ (mode $mode${group:+, group $group})"
+    CHANGED=1
+}
+
+render_unit() {
+    # The shipped units name /opt/bess-edge and /etc/bess-edge; rewrite them for other locations.
+    sed -e "s#/opt/bess-edge#$PREFIX#g" -e "s#/etc/bess-edge#$ETC#g" "$SRC/systemd/$1.service"
+}
+
+source_digest() {
+    # What the virtualenv is built from: a change here means pip must run again.
+    {
+        echo "python=$("$PYTHON" -c 'import sys; print(sys.version)')"
+        echo "torch=$TORCH_VERSION wheels=$WHEELS"
+        cd "$SRC" && find pyproject.toml requirements.lock collector forecaster -type f \
+            \( -name '*.py' -o -name '*.csv' -o -name '*.toml' -o -name '*.lock' -o -name '*.json' \) \
+            -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
+    } | sha256sum | cut -d' ' -f1
+}
+
+# ---------------------------------------------------------------------------------------------- install
+
+install_user() {
+    if [ -n "$DESTDIR" ]; then
+        say "skipped: creating user $SERVICE_USER (--destdir); on the target run:" \
+            "useradd --system --user-group --home-dir $STATE_DIR --no-create-home --shell /usr/sbin/nologin $SERVICE_USER"
+    elif [ "$IS_ROOT" = 0 ]; then
+        say "skipped: creating user $SERVICE_USER (not root)"
+    elif getent passwd "$SERVICE_USER" >/dev/null; then
+        say "unchanged: user $SERVICE_USER"
+    else
+        run useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
+            --shell /usr/sbin/nologin --comment "bess-edge services" "$SERVICE_USER"
+        say "created: system user $SERVICE_USER (home $STATE_DIR, no login)"
+        CHANGED=1
+    fi
+}
+
+install_config() {
+    ensure_dir "$D_ETC" 0750 "$SERVICE_USER"
+    ensure_dir "$D_ETC/credentials" 0700
+    if [ -e "$D_ETC/config.toml" ]; then
+        say "kept: $D_ETC/config.toml (an existing config is never overwritten;" \
+            "compare with $PREFIX/share/config.example.toml after upgrades)"
+    else
+        run install -m 0640 "$SRC/deploy/config.example.toml" "$D_ETC/config.toml"
+        if [ "$LIVE" = 1 ]; then run chgrp "$SERVICE_USER" "$D_ETC/config.toml"; fi
+        say "installed: $D_ETC/config.toml (from config.example.toml; edit it before starting)"
+        CHANGED=1
+        NEW_CONFIG=1
+    fi
+}
+
+install_units() {
+    local unit rendered
+    rendered="$(mktemp)"
+    for unit in "${UNITS[@]}"; do
+        render_unit "$unit" >"$rendered"
+        if install_file "$rendered" "$D_UNITS/$unit.service" 0644; then
+            UNITS_CHANGED=1
+        fi
+    done
+    rm -f "$rendered"
+}
+
+install_docs() {
+    local doc
+    for doc in "$SRC"/docs/*.md; do
+        install_file "$doc" "$D_PREFIX/share/docs/$(basename "$doc")" 0644 || true
+    done
+    install_file "$SRC/deploy/config.example.toml" "$D_PREFIX/share/config.example.toml" 0644 || true
+}
+
+pip_install_all() {
+    local pip="$VENV/bin/pip"
+    local find_links=()
+    if [ -n "$WHEELS" ]; then find_links=(--find-links "$WHEELS"); fi
+    run "$pip" install --quiet --upgrade pip
+    # torch first, CPU-only: from the local wheels, or from PyTorch's CPU index *only*, so pip can never
+    # pick the multi-GB CUDA build from PyPI. The locked requirements then find torch satisfied.
+    if [ -n "$WHEELS" ]; then
+        run "$pip" install --quiet --no-index --find-links "$WHEELS" "torch==$TORCH_VERSION"
+    else
+        run "$pip" install --quiet --index-url "$TORCH_INDEX" "torch==$TORCH_VERSION"
+    fi
+    run "$pip" install --quiet "${find_links[@]}" -r "$SRC/requirements.lock"
+    run "$pip" install --quiet "${find_links[@]}" --no-deps --force-reinstall "$SRC"
+}
+
+install_venv() {
+    if [ "$NO_VENV" = 1 ]; then
+        say "skipped: virtualenv (--no-venv); the units expect $PREFIX/venv/bin/bess-collector"
+        return
+    fi
+    if ! "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "install.sh: $PYTHON is not Python >= 3.11 with venv/ensurepip" \
+            "(Debian/Ubuntu: apt install python3.11-venv, or pass --python)" >&2
+        exit 1
+    fi
+    local digest stamp="$VENV/.bess-edge-source"
+    digest="$(source_digest)"
+    if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
+        say "unchanged: $VENV (built from this source)"
+    else
+        if [ ! -x "$VENV/bin/python" ]; then
+            run "$PYTHON" -m venv "$VENV"
+            say "created: $VENV"
+        fi
+        say "installing packages into $VENV (CPU-only torch $TORCH_VERSION; this takes a few minutes)"
+        if ! pip_install_all; then
+            echo "install.sh: pip failed; the virtualenv is incomplete. Fix the cause (network, --wheels)" \
+                "and run install.sh again." >&2
+            exit 1
+        fi
+        if [ "$DRY_RUN" = 0 ]; then echo "$digest" >"$stamp"; fi
+        say "installed: bess-edge into $VENV"
+        CHANGED=1
+    fi
+    local cmd
+    for cmd in "${COMMANDS[@]}"; do
+        if [ "$(readlink "$D_BIN/$cmd" 2>/dev/null)" = "$PREFIX/venv/bin/$cmd" ]; then
+            say "unchanged: $D_BIN/$cmd"
+        else
+            run mkdir -p "$D_BIN"
+            run ln -sfn "$PREFIX/venv/bin/$cmd" "$D_BIN/$cmd"
+            say "linked: $D_BIN/$cmd -> $PREFIX/venv/bin/$cmd"
+            CHANGED=1
+        fi
+    done
+}
+
+reload_systemd() {
+    if [ "$SYSTEMD" = 0 ]; then
+        if [ "$UNITS_CHANGED" = 1 ]; then
+            say "skipped: systemctl daemon-reload (no running systemd, not root, or --destdir)"
+        fi
+        return 0
+    fi
+    if [ "$UNITS_CHANGED" = 1 ]; then
+        run systemctl daemon-reload
+        say "reloaded: systemd unit files"
+    fi
+    if [ "$CHANGED" = 1 ]; then
+        local unit
+        for unit in bess-collector bess-forecaster; do
+            if systemctl is-active --quiet "$unit"; then
+                run systemctl restart "$unit"
+                say "restarted: $unit (new code or unit)"
+            fi
+        done
+    fi
+}
+
+next_steps() {
+    cat <<EOF
+install.sh: next steps:
+  1. edit $ETC/config.toml (GX address, InfluxDB URL; docs: $PREFIX/share/docs/configuration.md)
+  2. secrets, if your site needs them (root-only files, read by systemd as credentials):
+       install -m 0600 /dev/stdin $ETC/credentials/influx_token  <<<'...'
+     (also influx_password, mqtt_password)
+  3. find the GX unit ids:  bess-collector discover --config $ETC/config.toml
+  4. check:  bess-collector check-config --config $ETC/config.toml
+  5. start:  systemctl enable --now bess-collector bess-forecaster
+EOF
+}
+
+do_install() {
+    NEW_CONFIG=0
+    if [ ! -f "$SRC/deploy/config.example.toml" ]; then
+        echo "install.sh: $SRC is not a bess-edge source tree" >&2
+        exit 1
+    fi
+    install_user
+    install_config
+    install_units
+    install_docs
+    install_venv
+    reload_systemd
+    if [ "$CHANGED" = 0 ]; then
+        say "nothing to do: already installed and up to date"
+    else
+        say "done${DESTDIR:+ (staged under $DESTDIR)}"
+    fi
+    if [ "$NEW_CONFIG" = 1 ]; then next_steps; fi
+    return 0
+}
+
+# -------------------------------------------------------------------------------------------- uninstall
+
+remove_path() {
+    if [ -e "$1" ] || [ -L "$1" ]; then
+        run rm -rf -- "$1"
+        say "removed: $1"
+        CHANGED=1
+    fi
+}
+
+do_uninstall() {
+    local unit cmd
+    if [ "$SYSTEMD" = 1 ]; then
+        for unit in "${UNITS[@]}"; do
+            if systemctl cat "$unit" >/dev/null 2>&1; then
+                run systemctl disable --now "$unit" || true
+                say "stopped and disabled: $unit"
+            fi
+        done
+    fi
+    for unit in "${UNITS[@]}"; do
+        remove_path "$D_UNITS/$unit.service"
+    done
+    for cmd in "${COMMANDS[@]}"; do
+        # Only our own links.
+        if [ "$(readlink "$D_BIN/$cmd" 2>/dev/null)" = "$PREFIX/venv/bin/$cmd" ]; then
+            remove_path "$D_BIN/$cmd"
+        fi
+    done
+    remove_path "$VENV"
+    remove_path "$D_PREFIX/share"
+    if [ -d "$D_PREFIX" ] && [ -z "$(ls -A "$D_PREFIX")" ]; then
+        run rmdir "$D_PREFIX"
+        say "removed: $D_PREFIX/"
+    fi
+    if [ "$SYSTEMD" = 1 ] && [ "$CHANGED" = 1 ]; then run systemctl daemon-reload; fi
+    if [ "$PURGE" = 1 ]; then
+        remove_path "$D_ETC"
+        remove_path "$DESTDIR$STATE_DIR"
+        remove_path "$DESTDIR$CACHE_DIR"
+        if [ "$LIVE" = 1 ] && getent passwd "$SERVICE_USER" >/dev/null; then
+            run userdel "$SERVICE_USER"
+            say "removed: user $SERVICE_USER"
+            CHANGED=1
+        fi
+    else
+        say "kept: config $D_ETC and state $DESTDIR$STATE_DIR (add --purge to remove them)"
+    fi
+    if [ "$CHANGED" = 0 ]; then
+        say "nothing to do: not installed"
+    else
+        say "uninstalled"
+    fi
+}
+
+if [ "$UNINSTALL" = 1 ]; then
+    do_uninstall
+else
+    do_install
+fi
