@@ -1,0 +1,150 @@
+"""`bess-collector simulate`: run the simulated Cerbo GX live, or backfill simulated history into InfluxDB.
+
+Live:     bess-collector simulate --modbus-port P --mqtt-host H --mqtt-port Q --seed N [--portal-id ID]
+Backfill: bess-collector simulate --backfill --start ISO --end ISO [--step-s 1] --influx-url URL
+          --database DB [--site S] --seed N
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import signal
+import threading
+import time
+from typing import Any
+
+from collector.common.config import InfluxSettings
+from collector.common.errors import BessError
+from collector.common.influx import InfluxClient
+from collector.common.logs import get_logger, setup_logging
+from collector.simulator.backfill import Progress, write_batches
+from collector.simulator.gx import GxSimulator
+from collector.simulator.history import history_samples
+from collector.simulator.physics import BessPhysics
+from collector.simulator.truth import DEFAULT_PORTAL_ID
+
+HELP = "Run a simulated Cerbo GX (Modbus-TCP + MQTT) or backfill simulated history into InfluxDB"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of simulate."""
+    parser.add_argument("--seed", type=int, default=0, help="physics seed (same seed, same numbers)")
+    parser.add_argument("--cells", type=int, default=16, help="cells in series")
+    parser.add_argument("--portal-id", default=DEFAULT_PORTAL_ID, help="VRM portal id (MQTT topics, /Serial)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    live = parser.add_argument_group("live")
+    live.add_argument("--modbus-port", type=int, default=None, help="Modbus-TCP port (0 = any free; omit = off)")
+    live.add_argument("--modbus-host", default="127.0.0.1", help="address the Modbus server listens on")
+    live.add_argument("--mqtt-host", default="127.0.0.1", help="MQTT broker to publish on")
+    live.add_argument("--mqtt-port", type=int, default=None, help="MQTT broker port (omit = no MQTT)")
+    live.add_argument("--keepalive-timeout-s", type=float, default=60.0, help="Venus keepalive timeout")
+    back = parser.add_argument_group("backfill")
+    back.add_argument("--backfill", action="store_true", help="write history instead of running live")
+    back.add_argument("--start", help="first second, ISO 8601 (UTC if no offset)")
+    back.add_argument("--end", help="end (exclusive), ISO 8601 (UTC if no offset)")
+    back.add_argument("--step-s", type=int, default=1, help="seconds between rows")
+    back.add_argument("--influx-url", default="http://127.0.0.1:8086")
+    back.add_argument("--database", default="bess")
+    back.add_argument("--site", default="shop", help="value of the site tag")
+
+
+def parse_utc(text: str) -> dt.datetime:
+    """ISO 8601 -> aware UTC datetime (naive means UTC)."""
+    value = dt.datetime.fromisoformat(text)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the command; 0 ok, 1 runtime failure, 2 bad usage."""
+    setup_logging(args.log_level)
+    log = get_logger("simulate")
+    if args.cells < 1 or args.step_s < 1:
+        log.error("bad_arguments", problem="--cells and --step-s must be >= 1")
+        return 2
+    if args.backfill:
+        return _backfill(args, log)
+    if args.modbus_port is None and args.mqtt_port is None:
+        log.error("bad_arguments", problem="give --modbus-port and/or --mqtt-port (or --backfill)")
+        return 2
+    return _live(args, log)
+
+
+def _live(args: argparse.Namespace, log: Any) -> int:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    sim = GxSimulator(
+        args.seed,
+        modbus_port=args.modbus_port,
+        mqtt_host=args.mqtt_host,
+        mqtt_port=args.mqtt_port,
+        portal_id=args.portal_id,
+        cells=args.cells,
+        modbus_host=args.modbus_host,
+        keepalive_timeout_s=args.keepalive_timeout_s,
+    )
+    try:
+        sim.start()
+    except (OSError, ConnectionError) as exc:
+        log.error("simulator_start_failed", error=str(exc))
+        return 1
+    log.info(
+        "simulator_started",
+        modbus_port=sim.modbus_port,
+        mqtt=f"{args.mqtt_host}:{args.mqtt_port}",
+        portal_id=args.portal_id,
+        seed=args.seed,
+        cells=args.cells,
+    )
+    try:
+        stop.wait()
+    finally:
+        sim.stop()
+    log.info("simulator_stopped")
+    return 0
+
+
+def _backfill(args: argparse.Namespace, log: Any) -> int:
+    try:
+        if not args.start or not args.end:
+            raise ValueError("--backfill needs --start and --end")
+        start, end = parse_utc(args.start), parse_utc(args.end)
+        if end <= start:
+            raise ValueError("--end must be after --start")
+        settings = InfluxSettings(url=args.influx_url, database=args.database)
+    except ValueError as exc:
+        log.error("bad_arguments", problem=str(exc).splitlines()[0])
+        return 2
+    start_ns, end_ns = int(start.timestamp()) * 10**9, int(end.timestamp()) * 10**9
+    client = InfluxClient(settings)
+    samples = history_samples(
+        BessPhysics(args.seed, args.cells), start_ns, end_ns, args.step_s, site=args.site, portal_id=args.portal_id
+    )
+
+    def report(p: Progress) -> None:
+        log.info(
+            "backfill_progress",
+            percent=round(100 * p.done_fraction, 1),
+            points=p.points,
+            points_per_s=round(p.points_per_s),
+        )
+
+    began = time.monotonic()
+    try:
+        client.create_database()
+        written = write_batches(client, samples, start_ns, end_ns, report)
+    except BessError as exc:
+        log.error("backfill_failed", error=str(exc))
+        return 1
+    finally:
+        client.close()
+    log.info(
+        "backfill_done",
+        points=written,
+        seconds=round(time.monotonic() - began, 1),
+        start=start.isoformat(),
+        end=end.isoformat(),
+        step_s=args.step_s,
+    )
+    return 0
