@@ -52,8 +52,8 @@ class DayArrays:
     regime: np.ndarray  # (86400,) int8, PARK/SELF/FORCE/BRIDGE
     current_a: np.ndarray  # pack current, + = charging
     soc: np.ndarray  # pack SoC 0..1 by coulomb counting against CAPACITY_AH
-    cell_v: np.ndarray  # (cells, 86400) float32, terminal voltage of each cell
-    cell_t_c: np.ndarray  # (cells, 86400) float32
+    cell_v: np.ndarray  # (cells, 86400), terminal voltage of each cell
+    cell_t_c: np.ndarray  # (cells, 86400)
     pack_v: np.ndarray  # voltage at the pack terminals (cells + external IR drop)
     ambient_c: np.ndarray
     pv_w: np.ndarray
@@ -168,8 +168,8 @@ class BessPhysics:
         soc = np.clip(self.start_soc(day) + np.cumsum(current) / 3600.0 / CAPACITY_AH, 0.0, 1.0)
         cell_v = self._cell_voltages(soc, current)
         ambient = profiles.ambient_c(day)
-        cell_t = self._cell_temperatures(current, ambient)
-        pack_v = cell_v.astype(np.float64).sum(axis=0) + current * R_EXTERNAL_OHM
+        cell_t = self.cell_temperatures(current, ambient)
+        pack_v = cell_v.sum(axis=0) + current * R_EXTERNAL_OHM
         return DayArrays(
             day, np.repeat(minute_plan, 60), current, soc, cell_v, cell_t, pack_v, ambient, pv, load, dc_sys
         )
@@ -197,7 +197,7 @@ class BessPhysics:
     def _minute_current(code: int, surplus_w: np.ndarray, soc: float, bridge_a: float) -> np.ndarray:
         max_charge_a = MAX_CHARGE_A * float(np.clip((1.0 - soc) / 0.04, 0.03, 1.0))
         if code == SELF:
-            pack_v = 16.0 * float(profiles.ocv_v(soc))
+            pack_v = 16.0 * float(np.interp(soc, profiles.OCV_SOC, profiles.OCV_V))
             return np.clip(surplus_w / pack_v, -MAX_DISCHARGE_A, max_charge_a)
         if code == FORCE:
             return np.full(60, min(FORCE_CHARGE_A, max_charge_a))
@@ -222,9 +222,9 @@ class BessPhysics:
         removed_ah = (1.0 - soc)[None, :] * CAPACITY_AH + p.offset_ah[:, None]
         cell_soc = 1.0 - removed_ah / p.capacity_ah[:, None]
         volts = profiles.ocv_v(cell_soc) + current[None, :] * p.resistance_ohm[:, None]
-        return volts.astype(np.float32)
+        return np.asarray(volts)
 
-    def _cell_temperatures(self, current: np.ndarray, ambient: np.ndarray) -> np.ndarray:
+    def cell_temperatures(self, current: np.ndarray, ambient: np.ndarray) -> np.ndarray:
         """First-order I²R heating per cell against the ambient, integrated at one-minute steps."""
         p = self.params
         heat_w = (current.reshape(MINUTES, 60) ** 2).mean(axis=1)[:, None] * p.resistance_ohm[None, :]
@@ -237,4 +237,4 @@ class BessPhysics:
             temps[m + 1] = t
         x = np.arange(DAY_S) / 60.0
         grid = np.arange(MINUTES + 1)
-        return np.stack([np.interp(x, grid, temps[:, c]) for c in range(self.cells)]).astype(np.float32)
+        return np.stack([np.interp(x, grid, temps[:, c]) for c in range(self.cells)])

@@ -14,13 +14,13 @@ DAY_S = 86_400
 MINUTES = 1_440
 
 # LFP open-circuit voltage: flat plateau ~3.25-3.34 V with knees at both ends (cell SoC 0..1 -> volts).
-_OCV_SOC = np.array([0.0, 0.02, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 0.95, 0.98, 0.995, 1.0])
-_OCV_V = np.array([2.50, 2.90, 3.10, 3.20, 3.25, 3.27, 3.285, 3.292, 3.30, 3.31, 3.328, 3.34, 3.36, 3.42, 3.50, 3.60])
+OCV_SOC = np.array([0.0, 0.02, 0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.90, 0.95, 0.98, 0.995, 1.0])
+OCV_V = np.array([2.50, 2.90, 3.10, 3.20, 3.25, 3.27, 3.285, 3.292, 3.30, 3.31, 3.328, 3.34, 3.36, 3.42, 3.50, 3.60])
 
 
 def ocv_v(soc: np.ndarray | float) -> np.ndarray:
     """LFP cell open-circuit voltage for a state of charge in 0..1 (clipped)."""
-    return np.interp(np.clip(soc, 0.0, 1.0), _OCV_SOC, _OCV_V)
+    return np.interp(np.clip(soc, 0.0, 1.0), OCV_SOC, OCV_V)
 
 
 def day_date(day: int) -> dt.date:

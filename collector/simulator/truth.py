@@ -25,6 +25,7 @@ BMS_PRODUCT_ID = 0xB004
 INVERTER_EFFICIENCY = 0.94
 MODBUS_ONLY = frozenset({("system", "/Timestamp")})  # served from register 830, never a D-Bus topic
 FLOAT32_ROLES = frozenset({"shunt"})
+BALANCE_ABOVE_V = 3.45
 
 
 def f32(x: np.ndarray) -> np.ndarray:
@@ -130,22 +131,39 @@ def _shunt(a: DayArrays, day: int) -> dict[str, Column]:
     return out
 
 
+def balance_flags(cell_v: np.ndarray) -> np.ndarray:
+    """Top balancing: cells above 3.45 V within 15 mV of the highest cell bleed (cells x seconds, 0/1)."""
+    vmax = cell_v.max(axis=0)
+    return ((cell_v > BALANCE_ABOVE_V) & (cell_v >= vmax[None, :] - 0.015)).astype(np.int64)
+
+
+def _arg_extreme(x: np.ndarray, lowest: bool) -> np.ndarray:
+    """argmin/argmax over cells (axis 0), first index on ties; a loop over cells is faster than strided argmin."""
+    best = x[0].copy()
+    idx = np.zeros(x.shape[1], dtype=np.int64)
+    for c in range(1, x.shape[0]):
+        better = x[c] < best if lowest else x[c] > best
+        idx[better] = c
+        best[better] = x[c][better]
+    return idx
+
+
 def _bms_cells(a: DayArrays) -> dict[str, Column]:
     n = a.cell_v.shape[0]
-    cell_v = np.round(a.cell_v.astype(np.float64), 3)
-    cell_t = np.round(a.cell_t_c.astype(np.float64), 1)
+    cell_v = np.round(a.cell_v, 3)
+    cell_t = np.round(a.cell_t_c, 1)
     vmax, vmin = cell_v.max(axis=0), cell_v.min(axis=0)
-    flags = ((cell_v > 3.45) & (cell_v >= vmax[None, :] - 0.015)).astype(np.int64)
+    flags = balance_flags(cell_v)
     ids = np.array([f"C{i + 1}" for i in range(n)])
     out: dict[str, Column] = {
         "/System/MinCellVoltage": vmin,
         "/System/MaxCellVoltage": vmax,
-        "/System/MinVoltageCellId": ids[cell_v.argmin(axis=0)],
-        "/System/MaxVoltageCellId": ids[cell_v.argmax(axis=0)],
+        "/System/MinVoltageCellId": ids[_arg_extreme(cell_v, lowest=True)],
+        "/System/MaxVoltageCellId": ids[_arg_extreme(cell_v, lowest=False)],
         "/System/MinCellTemperature": cell_t.min(axis=0),
         "/System/MaxCellTemperature": cell_t.max(axis=0),
-        "/System/MinTemperatureCellId": ids[cell_t.argmin(axis=0)],
-        "/System/MaxTemperatureCellId": ids[cell_t.argmax(axis=0)],
+        "/System/MinTemperatureCellId": ids[_arg_extreme(cell_t, lowest=True)],
+        "/System/MaxTemperatureCellId": ids[_arg_extreme(cell_t, lowest=False)],
         "/Balancing": flags.max(axis=0),
         "/Balancer/Status": np.where(flags.max(axis=0) > 0, 2, 1),
         "/Voltages/Sum": np.round(cell_v.sum(axis=0), 3),
@@ -172,7 +190,7 @@ def _bms(a: DayArrays) -> dict[str, Column]:
             "/Dc/0/Voltage": volts,
             "/Dc/0/Current": amps,
             "/Dc/0/Power": np.round(volts * amps),
-            "/Dc/0/Temperature": np.round(a.cell_t_c.astype(np.float64).mean(axis=0), 1),
+            "/Dc/0/Temperature": np.round(a.cell_t_c.mean(axis=0), 1),
             "/Soc": np.round(a.soc * 100.0),
             "/Soh": 99.0,
             "/Capacity": CAPACITY_AH,

@@ -1,0 +1,69 @@
+"""Simulated history rows: the collector's schema, on the step grid, equal to the truth."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.gx.tables import fields
+from collector.schema import AGE_FIELD, STALE_FIELD
+from collector.simulator.history import history_samples
+from collector.simulator.physics import BessPhysics
+from collector.simulator.profiles import DAY_S
+from collector.simulator.truth import Truth
+
+NS = 10**9
+T0 = 20_401 * DAY_S + 12 * 3600  # midday of a cycling day for seed 7
+
+
+@pytest.fixture(scope="module")
+def physics() -> BessPhysics:
+    return BessPhysics(7)
+
+
+def test_when_generating_then_rows_follow_the_schema(physics: BessPhysics) -> None:
+    rows = list(history_samples(physics, T0 * NS, (T0 + 3) * NS, site="lab"))
+    assert len(rows) == 3 * (2 + 16 + 1)
+    known = {(f.measurement, f.field) for f in fields()}
+    for row in rows:
+        assert row.tags["site"] == "lab"
+        assert row.ts_ns % NS == 0
+        assert row.fields[AGE_FIELD] == 0.0
+        for name in row.fields:
+            assert (row.measurement, name) in known or name in (AGE_FIELD, STALE_FIELD, "pv_w", "load_w", "grid_w")
+    first = rows[:19]
+    assert [(r.measurement, r.tags.get("device"), r.tags.get("cell")) for r in first[:3]] == [
+        ("battery", "bms", None),
+        ("battery", "shunt", None),
+        ("cell", "bms", "1"),
+    ]
+    system = first[-1]
+    assert system.tags == {"site": "lab"}
+    assert system.fields["load_w"] == system.fields["load_l1_w"]
+    assert system.fields[STALE_FIELD] == 10  # L2/L3 and AC-coupled PV are invalid (null) on this site
+    assert isinstance(first[0].fields["balancing"], int)
+    assert isinstance(first[0].fields["voltage_v"], float)
+
+
+def test_when_sampled_then_values_equal_the_truth(physics: BessPhysics) -> None:
+    truth = Truth(physics)
+    rows = list(history_samples(physics, T0 * NS, (T0 + 2) * NS))
+    v = truth.values_at(T0 + 1)
+    second = [r for r in rows if r.ts_ns == (T0 + 1) * NS]
+    shunt = next(r for r in second if r.tags.get("device") == "shunt" and r.measurement == "battery")
+    cell3 = next(r for r in second if r.tags.get("cell") == "3")
+    assert shunt.fields["voltage_v"] == v[("shunt", "/Dc/0/Voltage")]
+    assert shunt.fields["consumed_ah"] == v[("shunt", "/ConsumedAmphours")]
+    assert cell3.fields["voltage_v"] == v[("bms", "/Voltages/Cell3")]
+    assert cell3.fields["temperature_c"] == v[("bms", "/Temperatures/Cell3")]
+
+
+def test_when_stepping_then_rows_sit_on_multiples_of_the_step(physics: BessPhysics) -> None:
+    rows = list(history_samples(physics, (T0 + 1) * NS + 5, (T0 + 61) * NS, step_s=15))
+    stamps = sorted({r.ts_ns // NS for r in rows})
+    assert stamps == [T0 + 15, T0 + 30, T0 + 45, T0 + 60]
+
+
+def test_when_crossing_midnight_then_rows_continue(physics: BessPhysics) -> None:
+    midnight = 20_402 * DAY_S
+    rows = list(history_samples(physics, (midnight - 2) * NS, (midnight + 2) * NS))
+    assert sorted({r.ts_ns // NS for r in rows}) == [midnight - 2, midnight - 1, midnight, midnight + 1]
