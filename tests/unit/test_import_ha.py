@@ -1,0 +1,93 @@
+"""Home Assistant history parser: state changes, gaps, bad rows with line numbers, sign flip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from collector.importers.ha import parse_ha
+from collector.importers.mapping import build_mapping
+from collector.importers.records import BadRow, Skipped
+from collector.model import Sample
+
+MAPS = build_mapping(
+    {
+        "map": [
+            {"source": "sensor.battery_power", "target": "system.battery_power_w", "sign": -1},
+            {"source": "sensor.battery_state_of_charge", "target": "system.battery_soc_pct"},
+        ]
+    },
+    [],
+).by_source()
+
+
+def _parse(text: str) -> list[Sample | BadRow | Skipped]:
+    return list(parse_ha(text.splitlines(keepends=True), MAPS, "test-site"))
+
+
+def _ns(iso: str) -> int:
+    moment = datetime.fromisoformat(iso).astimezone(UTC)
+    return int(moment.timestamp()) * 10**9 + moment.microsecond * 1000
+
+
+def test_when_state_changes_then_one_sample_per_change_with_schema_sign() -> None:
+    items = _parse(
+        "entity_id,state,last_changed\n"
+        "sensor.battery_power,523,2024-11-24T08:27:47.003Z\n"
+        "sensor.battery_power,-1200.5,2024-11-24T12:00:00.000Z\n"
+        "sensor.battery_state_of_charge,55,2024-11-24T12:00:00.000Z\n"
+    )
+    assert items == [
+        Sample("system", {"site": "test-site"}, {"battery_power_w": -523.0}, _ns("2024-11-24T08:27:47.003+00:00")),
+        Sample("system", {"site": "test-site"}, {"battery_power_w": 1200.5}, _ns("2024-11-24T12:00:00+00:00")),
+        Sample("system", {"site": "test-site"}, {"battery_soc_pct": 55.0}, _ns("2024-11-24T12:00:00+00:00")),
+    ]
+
+
+def test_when_unknown_or_unavailable_then_skipped_not_written() -> None:
+    items = _parse(
+        "entity_id,state,last_changed\n"
+        "sensor.battery_power,unavailable,2024-11-24T08:00:00Z\n"
+        "sensor.battery_power,unknown,2024-11-24T08:00:10Z\n"
+        "sensor.battery_power,,2024-11-24T08:00:20Z\n"
+    )
+    assert [type(i) for i in items] == [Skipped, Skipped, Skipped]
+    assert [i.line_no for i in items] == [2, 3, 4]
+
+
+def test_when_rows_are_bad_then_reported_with_line_numbers_and_import_continues() -> None:
+    items = _parse(
+        "entity_id,state,last_changed\n"
+        "sensor.battery_power,12,not-a-time\n"
+        "sensor.battery_power,on,2024-11-24T08:00:10Z\n"
+        "sensor.battery_power,12\n"
+        "sensor.battery_power,\x00\x00,2024-11-24T08:00:20Z\n"
+        "sensor.battery_power,7,2024-11-24T08:00:30Z\n"
+    )
+    bad = [(i.line_no, i.reason) for i in items if isinstance(i, BadRow)]
+    assert bad == [
+        (2, "bad timestamp"),
+        (3, "non-numeric state"),
+        (4, "expected 3 columns, got 2"),
+        (5, "NUL bytes in line"),
+    ]
+    samples = [i for i in items if isinstance(i, Sample)]
+    assert [s.fields for s in samples] == [{"battery_power_w": -7.0}]
+
+
+def test_when_entity_is_not_mapped_then_skipped_with_its_name() -> None:
+    items = _parse("entity_id,state,last_changed\nsensor.grid,5,2024-11-24T08:00:00Z\n")
+    assert items == [Skipped(2, "unmapped entity sensor.grid")]
+
+
+def test_when_header_is_missing_then_one_bad_row_and_nothing_else() -> None:
+    items = _parse("sensor.battery_power,5,2024-11-24T08:00:00Z\nsensor.battery_power,6,2024-11-24T08:00:10Z\n")
+    assert len(items) == 1
+    assert isinstance(items[0], BadRow)
+    assert items[0].line_no == 1
+
+
+def test_when_columns_are_reordered_then_header_names_decide() -> None:
+    items = _parse("last_changed,entity_id,state\n2024-11-24T08:00:00Z,sensor.battery_state_of_charge,40\n")
+    assert items == [
+        Sample("system", {"site": "test-site"}, {"battery_soc_pct": 40.0}, _ns("2024-11-24T08:00:00+00:00"))
+    ]
