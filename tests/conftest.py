@@ -61,3 +61,50 @@ def run_cli(*args: str, timeout_s: float = 120.0, env: dict[str, str] | None = N
     """Run `python -m <package> ...` of this checkout and capture its output."""
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout_s,
                           env=env or python_env(), cwd=REPO_ROOT, input=input_text, check=False)
+
+
+# --- forecaster fixtures (appended by the forecaster helper) -------------------------------------------------
+
+FC_QUANTILES = [0.01, 0.05, *(round(0.05 * k, 2) for k in range(2, 19)), 0.95, 0.99]
+
+
+@pytest.fixture(scope="session")
+def tiny_chronos_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Chronos-2 saved to a temp dir (offline; loads and predicts in well under 1 s)."""
+    import torch
+    from chronos.chronos2 import Chronos2Model
+    from chronos.chronos2.config import Chronos2CoreConfig
+
+    path = tmp_path_factory.mktemp("tiny-chronos2")
+    config = Chronos2CoreConfig(
+        d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, vocab_size=2, pad_token_id=0,
+        architectures=["Chronos2Model"], chronos_pipeline_class="Chronos2Pipeline", reg_token_id=1,
+        chronos_config={"context_length": 8192, "input_patch_size": 16, "output_patch_size": 16,
+                        "input_patch_stride": 16, "quantiles": FC_QUANTILES, "use_reg_token": True,
+                        "use_arcsinh": True, "max_output_patches": 64, "time_encoding_scale": 8192},
+    )
+    torch.manual_seed(0)
+    Chronos2Model(config).save_pretrained(path)
+    return path
+
+
+def fc_synthetic_rows(start_ns: int, end_ns: int, step_s: int = 60, site: str = "shop", seed: int = 0,
+                      cycle_scale: float = 1.0) -> list[str]:
+    """Synthetic BESS history as `system` line protocol (schema names): quiet nights, PV charging at midday,
+    evening discharge. Used by the forecaster tests until collector.simulator.history lands."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    ts = np.arange(start_ns, end_ns, step_s * 1_000_000_000, dtype=np.int64)
+    hour = (ts // 1_000_000_000 % 86400) / 3600.0
+    pv = np.clip(np.sin((hour - 6) / 12 * np.pi), 0, None) * 4000 * cycle_scale
+    load = 300 + 700 * ((hour >= 18) & (hour < 22)) + rng.normal(0, 30, ts.size)
+    power = np.where((hour >= 10) & (hour < 15), 2500.0 * cycle_scale, 0.0)
+    power = np.where((hour >= 18) & (hour < 22), -1500.0 * cycle_scale, power) + rng.normal(0, 20, ts.size)
+    soc = np.clip(50 + np.cumsum(power) * step_s / 3600 / 100, 5, 100)
+    volt = 48 + soc / 25
+    return [
+        f"system,site={site} battery_power_w={p:.1f},battery_voltage_v={v:.3f},battery_soc_pct={s:.2f},"
+        f"pv_w={pv_w:.1f},load_w={lw:.1f} {t}"
+        for t, p, v, s, pv_w, lw in zip(ts, power, volt, soc, pv, load, strict=True)
+    ]

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from collector.common.config.sections import Section
+
+_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SERIES_KEYS = ("battery_power_w", "battery_voltage_v", "battery_soc_pct", "pv_power_w", "load_power_w")
+TIME_FEATURES = ("tod_sin", "tod_cos", "dow_sin", "dow_cos")
+
+
+def duration_s(text: str) -> int:
+    """'5m' -> 300. Accepts <int><s|m|h|d>; raises ValueError otherwise."""
+    match = _DURATION.match(text.strip())
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"not a duration like 30s, 5m, 1h, 1d: {text!r}")
+    return int(match.group(1)) * _UNIT_S[match.group(2)]
 
 
 class ForecastTask(Section):
     """One forecast task: what to predict, at what resolution, how far ahead, how often."""
 
-    name: str
-    target: str = Field("battery_power_w", description="Series key of the target (see docs/schema.md)")
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    target: str = Field("battery_power_w", description="Series key of the target (see docs/forecaster.md)")
     resolution: str = Field("1m", description="InfluxDB GROUP BY time() step, e.g. 1m, 15m")
     context_steps: int = Field(2048, ge=16, le=8192)
     horizon_steps: int = Field(60, ge=1, le=1024)
@@ -21,7 +36,52 @@ class ForecastTask(Section):
     past_covariates: list[str] = Field(
         default_factory=lambda: ["battery_voltage_v", "battery_soc_pct", "pv_power_w", "load_power_w"]
     )
-    known_covariates: list[str] = Field(default_factory=lambda: ["tod_sin", "tod_cos", "dow_sin", "dow_cos"])
+    known_covariates: list[str] = Field(default_factory=lambda: list(TIME_FEATURES))
+    min_context_fraction: float = Field(0.5, gt=0, le=1, description="Skip a window with less target data")
+    max_last_gap_steps: int = Field(5, ge=0, description="Skip when the target's last value is older")
+
+    @field_validator("resolution", "cadence")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        duration_s(value)
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _check_target(cls, value: str) -> str:
+        if value not in SERIES_KEYS:
+            raise ValueError(f"unknown series {value!r}; one of {', '.join(SERIES_KEYS)}")
+        return value
+
+    @field_validator("past_covariates")
+    @classmethod
+    def _check_past(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if v not in SERIES_KEYS]
+        if bad:
+            raise ValueError(f"unknown series {bad}; one of {', '.join(SERIES_KEYS)}")
+        return value
+
+    @field_validator("known_covariates")
+    @classmethod
+    def _check_known(cls, value: list[str]) -> list[str]:
+        # Only features computable from timestamps may be known-future: measured values would leak.
+        bad = [v for v in value if v not in TIME_FEATURES]
+        if bad:
+            raise ValueError(
+                f"{bad} cannot be known-future covariates (measured values would leak the future); "
+                f"allowed: {', '.join(TIME_FEATURES)}"
+            )
+        return value
+
+    @property
+    def resolution_s(self) -> int:
+        """Grid step in seconds."""
+        return duration_s(self.resolution)
+
+    @property
+    def cadence_s(self) -> int:
+        """Issue period in seconds."""
+        return duration_s(self.cadence)
 
 
 def _default_tasks() -> list[ForecastTask]:
@@ -31,9 +91,50 @@ def _default_tasks() -> list[ForecastTask]:
     ]
 
 
+class FinetuneSettings(Section):
+    """Scheduled / on-demand re-fine-tuning and its promotion gate."""
+
+    task: str = Field("intraday", description="Which task's resolution, context and horizon to train on")
+    mode: Literal["lora", "full"] = "lora"
+    cron: str = Field("0 3 * * sun", description="crontab line (UTC; 5 fields, or 6 with seconds first); empty = off")
+    train_days: float = Field(28.0, gt=0, description="Days of history before the held-out part")
+    validation_days: float = Field(2.0, gt=0, description="Held out for checkpoint selection")
+    gate_days: float = Field(2.0, gt=0, description="Most recent days, held out for the promotion backtest")
+    gate_windows: int = Field(24, ge=1, description="Rolling backtest cut-offs over the gate period")
+    gate_margin: float = Field(0.05, ge=0, description="Allowed relative MAE worsening in any one regime")
+    context_steps: int = Field(512, ge=16, le=8192)
+    num_steps: int = Field(200, ge=1)
+    learning_rate: float = Field(1e-5, gt=0)
+    batch_size_rows: int = Field(32, ge=1, description="Rows (target + covariates) per batch, not windows")
+    eval_steps: int = Field(50, ge=1, description="Evaluate / checkpoint every N steps")
+    keep_versions: int = Field(5, ge=1, description="Keep the last K versions in the registry")
+
+
 class ForecasterSettings(Section):
     """The forecaster service."""
 
     base_model: str = Field("amazon/chronos-2", description="Hub id or local directory of Chronos-2")
     registry_dir: Path = Field(Path("/var/lib/bess-edge/models"), description="Fine-tuned versions")
     tasks: list[ForecastTask] = Field(default_factory=_default_tasks)
+    quiet_threshold_w: float = Field(100.0, gt=0, description="mean |battery power| below this = quiet")
+    wql_floor_w: float = Field(100.0, gt=0, description="Per-step floor of the WQL denominator (W)")
+    score_interval: str = Field("1h", description="Scoring job period")
+    score_period: str = Field("24h", description="Score forecasts whose horizon ended in this window")
+    num_threads: int = Field(2, ge=1, description="torch.set_num_threads")
+    misfire_grace_s: int = Field(120, ge=1)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
+
+    @field_validator("score_interval", "score_period")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        duration_s(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_tasks(self) -> ForecasterSettings:
+        names = [t.name for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"task names must be unique, got {names}")
+        if self.finetune.task not in names:
+            raise ValueError(f"finetune.task {self.finetune.task!r} is not one of the tasks {names}")
+        return self

@@ -1,0 +1,85 @@
+"""Rolling-origin evaluation on gridded history (pure apart from the predict callable).
+
+Used by the promotion gate; the backtest command of the next issue builds on the same functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from collector.common.config import ForecastTask
+from forecaster import metrics, regimes
+from forecaster.gate import OVERALL
+from forecaster.windows import NS, Window, build_window, skip_reason, slice_context
+
+PredictFn = Callable[[Window], np.ndarray]  # window -> median forecast (H,)
+
+
+def window_at(
+    series: Mapping[str, np.ndarray],
+    grid_start_ns: int,
+    task: ForecastTask,
+    cutoff_ns: int,
+    context_steps: int | None = None,
+) -> Window:
+    """The Window of a task at one cut-off, from long gridded series (never reads past the cut-off)."""
+    step_ns = task.resolution_s * NS
+    context = slice_context(series, grid_start_ns, step_ns, cutoff_ns, context_steps or task.context_steps)
+    return build_window(
+        task.name,
+        cutoff_ns,
+        step_ns,
+        context,
+        target=task.target,
+        past_covariates=task.past_covariates,
+        known_covariates=task.known_covariates,
+        horizon_steps=task.horizon_steps,
+    )
+
+
+def actual_after(series: np.ndarray, grid_start_ns: int, step_ns: int, cutoff_ns: int, steps: int) -> np.ndarray:
+    """The actuals of the `steps` buckets from the cut-off on (NaN beyond the data)."""
+    start = (cutoff_ns - grid_start_ns) // step_ns
+    part = np.asarray(series[start : start + steps], dtype=float)
+    return np.concatenate([part, np.full(steps - part.size, np.nan)])
+
+
+def rolling_cutoffs(start_ns: int, end_ns: int, horizon_ns: int, count: int, align_ns: int) -> list[int]:
+    """Up to `count` evenly spaced cut-offs whose horizon lies within [start, end]."""
+    last = end_ns - horizon_ns
+    if last < start_ns:
+        return []
+    raw = np.linspace(start_ns, last, count) if count > 1 else np.array([last])
+    return sorted({int(c) - int(c) % align_ns for c in raw if int(c) - int(c) % align_ns >= start_ns})
+
+
+def backtest_mae(
+    predict: PredictFn,
+    series: Mapping[str, np.ndarray],
+    grid_start_ns: int,
+    task: ForecastTask,
+    *,
+    cutoffs: Sequence[int],
+    threshold_w: float,
+    context_steps: int | None = None,
+) -> dict[str, float]:
+    """MAE overall ('all') and per horizon regime over rolling cut-offs; unusable windows are skipped."""
+    step_ns = task.resolution_s * NS
+    errors: dict[str, list[np.ndarray]] = {}
+    for cutoff in cutoffs:
+        window = window_at(series, grid_start_ns, task, cutoff, context_steps)
+        if skip_reason(window, task.min_context_fraction, task.max_last_gap_steps):
+            continue
+        actual = actual_after(series[task.target], grid_start_ns, step_ns, cutoff, task.horizon_steps)
+        if not np.isfinite(actual).any():
+            continue
+        err = np.abs(actual - predict(window))
+        err = err[np.isfinite(err)]
+        errors.setdefault(OVERALL, []).append(err)
+        errors.setdefault(regimes.horizon_regime(actual, threshold_w), []).append(err)
+    return {
+        k: metrics.mae(np.concatenate(v), np.zeros(sum(e.size for e in v)))
+        for k, v in errors.items()
+        if k != regimes.UNKNOWN
+    }

@@ -1,0 +1,38 @@
+"""`bess-forecaster score`: score stored forecasts against actuals, per regime and lead bucket."""
+
+from __future__ import annotations
+
+import argparse
+
+from collector.common.errors import FatalError, RejectedError, RetryableError
+from forecaster.commands.common import add_config, load, parse_utc_ns, runtime
+
+HELP = "Score forecasts whose horizon ended in the last score_period and write forecast_score"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments."""
+    add_config(parser)
+    parser.add_argument("--end", help="ISO-8601 UTC end of the scoring period (default: now, hour-aligned)")
+    parser.add_argument("--run", default="live", help="Which `run` of forecasts to score (default live)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Exit 0 on success, 1 when InfluxDB failed."""
+    settings = load(args)
+    if settings is None:
+        return 2
+    try:
+        end_ns = parse_utc_ns(args.end) if args.end else None
+    except ValueError:
+        print(f"--end: not an ISO-8601 time: {args.end!r}")
+        return 2
+    svc = runtime(settings, with_models=False).service()
+    for task in settings.forecaster.tasks:
+        try:
+            written = svc.score(task, end_ns=end_ns, run=args.run)
+        except (RetryableError, RejectedError, FatalError) as exc:
+            print(f"{task.name}: {exc}")
+            return 1
+        print(f"{task.name}: {written} score points written")
+    return 0

@@ -1,0 +1,96 @@
+"""`bess-forecaster serve`: the scheduled service (forecasts, scoring, fine-tunes), clean on SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from collector.common.logs import get_logger
+from forecaster.commands.common import add_config, load, runtime
+from forecaster.jobs import safe
+from forecaster.scheduler import build_scheduler
+
+HELP = "Run the forecaster service: forecast every task at its cadence, score hourly, re-fine-tune on cron"
+log = get_logger("forecaster.serve")
+
+
+class FinetuneLauncher:
+    """Runs `finetune --now` in a child process so forecasts never wait on it; terminates it on shutdown."""
+
+    def __init__(self, config: Path | None) -> None:
+        self.config = config
+        self._child: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def __call__(self) -> int | None:
+        """Start the child and wait for it (the scheduler's max_instances=1 keeps it single)."""
+        cmd = [sys.executable, "-m", "forecaster", "finetune", "--now"]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)]
+        with self._lock:
+            if self._stopping:
+                return None
+            log.info("finetune_launched", command=" ".join(cmd))
+            self._child = subprocess.Popen(cmd)  # output goes to our stdout/journal
+        code = self._child.wait()
+        log.info("finetune_exited", code=code)
+        return code
+
+    def stop(self) -> None:
+        """Terminate a running fine-tune (its lock is released by the kernel)."""
+        with self._lock:
+            self._stopping = True
+            child = self._child
+        if child is not None and child.poll() is None:
+            child.terminate()
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments."""
+    add_config(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run until SIGTERM/SIGINT; 0 on a clean stop."""
+    settings = load(args)
+    if settings is None:
+        return 2
+    rt = runtime(settings)
+    svc = rt.service()
+    fs = settings.forecaster
+    launcher = FinetuneLauncher(args.config)
+
+    def forecast(name: str) -> Any:
+        return safe(svc.forecast, svc.task(name))
+
+    def score() -> None:
+        for task in fs.tasks:
+            safe(svc.score, task)
+
+    scheduler = build_scheduler(fs, forecast, score, launcher if rt.models is not None else None)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        launcher.stop()
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "forecaster_started",
+        tasks=[t.name for t in fs.tasks],
+        base_model=fs.base_model,
+        models="all" if rt.models is not None else "baselines only",
+        finetune_cron=fs.finetune.cron,
+    )
+    scheduler.start()
+    rt.client.close()
+    log.info("forecaster_stopped")
+    return 0

@@ -1,0 +1,248 @@
+"""Fine-tuning: sample context windows of the site's history, fit LoRA (or full) with validation on held-out
+recent days and `load_best_model_at_end`, back-test against the active model, register, gate, promote."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from collector.common.config import ForecasterSettings, ForecastTask
+from collector.common.logs import get_logger
+from forecaster.backtest_core import backtest_mae, rolling_cutoffs
+from forecaster.gate import GateDecision, decide
+from forecaster.registry import Registry, new_version_id
+from forecaster.windows import DAY_S, NS, grid_times, time_features
+
+log = get_logger("forecaster.finetune")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Grid-aligned boundaries: train [train_start, val_start), validation [.., gate_start), gate [.., end)."""
+
+    train_start_ns: int
+    val_start_ns: int
+    gate_start_ns: int
+    end_ns: int
+
+
+def make_split(end_ns: int, step_s: int, train_days: float, validation_days: float, gate_days: float) -> Split:
+    """Boundaries counted back from `end` (aligned down to the grid step)."""
+    step_ns = step_s * NS
+
+    def days(d: float) -> int:
+        return round(d * DAY_S / step_s) * step_ns
+
+    end = end_ns - end_ns % step_ns
+    gate = end - days(gate_days)
+    val = gate - days(validation_days)
+    return Split(val - days(train_days), val, gate, end)
+
+
+def _series_input(
+    series: Mapping[str, np.ndarray], task: ForecastTask, *, start_ns: int, step_ns: int, lo: int, hi: int
+) -> dict[str, Any]:
+    """One training/validation series over grid indices [lo, hi): known covariates marked future=None."""
+    past = {k: np.asarray(series[k][lo:hi], dtype=float) for k in task.past_covariates}
+    features = time_features(grid_times(start_ns + lo * step_ns, step_ns, hi - lo))
+    for key in task.known_covariates:
+        past[key] = features[key]
+    return {
+        "target": np.asarray(series[task.target][lo:hi], dtype=float),
+        "past_covariates": past,
+        "future_covariates": {k: None for k in task.known_covariates},
+    }
+
+
+def training_inputs(
+    series: Mapping[str, np.ndarray],
+    grid_start_ns: int,
+    task: ForecastTask,
+    split: Split,
+    *,
+    context_steps: int,
+    n_validation: int = 8,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(train, validation) inputs for `fit`. Validation series end inside the validation period; fit scores
+    the last horizon of each, so no validation target is ever trained on."""
+    step_ns = task.resolution_s * NS
+    val_lo = (split.val_start_ns - grid_start_ns) // step_ns
+    gate_lo = (split.gate_start_ns - grid_start_ns) // step_ns
+    train = [_series_input(series, task, start_ns=grid_start_ns, step_ns=step_ns, lo=0, hi=val_lo)]
+    h = task.horizon_steps
+    ends = sorted({int(e) for e in np.linspace(val_lo + h, gate_lo, n_validation)})
+    validation = [
+        _series_input(series, task, start_ns=grid_start_ns, step_ns=step_ns, lo=max(0, e - h - context_steps), hi=e)
+        for e in ends
+        if np.isfinite(series[task.target][e - h : e]).any()
+    ]
+    return train, validation
+
+
+class ProgressCallback:
+    """HF TrainerCallback-compatible: steps, loss and ETA, to the TTY and to the log."""
+
+    def __init__(self, tty: bool | None = None) -> None:
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.start = time.monotonic()
+        self.last_log = 0.0
+        self.best_eval_loss = float("nan")
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None, **kw: Any) -> None:
+        """Report the latest loss with steps and ETA."""
+        logs = logs or {}
+        step, total = int(state.global_step), int(state.max_steps or 0)
+        elapsed = time.monotonic() - self.start
+        eta_s = elapsed / step * (total - step) if step else float("nan")
+        if "eval_loss" in logs:
+            loss = float(logs["eval_loss"])
+            if not loss >= self.best_eval_loss:
+                self.best_eval_loss = loss
+            log.info("finetune_eval", step=step, steps=total, eval_loss=round(loss, 4))
+        elif "loss" in logs:
+            loss = float(logs["loss"])
+            if self.tty:
+                print(
+                    f"\rfine-tune step {step}/{total}  loss {loss:.4f}  ETA {eta_s:5.0f} s",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            now = time.monotonic()
+            if now - self.last_log >= 30 or step == total:
+                self.last_log = now
+                log.info("finetune_progress", step=step, steps=total, loss=round(loss, 4), eta_s=round(eta_s))
+
+    def on_train_end(self, *a: Any, **k: Any) -> None:
+        """End the TTY progress line."""
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def _as_callback(progress: ProgressCallback) -> Any:
+    from transformers import TrainerCallback
+
+    class _Callback(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            progress.on_log(args, state, control, logs)
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            progress.on_train_end()
+
+    return _Callback()
+
+
+def fit(
+    pipeline: Any,
+    train: list[dict[str, Any]],
+    validation: list[dict[str, Any]],
+    task: ForecastTask,
+    settings: ForecasterSettings,
+    *,
+    output_dir: Path,
+    progress: ProgressCallback,
+) -> Any:
+    """Run Chronos-2 `fit` and return the fine-tuned pipeline in eval mode."""
+    cfg = settings.finetune
+    rows = 1 + len(task.past_covariates) + len(task.known_covariates)
+    ft = pipeline.fit(
+        train,
+        prediction_length=task.horizon_steps,
+        validation_inputs=validation or None,
+        finetune_mode=cfg.mode,
+        context_length=cfg.context_steps,
+        learning_rate=cfg.learning_rate,
+        num_steps=cfg.num_steps,
+        batch_size=max(cfg.batch_size_rows, rows),
+        output_dir=str(output_dir),
+        min_past=min(task.horizon_steps, cfg.context_steps),
+        callbacks=[_as_callback(progress)],
+        remove_printer_callback=True,
+        disable_tqdm=True,
+        eval_steps=cfg.eval_steps,
+        save_steps=cfg.eval_steps,
+        logging_steps=max(1, min(10, cfg.eval_steps)),
+        use_cpu=True,
+    )
+    ft.model.eval()  # fit() may hand back a model in train mode (dropout on)
+    return ft
+
+
+def median_predictor(pipeline: Any, context_steps: int, levels: tuple[float, ...]) -> Any:
+    """window -> median forecast, for back-tests of a pipeline that is not the resident ModelSet."""
+    import torch
+
+    from forecaster.windows import chronos_input
+
+    median_index = levels.index(0.5) if 0.5 in levels else None
+
+    def predict(window: Any) -> np.ndarray:
+        with torch.inference_mode():
+            out = pipeline.predict(
+                [chronos_input(window)],
+                prediction_length=window.horizon_steps,
+                context_length=min(context_steps, len(window.target)),
+                batch_size=1 + len(window.past),
+            )
+        q = np.asarray(out[0][0].float().numpy(), dtype=float)
+        if median_index is not None:
+            return np.asarray(q[median_index])
+        return np.array([np.interp(0.5, levels, q[:, i]) for i in range(q.shape[1])])
+
+    return predict
+
+
+def gate_backtest(
+    candidate: Any,
+    incumbent: Any,
+    series: Mapping[str, np.ndarray],
+    grid_start_ns: int,
+    task: ForecastTask,
+    *,
+    split: Split,
+    settings: ForecasterSettings,
+) -> tuple[GateDecision, dict[str, Any]]:
+    """Rolling back-test of candidate vs incumbent over the gate period; the decision and the scores."""
+    step_ns = task.resolution_s * NS
+    cutoffs = rolling_cutoffs(
+        split.gate_start_ns, split.end_ns, task.horizon_steps * step_ns, settings.finetune.gate_windows, step_ns
+    )
+    threshold_w = settings.quiet_threshold_w
+    cand = backtest_mae(candidate, series, grid_start_ns, task, cutoffs=cutoffs, threshold_w=threshold_w)
+    inc = backtest_mae(incumbent, series, grid_start_ns, task, cutoffs=cutoffs, threshold_w=threshold_w)
+    decision = decide(cand, inc, settings.finetune.gate_margin)
+    return decision, {"candidate_mae_w": cand, "incumbent_mae_w": inc, "cutoffs": len(cutoffs)}
+
+
+def iso(ts_ns: int) -> str:
+    """ns -> ISO-8601 UTC."""
+    return datetime.fromtimestamp(ts_ns / NS, UTC).isoformat()
+
+
+def base_revision(pipeline: Any) -> str:
+    """The base checkpoint's revision (hub commit hash) or its config name/path."""
+    config = pipeline.model.config
+    return str(getattr(config, "_commit_hash", None) or getattr(config, "_name_or_path", "") or "unknown")
+
+
+def cleanup(path: Path) -> None:
+    """Remove trainer scratch output."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def register(registry: Registry, ft_dir: Path, manifest: dict[str, Any]) -> str:
+    """Copy the saved checkpoint into the registry as a new version; returns its id."""
+    version = new_version_id()
+    while (registry.versions_dir / version).exists():
+        time.sleep(1)
+        version = new_version_id()
+    registry.add(version, ft_dir, manifest)
+    return version

@@ -1,0 +1,123 @@
+"""The resident Chronos-2: one copy of the base weights, the active LoRA adapter on top, switched off for
+the base forecast (peft's `disable_adapter()`), so both models cost about one model's memory."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forecaster.windows import Window, chronos_input
+
+BASE = "base"
+FINETUNED = "finetuned"
+
+
+class BaseModelUnavailable(RuntimeError):
+    """The base model could not be loaded; the message is one line saying what to do."""
+
+
+def unavailable_message(base_model: str, exc: BaseException) -> str:
+    """One clear line: what failed and how to fix it on an offline box."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    return (
+        f"cannot load base model {base_model!r} ({exc.__class__.__name__}: {reason[:200]}); "
+        f"on a connected machine run `huggingface-cli download amazon/chronos-2 --local-dir DIR`, "
+        f'copy DIR to this box and set forecaster.base_model = "DIR" (env BESS_FORECASTER__BASE_MODEL)'
+    )
+
+
+def load_pipeline(base_model: str, num_threads: int) -> Any:
+    """Load the base Chronos-2 pipeline in fp32 on CPU; BaseModelUnavailable on any failure."""
+    import torch
+
+    torch.set_num_threads(num_threads)
+    try:
+        from chronos import BaseChronosPipeline
+
+        pipeline = BaseChronosPipeline.from_pretrained(base_model, device_map="cpu", torch_dtype=torch.float32)
+    except Exception as exc:
+        raise BaseModelUnavailable(unavailable_message(base_model, exc)) from exc
+    if not hasattr(pipeline, "fit") or not hasattr(pipeline.model, "chronos_config"):
+        raise BaseModelUnavailable(f"{base_model!r} is not a Chronos-2 model (got {type(pipeline).__name__})")
+    pipeline.model.eval()
+    return pipeline
+
+
+class ModelSet:
+    """Base pipeline + optional adapter; `predict(window, model)` with model in {base, finetuned}."""
+
+    def __init__(self, pipeline: Any, base_model: str) -> None:
+        self.pipeline = pipeline
+        self.base_model = base_model
+        self._base_module = pipeline.model
+        self._peft: Any = None
+        self.adapter_version: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        """Quantile levels of the checkpoint (never hard-coded)."""
+        return tuple(float(q) for q in self.pipeline.quantiles)
+
+    @property
+    def base_version(self) -> str:
+        """model_version tag of the base forecasts."""
+        return f"base:{self.base_model}"
+
+    def set_adapter(self, version: str | None, adapter_dir: Path | None) -> None:
+        """Activate a LoRA adapter (or none) on the resident base; reloads only when the version changed."""
+        if version == self.adapter_version:
+            return
+        from peft import PeftModel
+
+        with self._lock:
+            if self._peft is not None:
+                self._base_module = self._peft.unload()  # strip LoRA layers, base weights untouched
+                self._peft = None
+                self.pipeline.model = self._base_module
+                self.adapter_version = None
+            if version is None or adapter_dir is None:
+                return
+            self._peft = PeftModel.from_pretrained(self._base_module, str(adapter_dir), is_trainable=False)
+            self._peft.eval()
+            self.pipeline.model = self._peft
+            self.adapter_version = version
+
+    @contextlib.contextmanager
+    def _mode(self, model: str) -> Iterator[None]:
+        if model == FINETUNED:
+            if self._peft is None:
+                raise RuntimeError("no fine-tuned adapter is active")
+            yield
+        elif self._peft is not None:
+            with self._peft.disable_adapter():
+                yield
+        else:
+            yield
+
+    def predict(self, window: Window, model: str, context_steps: int) -> np.ndarray:
+        """Quantiles (len(levels), H) of the target for one window (one window per forward)."""
+        import torch
+
+        rows = 1 + len(window.past)
+        with self._lock, self._mode(model), torch.inference_mode():
+            out = self.pipeline.predict(
+                [chronos_input(window)],
+                prediction_length=window.horizon_steps,
+                context_length=min(context_steps, len(window.target)),
+                batch_size=rows,
+            )
+        # Monotone rearrangement: sorting across levels removes quantile crossing, never reorders steps.
+        return np.sort(np.asarray(out[0][0].float().numpy(), dtype=float), axis=0)
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameter counts: base weights and adapter weights (to check residency cost)."""
+        module = self._peft if self._peft is not None else self._base_module
+        adapter = sum(p.numel() for n, p in module.named_parameters() if "lora_" in n)
+        total = sum(p.numel() for p in module.parameters())
+        return {"base": total - adapter, "adapter": adapter}
