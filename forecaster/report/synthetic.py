@@ -73,43 +73,42 @@ def _bucket(lead_minutes: float) -> str:
 
 def _window_rows(
     spec: SyntheticSpec, regime: str, cutoff: pd.Timestamp, rng: np.random.Generator
-) -> list[pd.DataFrame]:
+) -> dict[str, np.ndarray]:
+    """Columns of every (model, variant) forecast of one window, as arrays."""
     steps = spec.horizon_steps
     actual = _actuals(regime, steps, rng)
     common = rng.normal(0.0, 1.0, steps)
     leads = np.arange(1, steps + 1)
     growth = 0.6 + 0.8 * leads / steps  # error grows with lead time
-    frames = []
+    stamps = np.asarray((cutoff + pd.to_timedelta(leads, unit="min")).strftime("%Y-%m-%dT%H:%M:%S+00:00"))
+    buckets = np.array([_bucket(float(k)) for k in leads])
+    columns: dict[str, list[np.ndarray]] = {}
     for model, variant in spec.pairs:
         gain = BASELINE_GAIN.get(model, spec.gains.get((regime, model, variant), 1.0))
         sigma = ERROR_SCALE_W[regime] * gain * growth
-        error = sigma * (0.5 * common + 0.87 * rng.normal(0.0, 1.0, steps))
-        median = actual + error
-        frame = pd.DataFrame(
-            {
-                "run_id": "synthetic",
-                "task": "battery_power",
-                "target": "battery_power_w",
-                "model": model,
-                "model_version": "stand-in" if spec.stand_in and model in ("base", "finetuned") else "v1",
-                "variant": variant,
-                "cutoff": cutoff.isoformat(),
-                "timestamp": [(cutoff + pd.Timedelta(minutes=int(k))).isoformat() for k in leads],
-                "lead_steps": leads,
-                "lead_minutes": leads.astype(float),
-                "lead_bucket": [_bucket(float(k)) for k in leads],
-                "regime": regime,
-                "regime_at_issue": "quiet" if regime == "quiet" else "cycling",
-                "actual": actual,
-                "mean": median,
-                "median": median,
-                "fallback": 0,
-            }
-        )
+        median = actual + sigma * (0.5 * common + 0.87 * rng.normal(0.0, 1.0, steps))
+        learned = model in ("base", "finetuned")
+        values = {
+            "model": np.full(steps, model),
+            "model_version": np.full(steps, "stand-in" if spec.stand_in and learned else "v1"),
+            "variant": np.full(steps, variant),
+            "cutoff": np.full(steps, cutoff.strftime("%Y-%m-%dT%H:%M:%S+00:00")),
+            "timestamp": stamps,
+            "lead_steps": leads,
+            "lead_minutes": leads.astype(float),
+            "lead_bucket": buckets,
+            "regime": np.full(steps, regime),
+            "regime_at_issue": np.full(steps, "quiet" if regime == "quiet" else "cycling"),
+            "actual": actual,
+            "mean": median,
+            "median": median,
+            "fallback": np.zeros(steps, dtype=int),
+        }
         for level in spec.levels:
-            frame[f"q{level:g}"] = median + sigma * NormalDist().inv_cdf(level)
-        frames.append(frame)
-    return frames
+            values[f"q{level:g}"] = median + sigma * NormalDist().inv_cdf(level)
+        for name, array in values.items():
+            columns.setdefault(name, []).append(array)
+    return {name: np.concatenate(parts) for name, parts in columns.items()}
 
 
 def write_synthetic_run(run_dir: Path, spec: SyntheticSpec) -> Path:
@@ -122,8 +121,11 @@ def write_synthetic_run(run_dir: Path, spec: SyntheticSpec) -> Path:
     frames = []
     for i, index in enumerate(order):
         cutoff = split + pd.Timedelta(hours=int(i))
-        frames.extend(_window_rows(spec, regimes[index], cutoff, rng))
+        frames.append(pd.DataFrame(_window_rows(spec, regimes[index], cutoff, rng)))
     forecasts = pd.concat(frames, ignore_index=True)
+    forecasts.insert(0, "run_id", "synthetic")
+    forecasts.insert(1, "task", "battery_power")
+    forecasts.insert(2, "target", "battery_power_w")
     if spec.fallback_windows:
         first = sorted(forecasts["cutoff"].unique())[: spec.fallback_windows]
         forecasts.loc[forecasts["cutoff"].isin(first) & (forecasts["model"] == "finetuned"), "fallback"] = 1

@@ -1,0 +1,164 @@
+"""The generated narrative says what the numbers say (synthetic runs with controlled differences)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecaster.report.labels import STAND_IN_TAG, fmt_w
+from forecaster.report.narrative import Narrative, build_narrative, change_of, claim_verdict
+from forecaster.report.plots import representative_cutoff
+from forecaster.report.runfolder import load_run
+from forecaster.report.stats import Estimate
+from forecaster.report.synthetic import SyntheticSpec, finetune_better_on_cycling, write_synthetic_run
+from forecaster.report.tables import ALL_LEADS, Tables, build_tables
+
+SMALL = {"quiet": 14, "cycling": 14, "transition": 3}
+NAN = math.nan
+
+
+def small(spec: SyntheticSpec) -> SyntheticSpec:
+    """The same spec with fewer, shorter windows so the tests stay fast."""
+    return dataclasses.replace(spec, windows=SMALL, horizon_steps=30)
+
+
+def report_of(tmp: Path, spec: SyntheticSpec) -> tuple[Tables, Narrative]:
+    run = load_run(write_synthetic_run(tmp, spec))
+    tables = build_tables(run, seed=0, resamples=400)
+    return tables, build_narrative(run, tables)
+
+
+@pytest.fixture(scope="module")
+def better_on_cycling(tmp_path_factory: pytest.TempPathFactory) -> tuple[Tables, Narrative]:
+    """Fine-tuned 40 % better on cycling, equal on quiet; all covariates cut cycling error ~26 %."""
+    return report_of(tmp_path_factory.mktemp("better"), small(finetune_better_on_cycling(seed=11)))
+
+
+@pytest.fixture(scope="module")
+def worse_no_covariate_gain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Tables, Narrative]:
+    """Fine-tuned 50 % WORSE on cycling; covariates do nothing; base is a stand-in."""
+    gains = {("cycling", "finetuned", v): 1.5 for v in ("target_only", "past_covariates", "all_covariates")}
+    spec = SyntheticSpec(seed=5, gains=gains, stand_in=True)
+    return report_of(tmp_path_factory.mktemp("worse"), small(spec))
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(-5.0, -1.0, "lower"), (1.0, 5.0, "higher"), (-1.0, 1.0, "noise"), (NAN, NAN, "unknown")],
+)
+def test_when_ci_of_difference_is_given_then_change_follows_its_sign(low: float, high: float, expected: str) -> None:
+    assert change_of(Estimate(0.0, low, high)) == expected
+
+
+@pytest.mark.parametrize(
+    ("rel_low", "rel_high", "expected"),
+    [
+        (-0.30, -0.22, "confirmed"),  # reduction 22..30 % contains 26 % and excludes 0
+        (-0.45, -0.35, "exceeded"),  # reduction 35..45 %: larger than 26 %
+        (-0.15, -0.05, "not confirmed"),  # helps, but less than 26 %
+        (0.05, 0.20, "not confirmed"),  # covariates made it worse
+        (-0.35, 0.05, "inconclusive"),  # compatible with both no effect and 26 %
+        (NAN, NAN, "cannot be checked"),
+    ],
+)
+def test_when_measured_reduction_ci_is_given_then_claim_verdict_follows(
+    rel_low: float, rel_high: float, expected: str
+) -> None:
+    assert claim_verdict(Estimate((rel_low + rel_high) / 2, rel_low, rel_high), 0.26) == expected
+
+
+def test_when_finetuned_better_on_cycling_then_improved_mentions_cycling_with_the_table_numbers(
+    better_on_cycling: tuple[Tables, Narrative],
+) -> None:
+    tables, narrative = better_on_cycling
+    v = tables.main_variant
+    base, tuned = tables.row("cycling", "base", v), tables.row("cycling", "finetuned", v)
+    assert base is not None and tuned is not None
+    cycling = [s for s in narrative.finetune_improved if s.startswith("In cycling windows") and "cut MAE" in s]
+    assert len(cycling) == 1
+    assert fmt_w(base.mae.value) in cycling[0]
+    assert fmt_w(tuned.mae.value) in cycling[0]
+    assert not any("cycling" in s for s in narrative.finetune_not)
+
+
+def test_when_finetuned_equal_on_quiet_then_quiet_is_within_noise_and_not_improved(
+    better_on_cycling: tuple[Tables, Narrative],
+) -> None:
+    tables, narrative = better_on_cycling
+    comparison = tables.comparison(
+        "finetune", "quiet", ("base", tables.main_variant), ("finetuned", tables.main_variant)
+    )
+    assert comparison is not None
+    assert comparison.result.diff.low <= 0 <= comparison.result.diff.high
+    quiet = [s for s in narrative.finetune_not if s.startswith("In quiet windows")]
+    assert quiet and "within noise" in quiet[0]
+    assert not any(s.startswith("In quiet windows") for s in narrative.finetune_improved)
+
+
+def test_when_covariates_cut_cycling_error_by_26_percent_then_the_earlier_finding_is_confirmed(
+    better_on_cycling: tuple[Tables, Narrative],
+) -> None:
+    _tables, narrative = better_on_cycling
+    assert narrative.covariate_claim
+    assert all("CONFIRMED" in s and "NOT CONFIRMED" not in s for s in narrative.covariate_claim)
+
+
+def test_when_finetuned_worse_on_cycling_then_narrative_says_it_raised_mae(
+    worse_no_covariate_gain: tuple[Tables, Narrative],
+) -> None:
+    _tables, narrative = worse_no_covariate_gain
+    cycling = [s for s in narrative.finetune_not if s.startswith("In cycling windows") and "MAE" in s]
+    assert cycling and "raised MAE" in cycling[0]
+    assert not any(s.startswith("In cycling windows") for s in narrative.finetune_improved)
+
+
+def test_when_covariates_do_nothing_then_the_earlier_finding_is_not_confirmed(
+    worse_no_covariate_gain: tuple[Tables, Narrative],
+) -> None:
+    _tables, narrative = worse_no_covariate_gain
+    assert narrative.covariate_claim
+    assert all("NOT CONFIRMED" in s for s in narrative.covariate_claim)
+    assert any("changed MAE within noise in cycling windows" in s for s in narrative.covariates)
+
+
+def test_when_base_is_a_stand_in_then_every_model_sentence_carries_the_label(
+    worse_no_covariate_gain: tuple[Tables, Narrative],
+) -> None:
+    _tables, narrative = worse_no_covariate_gain
+    model_sentences = [
+        s
+        for s in narrative.finetune_improved + narrative.finetune_not + narrative.covariates + narrative.covariate_claim
+        if "model" in s
+    ]
+    assert model_sentences
+    assert all(STAND_IN_TAG in s for s in model_sentences)
+    assert any("STAND-IN" in s for s in narrative.caveats)
+
+
+def test_when_real_model_then_no_stand_in_label(better_on_cycling: tuple[Tables, Narrative]) -> None:
+    _tables, narrative = better_on_cycling
+    everything = " ".join(narrative.finetune_improved + narrative.finetune_not + narrative.caveats)
+    assert STAND_IN_TAG not in everything
+
+
+def test_when_regime_has_few_windows_then_a_caveat_says_so(better_on_cycling: tuple[Tables, Narrative]) -> None:
+    _tables, narrative = better_on_cycling
+    assert any(s.startswith(f"Only {SMALL['transition']} transition windows") for s in narrative.caveats)
+
+
+def test_when_picking_a_representative_window_then_it_has_the_median_error(
+    better_on_cycling: tuple[Tables, Narrative],
+) -> None:
+    tables, _narrative = better_on_cycling
+    cell = tables.cells[("cycling", "finetuned", tables.main_variant, ALL_LEADS)]
+    errors = cell.sums[:, 1] / cell.sums[:, 0]
+    chosen = representative_cutoff(tables, "cycling")
+    assert chosen is not None
+    index = int(np.flatnonzero(cell.cutoffs == pd.Timestamp(chosen).value)[0])
+    below = int((errors < errors[index]).sum())
+    assert below == (len(errors) - 1) // 2
