@@ -103,6 +103,8 @@ def make_plots(
         if plot is None:
             blocks.append(Paragraph(f"No {regime} windows in this run."))
     blocks += _figure(ablation, "Covariate ablation")
+    if ablation is None:
+        blocks.append(Paragraph("No covariate ablation in this run (fewer than two covariate variants)."))
     blocks += [Heading(2, "Data used"), Image(data.path, data.title, data.caption)]
     return blocks
 

@@ -15,7 +15,7 @@ import pandas as pd
 from forecaster.report.labels import fmt_num, fmt_pct, fmt_ratio, fmt_w, model_label, variant_label
 from forecaster.report.runfolder import RunData
 from forecaster.report.stats import Estimate
-from forecaster.report.tables import OVERALL, Comparison, Tables
+from forecaster.report.tables import OVERALL, Comparison, Tables, interval_columns
 
 EARLIER_COVARIATE_FINDING = 0.26  # the team's earlier finding: covariates cut cycling MAE by 26 %
 FEW_WINDOWS = 10
@@ -187,7 +187,9 @@ def covariate_claim(tables: Tables, stand_in: bool, claimed: float = EARLIER_COV
         with_what = f"{model_label(model, stand_in)} model, {variant_label(c.variant_b).lstrip('+ ')}"
         sentences.append(f"{head}: {verdict.upper()} with the {with_what} ({c.n_windows} windows): {detail}.")
     if not sentences:
-        sentences.append(f"{head} cannot be checked: this run has no cycling windows with a target-only variant.")
+        sentences.append(
+            f"{head} cannot be checked: no cycling windows were forecast both with target only and with covariates."
+        )
     return sentences
 
 
@@ -239,6 +241,8 @@ def caveats(run: RunData, tables: Tables) -> list[str]:
             notes.append(
                 f"{fmt_pct(float(share), signed=False)} of {who} forecast points fell back to a simpler model."
             )
+    if interval_columns(run) == (None, None):
+        notes.append("The forecasts have no q0.1 and q0.9 columns, so 80 % interval coverage is not available.")
     missing = float(pd.isna(frame["actual"]).mean())
     if missing > 0:
         notes.append(f"{fmt_pct(missing, signed=False)} of forecast points have no actual (gaps) and are not scored.")

@@ -145,7 +145,7 @@ def covariate_ablation(run: RunData, tables: tb.Tables, out: Path) -> Plot | Non
     """MAE by regime for each covariate variant (bars with 95 % CI), one panel per learned model."""
     models = [m for m in ("base", "finetuned") if m in tables.models]
     variants = [v for v in ("target_only", "past_covariates", "all_covariates") if v in tables.variants]
-    if not models or not variants:
+    if not models or len(variants) < 2:
         return None
     fig = Figure(figsize=(6.0 * len(models), 4.2), layout="constrained")
     axes = fig.subplots(1, len(models), squeeze=False)[0]

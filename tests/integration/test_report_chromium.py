@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from forecaster.report import build_report
 from forecaster.report.labels import STAND_IN_TAG
 from forecaster.report.synthetic import SyntheticSpec, finetune_better_on_cycling, write_synthetic_run
 from tests.conftest import run_cli
@@ -129,3 +130,20 @@ def test_when_chromium_screenshots_the_page_then_the_png_is_not_blank(report: tu
     rgb = (pixels.reshape(-1, 3) * 255).astype(np.uint32)
     colours = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2])
     assert len(colours) > 50
+
+
+def test_when_run_is_sparse_then_the_report_still_renders_and_says_what_it_cannot_assess(tmp_path: Path) -> None:
+    spec = SyntheticSpec(
+        seed=1,
+        windows={"quiet": 4},
+        horizon_steps=10,
+        pairs=(("base", "target_only"), ("persistence", "none")),
+        levels=(0.05, 0.5, 0.95),
+    )
+    paths = build_report(write_synthetic_run(tmp_path / "run", spec), tmp_path / "out", resamples=50)
+    text = paths.markdown.read_text()
+    assert "no fine-tuned forecasts" in text
+    assert "cannot be checked" in text
+    assert "80 % interval coverage is not available" in text
+    assert all(p.is_file() for p in paths.images)
+    assert paths.html.read_text().count("<img ") == len(paths.images)
