@@ -26,6 +26,7 @@ from collector.common.influx import AuthError, DatabaseNotFound, InfluxClient
 from collector.common.logs import RepeatCounter, get_logger
 from collector.deadletters import DeadLetter, DeadLetters, short_reason
 
+STILL_DOWN_LOG_PERIOD_S = 300.0
 _DROPPED = re.compile(r"dropped=(\d+)")
 
 
@@ -75,6 +76,7 @@ class Writer:
         self._stats = WriterStats()
         self._failures_in_row = 0
         self._down_since: float | None = None
+        self._down_reported = 0.0
         self._retry_at = 0.0
         self._backlog_left = False
 
@@ -162,8 +164,16 @@ class Writer:
             event = "influx_auth_failed" if kind == "auth" else "influx_down"
             log = self._log.error if kind == "auth" else self._log.warning
             log(event, error=str(exc), backlog=self._buffer.depth(), action="keeping data in the buffer; retrying")
-        else:
-            self._repeats.hit(kind, "influx_still_down", error=str(exc))
+            self._down_reported = now
+        elif now - self._down_reported >= STILL_DOWN_LOG_PERIOD_S:
+            self._down_reported = now
+            self._log.warning(
+                "influx_still_down",
+                error=str(exc),
+                outage_s=round(now - self._down_since, 1),
+                attempts=self._failures_in_row,
+                backlog=self._buffer.depth(),
+            )
 
     # -- loops --------------------------------------------------------------------------------------------
     def next_delay_s(self) -> float:
