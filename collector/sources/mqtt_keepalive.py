@@ -128,6 +128,10 @@ class KeepaliveSession:
         roles: tuple[Role, ...] = tuple(dict.fromkeys(self.topic_map.roles.values()))
         return Confirm("mqtt", now, roles)
 
+    def refresh(self, now: float) -> list[Action]:
+        """Ask for a full republish now (e.g. a device came back): the snapshot stays as it is."""
+        return [self._full(now)] if self.portal is not None else []
+
     def on_plugin_restart(self, now: float) -> list[Action]:
         """`N/<id>/keepalive` from a restarted plugin: our keepalive is forgotten, ask again."""
         if self.portal is None:

@@ -1,0 +1,302 @@
+"""The MQTT source: subscribes to the GX's N/ topics and keeps the Venus keepalive alive.
+
+One thread owns the paho client and calls `loop()` itself, so callbacks, the keepalive machine
+(collector/sources/mqtt_keepalive.py) and the reconnect logic all run on it: no locks around the
+session. Every connection starts from scratch (fresh client, discovery, subscribe, full keepalive);
+a stall (no heartbeat for `stall_timeout_s`) or a lost connection ends it, and the next one follows
+after an exponential backoff with jitter, reset by the first heartbeat. paho's own auto-reconnect is
+not used.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+from collector.common.config import CollectorSettings, GxSettings
+from collector.common.logs import RepeatCounter, get_logger
+from collector.gx.tables import field_for
+from collector.observation import DeviceGone, Event, Observation, ObservationSink, Role, SourceState
+from collector.sources.backoff import Backoff
+from collector.sources.mqtt_client import ClientFactory, GuardedMqttClient, default_client_factory
+from collector.sources.mqtt_keepalive import (
+    Action,
+    KeepaliveSession,
+    Publish,
+    Reconnect,
+    Subscribe,
+    Timers,
+    Unsubscribe,
+    new_token,
+)
+from collector.sources.mqtt_protocol import (
+    MAX_PAYLOAD_BYTES,
+    SUPPRESS_REPUBLISH,
+    Garbage,
+    Gone,
+    decode_payload,
+    echo_of,
+    portal_from_serial,
+)
+
+ROLES: tuple[Role, ...] = ("system", "settings", "shunt", "bms")
+MQTT_KEEPALIVE_S = 15  # MQTT PINGREQ period (transport level; the Venus keepalive is separate)
+CONNACK_TIMEOUT_S = 10.0
+LOOP_STEP_S = 0.1
+
+
+class MqttSource:
+    """Venus MQTT client on its own thread; implements collector.observation.Source."""
+
+    name = "mqtt"
+
+    def __init__(
+        self,
+        gx: GxSettings,
+        collector: CollectorSettings,
+        client_factory: ClientFactory = default_client_factory,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._gx = gx
+        self._timers = Timers(
+            collector.keepalive_interval_s, collector.full_refresh_interval_s, collector.stall_timeout_s
+        )
+        self._client_factory = client_factory
+        self._backoff = backoff or Backoff(initial_s=0.5, max_s=8.0)
+        self._client_id = f"bess-edge-{secrets.token_hex(4)}"
+        self._log = get_logger("collector.sources.mqtt")
+        self._garbage = RepeatCounter(self._log)
+        self._lock = threading.Lock()
+        self._link: SourceState = "starting"
+        self._gone: set[Role] = set()
+        self._counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        # owned by the loop thread
+        self._client: mqtt.Client | None = None
+        self._session: KeepaliveSession | None = None
+        self._pending: list[Event] = []
+        self._connack_refused = False
+        self._portal_seen = ""
+
+    # --- Source protocol -------------------------------------------------------------------------
+    def start(self, sink: ObservationSink) -> None:
+        """Connect and deliver events on a daemon thread (returns at once)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(sink,), name="mqtt-client", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Disconnect and stop the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def state(self) -> dict[str, SourceState]:
+        """Per role: connected (snapshot complete), starting, stalled, disconnected or absent."""
+        with self._lock:
+            return {role: ("absent" if role in self._gone else self._link) for role in ROLES}
+
+    def counters(self) -> dict[str, int]:
+        """Messages, observations, connections, stalls, keepalives, device_gone, garbage by kind."""
+        with self._lock:
+            out = dict(self._counts)
+        out.update({f"garbage_{kind}": n for kind, n in self._garbage.count().items()})
+        return out
+
+    @property
+    def portal(self) -> str:
+        """The portal id in use (configured or discovered), '' until known."""
+        return self._portal_seen
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+    def _bump(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + n
+
+    def _set_link(self, state: SourceState, event: str, level: str = "info", **kw: object) -> None:
+        with self._lock:
+            changed = self._link != state
+            self._link = state
+        if changed:
+            getattr(self._log, level)(event, host=self._gx.host, port=self._gx.mqtt_port, **kw)
+
+    # --- connection loop -------------------------------------------------------------------------
+    def _run(self, sink: ObservationSink) -> None:
+        while not self._stop.is_set():
+            self._one_connection(sink)
+            if not self._stop.is_set():
+                self._stop.wait(self._backoff.next_delay())
+
+    def _one_connection(self, sink: ObservationSink) -> None:
+        client = self._client_factory(self._gx, self._client_id)
+        if not isinstance(client, GuardedMqttClient):
+            raise TypeError("the MQTT client factory must return a GuardedMqttClient")
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        self._client, self._session, self._connack_refused = client, None, False
+        try:
+            client.connect(self._gx.host, self._gx.mqtt_port, keepalive=MQTT_KEEPALIVE_S)
+        except (OSError, ValueError) as exc:  # refused, unreachable, TLS failure or pin mismatch
+            self._bump("errors_connect")
+            self._set_link("disconnected", "mqtt_disconnected", "warning", reason=str(exc))
+            return
+        try:
+            self._drive(client, sink)
+        finally:
+            self._flush(sink)
+            self._close(client)
+
+    def _drive(self, client: mqtt.Client, sink: ObservationSink) -> None:
+        started = time.monotonic()
+        while not self._stop.is_set():
+            rc = client.loop(timeout=LOOP_STEP_S)
+            self._flush(sink)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                self._set_link("disconnected", "mqtt_disconnected", "warning", reason=mqtt.error_string(rc))
+                return
+            if self._connack_refused:
+                return
+            if self._session is None:
+                if time.monotonic() - started > CONNACK_TIMEOUT_S:
+                    self._set_link("disconnected", "mqtt_disconnected", "warning", reason="no CONNACK")
+                    return
+                continue
+            for action in self._session.tick(time.monotonic()):
+                if isinstance(action, Reconnect):
+                    self._bump("stalls")
+                    self._set_link("stalled", "mqtt_stalled", "warning", reason=action.reason)
+                    return
+                self._perform(action)
+
+    def _close(self, client: mqtt.Client) -> None:
+        try:
+            client.disconnect()
+            client.loop(timeout=0.01)
+        except (OSError, ValueError):
+            pass
+        self._session = None
+
+    def _flush(self, sink: ObservationSink) -> None:
+        if self._pending:
+            events, self._pending = self._pending, []
+            sink(events)
+
+    def _perform(self, action: Action) -> None:
+        client = self._client
+        assert client is not None
+        if isinstance(action, Subscribe):
+            client.subscribe([(topic, 0) for topic in action.topics])
+        elif isinstance(action, Unsubscribe):
+            client.unsubscribe(list(action.topics))
+        elif isinstance(action, Publish):
+            client.publish(action.topic, action.payload)
+            self._bump("keepalives_suppress" if action.payload == SUPPRESS_REPUBLISH else "keepalives_full")
+
+    # --- paho callbacks (loop thread) ------------------------------------------------------------
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: object, _flags: object, reason: object, _properties: object = None
+    ) -> None:
+        if getattr(reason, "is_failure", False):
+            self._connack_refused = True
+            self._bump("errors_connack")
+            self._garbage.hit("connack_refused", "mqtt_connect_refused", reason=str(reason))
+            self._set_link("disconnected", "mqtt_disconnected", "warning", reason=str(reason))
+            return
+        self._bump("connections")
+        self._session = KeepaliveSession(self._gx, self._timers, time.monotonic(), token_factory=new_token)
+        with self._lock:
+            if self._link != "stalled":
+                self._link = "starting"
+        self._log.info("mqtt_connected", host=self._gx.host, port=self._gx.mqtt_port, tls=self._gx.mqtt_tls)
+        if self._gx.portal_id:
+            self._use_portal(self._gx.portal_id)
+        for action in self._session.start():
+            self._perform(action)
+
+    def _use_portal(self, portal: str) -> None:
+        if isinstance(self._client, GuardedMqttClient):
+            self._client.guard_portal = portal
+        if portal != self._portal_seen:
+            self._portal_seen = portal
+            self._log.info("mqtt_portal", portal=portal, configured=bool(self._gx.portal_id))
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        self._bump("messages")
+        if len(message.payload) > MAX_PAYLOAD_BYTES:
+            self._garbage.hit("oversized", "mqtt_garbage", topic=message.topic[:200], bytes=len(message.payload))
+            return
+        payload = bytes(message.payload)
+        session = self._session
+        if session is None:
+            return
+        now = time.monotonic()
+        if session.portal is None:
+            portal = portal_from_serial(message.topic, payload)
+            if portal is not None:
+                self._use_portal(portal)
+                for action in session.on_portal(portal, now):
+                    self._perform(action)
+            return
+        assert session.topic_map is not None
+        topic = session.topic_map.parse(message.topic)
+        if topic.kind == "value" and topic.role is not None:
+            self._on_value(topic.role, topic.path, payload, now)
+        elif topic.kind == "heartbeat":
+            self._on_heartbeat(session, now)
+        elif topic.kind == "full_publish_completed":
+            if session.on_full_publish_completed(echo_of(payload)):
+                self._set_link("connected", "mqtt_snapshot_complete", portal=session.portal)
+        elif topic.kind == "keepalive":
+            self._log.info("mqtt_plugin_restarted", portal=session.portal)
+            for action in session.on_plugin_restart(now):
+                self._perform(action)
+        else:
+            self._garbage.hit("unknown_topic", "mqtt_garbage", topic=message.topic[:200])
+
+    def _on_heartbeat(self, session: KeepaliveSession, now: float) -> None:
+        confirm = session.on_heartbeat(now)
+        self._backoff.reset()
+        if confirm is not None:
+            self._pending.append(confirm)
+            with self._lock:
+                was = self._link
+            if was != "connected":
+                self._set_link("connected", "mqtt_recovered", previous=was)
+
+    def _on_value(self, role: Role, path: str, payload: bytes, now: float) -> None:
+        decoded = decode_payload(payload)
+        if decoded is Gone.EMPTY:
+            self._device_gone(role, now)
+            return
+        if role in self._gone:
+            self._device_back(role, now)
+        if field_for(role, path) is None:
+            self._bump("unmapped")
+            return
+        if isinstance(decoded, Garbage):
+            self._garbage.hit(decoded.kind, "mqtt_garbage", role=role, path=path)
+            return
+        self._bump("observations")
+        self._pending.append(Observation(role, path, decoded, "mqtt", now))
+
+    def _device_gone(self, role: Role, now: float) -> None:
+        with self._lock:
+            first = role not in self._gone
+            self._gone.add(role)
+        if first:
+            self._bump("device_gone")
+            self._log.warning("mqtt_device_gone", role=role)
+            self._pending.append(DeviceGone(role, "mqtt", now))
+
+    def _device_back(self, role: Role, now: float) -> None:
+        with self._lock:
+            self._gone.discard(role)
+        self._log.info("mqtt_device_back", role=role)
+        if self._session is not None:  # values that did not change since would stay gone: ask for all
+            for action in self._session.refresh(now):
+                self._perform(action)

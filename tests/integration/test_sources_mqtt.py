@@ -1,0 +1,428 @@
+"""The MQTT source against a real mosquitto and a minimal Venus-like publisher ("fake GX").
+
+FakeGx behaves like dbus-flashmq where it matters: a retained N/<id>/system/0/Serial, values only on
+change or on a full keepalive, `full_publish_completed` with the echo token, a heartbeat (faster than
+the real 3 s so the tests stay short), and it can freeze (no heartbeat, no answers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from collector.common.config import CollectorSettings, GxSettings
+from collector.common.localservices import MosquittoServer, free_port, wait_port
+from collector.observation import Confirm, DeviceGone, Event, Invalid, Observation
+from collector.sources.mqtt import MqttSource
+from collector.sources.mqtt_client import GuardedMqttClient, default_client_factory
+from collector.sources.mqtt_protocol import PublishRefused
+
+pytestmark = pytest.mark.integration
+
+PORTAL = "c0619ab1f2e3"
+VALUES = {
+    "battery/0/Dc/0/Voltage": 53.27,
+    "battery/0/Dc/0/Current": -12.34,
+    "battery/0/Soc": 80.5,
+    "battery/0/ProductName": "Lynx Shunt",
+    "battery/512/Voltages/Cell1": 3.301,
+    "battery/512/Voltages/Cell2": 3.305,
+    "battery/512/System/NrOfCellsPerBattery": 2,
+    "system/0/Dc/Battery/Power": -650,
+    "system/0/Serial": PORTAL,
+    "settings/0/Settings/CGwacs/BatteryLife/State": 10,
+}
+
+
+class FakeGx:
+    """A Venus-like publisher on the broker."""
+
+    def __init__(self, port: int, heartbeat_s: float = 0.3) -> None:
+        self.port = port
+        self.heartbeat_s = heartbeat_s
+        self.values = dict(VALUES)
+        self.requests: list[tuple[str, bytes]] = []
+        self.frozen = threading.Event()
+        self._stop = threading.Event()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fake-gx")
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *_: self.ready.set()
+        self._client.reconnect_delay_set(0.1, 0.5)
+        self.ready = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True)
+
+    def start(self) -> None:
+        self._client.connect("127.0.0.1", self.port, keepalive=5)
+        self._client.loop_start()
+        assert self.ready.wait(5), "fake GX did not subscribe"
+        self._beat.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._client.loop_stop()
+        self._client.disconnect()
+
+    def _on_connect(self, client: mqtt.Client, *_: object) -> None:
+        client.publish(f"N/{PORTAL}/system/0/Serial", json.dumps({"value": PORTAL}), retain=True)
+        client.subscribe([("R/#", 0), ("W/#", 0)])
+
+    def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self.requests.append((msg.topic, bytes(msg.payload)))
+        if self.frozen.is_set() or msg.topic != f"R/{PORTAL}/keepalive":
+            return
+        options = json.loads(msg.payload or b"{}").get("keepalive-options", [])
+        if "suppress-republish" in options:
+            return
+        for path, value in self.values.items():
+            self.publish(path, {"value": value})
+        echo = next((o["full-publish-completed-echo"] for o in options if isinstance(o, dict)), None)
+        client.publish(
+            f"N/{PORTAL}/full_publish_completed",
+            json.dumps({"full-publish-completed-echo": echo, "value": int(time.time())}),
+        )
+
+    def publish(self, path: str, payload: object) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self._client.publish(f"N/{PORTAL}/{path}", data)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            if not self.frozen.is_set():
+                self._client.publish(f"N/{PORTAL}/heartbeat", json.dumps({"value": int(time.time())}))
+
+    def keepalives(self) -> list[bytes]:
+        return [p for t, p in self.requests if t == f"R/{PORTAL}/keepalive"]
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, events: list[Event]) -> None:
+        with self._lock:
+            self.events.extend(events)
+
+    def snapshot(self) -> list[Event]:
+        with self._lock:
+            return list(self.events)
+
+    def wait_for(self, predicate: Callable[[list[Event]], bool], timeout_s: float = 8.0) -> list[Event]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            events = self.snapshot()
+            if predicate(events):
+                return events
+            time.sleep(0.02)
+        raise AssertionError(f"condition not met in {timeout_s}s; {len(self.events)} events")
+
+
+def observed(events: list[Event], role: str, path: str) -> list[object]:
+    return [e.value for e in events if isinstance(e, Observation) and e.role == role and e.path == path]
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 8.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met in {timeout_s}s")
+
+
+@pytest.fixture
+def fake_gx(mosquitto: MosquittoServer) -> Iterator[FakeGx]:
+    gx = FakeGx(mosquitto.port)
+    gx.start()
+    try:
+        yield gx
+    finally:
+        gx.stop()
+
+
+def make_source(port: int, portal_id: str = "", **gx_kw: object) -> MqttSource:
+    gx = GxSettings(host="127.0.0.1", mqtt_port=port, portal_id=portal_id, **gx_kw)  # type: ignore[arg-type]
+    collector = CollectorSettings(keepalive_interval_s=1.0, full_refresh_interval_s=300.0, stall_timeout_s=1.5)
+    return MqttSource(gx, collector)
+
+
+def test_when_started_then_portal_discovered_full_publish_echoed_values_and_confirms_arrive(
+    mosquitto: MosquittoServer, fake_gx: FakeGx
+) -> None:
+    source = make_source(mosquitto.port)
+    sink = Collected()
+    source.start(sink)
+    try:
+        events = sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev))
+        wait_until(lambda: any(b"suppress-republish" in p for p in fake_gx.keepalives()))
+        events = sink.snapshot()
+    finally:
+        source.stop()
+    assert source.portal == PORTAL
+    assert observed(events, "shunt", "/Dc/0/Voltage") == [53.27]
+    assert observed(events, "bms", "/Voltages/Cell2") == [3.305]
+    assert observed(events, "system", "/Dc/Battery/Power") == [-650]
+    assert observed(events, "settings", "/Settings/CGwacs/BatteryLife/State") == [10]
+    assert observed(events, "shunt", "/ProductName") == []  # not stored: never an Observation
+    first = json.loads(fake_gx.keepalives()[0])
+    token = first["keepalive-options"][0]["full-publish-completed-echo"]
+    assert token.startswith("bess-edge-")
+    confirms = [e for e in events if isinstance(e, Confirm)]
+    assert confirms[0].roles == ("system", "settings", "shunt", "bms")
+    assert all(t.startswith(f"R/{PORTAL}/") for t, _ in fake_gx.requests)
+    assert source.state()["shunt"] == "connected"
+
+
+def test_when_values_change_or_go_invalid_or_device_leaves_then_events_follow(
+    mosquitto: MosquittoServer, fake_gx: FakeGx
+) -> None:
+    source = make_source(mosquitto.port, portal_id=PORTAL)
+    sink = Collected()
+    source.start(sink)
+    try:
+        sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev))
+        fake_gx.publish("battery/0/Dc/0/Voltage", {"value": 53.31})
+        fake_gx.publish("battery/0/Soc", {"value": None})
+        for path in ("Dc/0/Voltage", "Soc", "ProductName"):
+            fake_gx.publish(f"battery/512/{path}", b"")
+        events = sink.wait_for(
+            lambda ev: any(isinstance(e, DeviceGone) for e in ev) and 53.31 in observed(ev, "shunt", "/Dc/0/Voltage")
+        )
+        time.sleep(0.3)
+        events = sink.snapshot()
+        assert Invalid.NULL in observed(events, "shunt", "/Soc")
+        gone = [e for e in events if isinstance(e, DeviceGone)]
+        assert [(g.role, g.source) for g in gone] == [("bms", "mqtt")]  # once, not once per topic
+        assert source.state()["bms"] == "absent"
+        before = len(fake_gx.keepalives())
+        fake_gx.publish("battery/512/Voltages/Cell1", {"value": 3.31})
+        wait_until(lambda: source.state()["bms"] != "absent")
+        wait_until(lambda: len(fake_gx.keepalives()) > before)  # a device back asks for everything
+    finally:
+        source.stop()
+
+
+GARBAGE: list[tuple[str, bytes, str]] = [
+    ("battery/0/Dc/0/Voltage", b"not json", "not_json"),
+    ("battery/0/Dc/0/Current", b'{"value": NaN}', "nan_inf"),
+    ("battery/0/Dc/0/Power", b'{"value": Infinity}', "nan_inf"),
+    ("battery/0/Soc", b'{"value": "80"}', "wrong_type"),
+    ("battery/0/Dc/0/Temperature", b'{"value": [1, 2]}', "wrong_type"),
+    ("battery/0/TimeToGo", b'{"v": 1}', "no_value"),
+    ("battery/0/ConsumedAmphours", b'{"value": 1, "pad": "' + b"x" * 70_000 + b'"}', "oversized"),
+    ("battery/0", b'{"value": 1}', "unknown_topic"),
+]
+
+
+def test_when_gx_sends_garbage_then_each_kind_counted_and_never_an_observation(
+    mosquitto: MosquittoServer, fake_gx: FakeGx
+) -> None:
+    source = make_source(mosquitto.port, portal_id=PORTAL)
+    sink = Collected()
+    source.start(sink)
+    try:
+        sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev))
+        start = len(sink.snapshot())
+        for path, payload, _kind in GARBAGE:
+            fake_gx.publish(path, payload)
+        fake_gx.publish("battery/0/Dc/0/Voltage", {"value": 54.0})  # a good one after the garbage
+        sink.wait_for(lambda ev: 54.0 in observed(ev, "shunt", "/Dc/0/Voltage"))
+        new = [e for e in sink.snapshot()[start:] if isinstance(e, Observation)]
+        counters = source.counters()
+    finally:
+        source.stop()
+    assert [(e.path, e.value) for e in new] == [("/Dc/0/Voltage", 54.0)]
+    for kind in {k for _, _, k in GARBAGE}:
+        assert counters.get(f"garbage_{kind}", 0) >= 1, kind
+    assert source.state()["shunt"] in ("connected", "disconnected")  # alive, not crashed
+
+
+def test_when_gx_freezes_then_reconnect_and_recover_when_it_answers_again(
+    mosquitto: MosquittoServer, fake_gx: FakeGx
+) -> None:
+    source = make_source(mosquitto.port, portal_id=PORTAL)
+    sink = Collected()
+    source.start(sink)
+    try:
+        sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev))
+        fake_gx.frozen.set()
+        wait_until(lambda: source.counters().get("stalls", 0) >= 1, timeout_s=5)
+        assert source.state()["shunt"] in ("stalled", "starting")
+        frozen_at = len(sink.snapshot())
+        fake_gx.frozen.clear()
+        wait_until(lambda: source.state()["shunt"] == "connected", timeout_s=10)
+        events = sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev[frozen_at:]))[frozen_at:]
+        assert observed(events, "shunt", "/Dc/0/Voltage") == [53.27]  # the full publish after reconnect
+        assert source.counters()["connections"] >= 2
+        tokens = {
+            json.loads(p)["keepalive-options"][0]["full-publish-completed-echo"]
+            for p in fake_gx.keepalives()
+            if b"echo" in p
+        }
+        assert len(tokens) >= 2  # a fresh token on the reconnect
+    finally:
+        source.stop()
+
+
+def test_when_broker_restarts_then_data_resumes_within_10_s(mosquitto: MosquittoServer, fake_gx: FakeGx) -> None:
+    source = make_source(mosquitto.port)
+    sink = Collected()
+    source.start(sink)
+    try:
+        sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev))
+        mosquitto.stop()
+        time.sleep(2.0)
+        mosquitto.start()
+        restarted = time.monotonic()
+        start = len(sink.snapshot())
+        sink.wait_for(
+            lambda ev: (
+                any(isinstance(e, Confirm) for e in ev[start:]) and bool(observed(ev[start:], "shunt", "/Dc/0/Voltage"))
+            ),
+            timeout_s=10,
+        )
+        assert time.monotonic() - restarted < 10
+        wait_until(lambda: any(b"suppress-republish" in p for p in fake_gx.keepalives()[-3:]))
+    finally:
+        source.stop()
+
+
+def test_when_write_attempted_through_the_client_then_refused_and_broker_sees_nothing(
+    mosquitto: MosquittoServer,
+) -> None:
+    seen: list[str] = []
+    observer = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="observer")
+    observer.on_message = lambda _c, _u, m: seen.append(m.topic)
+    observer.connect("127.0.0.1", mosquitto.port)
+    observer.subscribe("#")
+    observer.loop_start()
+    client = default_client_factory(GxSettings(host="127.0.0.1", mqtt_port=mosquitto.port), "bess-test")
+    assert isinstance(client, GuardedMqttClient)
+    client.guard_portal = PORTAL
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    try:
+        time.sleep(0.3)
+        for topic, payload in [
+            (f"W/{PORTAL}/settings/0/Settings/CGwacs/BatteryLife/MinimumSocLimit", b'{"value": 90}'),
+            (f"W/{PORTAL}/vebus/276/Mode", b'{"value": 4}'),
+            (f"N/{PORTAL}/battery/0/Soc", b'{"value": 1}'),
+            ("R/otherportal/keepalive", b""),
+        ]:
+            with pytest.raises(PublishRefused):
+                client.publish(topic, payload)
+        with pytest.raises(PublishRefused):
+            client.publish(f"R/{PORTAL}/keepalive", b"", retain=True)
+        with pytest.raises(PublishRefused):
+            client.will_set(f"W/{PORTAL}/vebus/276/Mode", b'{"value": 4}')
+        client.publish(f"R/{PORTAL}/keepalive", b'{"keepalive-options":["suppress-republish"]}')
+        wait_until(lambda: f"R/{PORTAL}/keepalive" in seen, timeout_s=3)
+        assert seen == [f"R/{PORTAL}/keepalive"]
+    finally:
+        client.loop_stop()
+        client.disconnect()
+        observer.loop_stop()
+        observer.disconnect()
+
+
+def make_cert(folder: Path) -> tuple[Path, Path, str]:
+    cert, key = folder / "gx.crt", folder / "gx.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=venus.local",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    key.chmod(0o644)  # mosquitto drops root privileges before reading them (test key, thrown away)
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    return cert, key, hashlib.sha256(der).hexdigest()
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, Path, str]]:
+    folder = Path(tempfile.mkdtemp(prefix="bess-tls-"))  # pytest's tmp_path is private to root
+    folder.chmod(0o755)
+    cert, key, fingerprint = make_cert(folder)
+    server = MosquittoServer(tmp_path / "mosq-tls", tls_port=free_port(), certfile=cert, keyfile=key)
+    server.start()
+    assert server.tls_port is not None
+    wait_port(server.tls_port)
+    try:
+        yield server, cert, fingerprint
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("trust", ["pin", "ca", "pin+ca"])
+def test_when_tls_with_right_ca_or_pin_then_data_flows(
+    tls_broker: tuple[MosquittoServer, Path, str], trust: str
+) -> None:
+    server, cert, fingerprint = tls_broker
+    fake = FakeGx(server.port)
+    fake.start()
+    assert server.tls_port is not None
+    kw: dict[str, object] = {"mqtt_tls": True}
+    if "pin" in trust:
+        kw["mqtt_cert_sha256"] = ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
+    if "ca" in trust:
+        kw["mqtt_ca_file"] = cert
+    source = make_source(server.tls_port, portal_id=PORTAL, **kw)
+    sink = Collected()
+    source.start(sink)
+    try:
+        events = sink.wait_for(lambda ev: bool(observed(ev, "shunt", "/Dc/0/Voltage")))
+        assert observed(events, "shunt", "/Dc/0/Voltage") == [53.27]
+    finally:
+        source.stop()
+        fake.stop()
+
+
+@pytest.mark.parametrize("trust", ["wrong_pin", "no_ca"])
+def test_when_tls_certificate_not_trusted_then_no_connection(
+    tls_broker: tuple[MosquittoServer, Path, str], trust: str
+) -> None:
+    server, _cert, fingerprint = tls_broker
+    assert server.tls_port is not None
+    kw: dict[str, object] = {"mqtt_tls": True}
+    if trust == "wrong_pin":
+        kw["mqtt_cert_sha256"] = ("0" if fingerprint[0] != "0" else "1") + fingerprint[1:]
+    source = make_source(server.tls_port, portal_id=PORTAL, **kw)
+    sink = Collected()
+    source.start(sink)
+    try:
+        wait_until(lambda: source.counters().get("errors_connect", 0) >= 2, timeout_s=8)
+        assert source.counters().get("connections", 0) == 0
+        assert source.state()["shunt"] == "disconnected"
+        assert sink.snapshot() == []
+    finally:
+        source.stop()
