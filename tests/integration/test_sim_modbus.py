@@ -1,0 +1,198 @@
+"""The simulated GX's Modbus-TCP server against pymodbus' client: every dbus_modbustcp quirk we rely on."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+
+import pytest
+from pymodbus.client import ModbusTcpClient
+
+from collector.simulator.gx import GxSimulator
+from collector.simulator.recording import ModbusRequest
+
+pytestmark = pytest.mark.integration
+
+T = 20_401 * 86_400 + 13 * 3600 + 17  # a fixed second of a cycling day (seed 7)
+
+
+class Clock:
+    """A settable clock for the simulator."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T)
+
+
+@pytest.fixture
+def sim(clock: Clock) -> Iterator[GxSimulator]:
+    gx = GxSimulator(seed=7, modbus_port=0, mqtt_port=None, clock=clock).start()
+    yield gx
+    gx.stop()
+
+
+@pytest.fixture
+def client(sim: GxSimulator) -> Iterator[ModbusTcpClient]:
+    c = ModbusTcpClient("127.0.0.1", port=sim.modbus_port, timeout=3, retries=0)
+    assert c.connect()
+    yield c
+    c.close()
+
+
+def raw_request(port: int, unit: int, pdu: bytes) -> bytes:
+    """Send one Modbus-TCP frame by hand (pymodbus' client refuses counts outside 1..125)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+        s.sendall(struct.pack(">HHHB", 7, 0, len(pdu) + 1, unit) + pdu)
+        header = s.recv(7)
+        _tid, _pid, length, _unit = struct.unpack(">HHHB", header)
+        return s.recv(length - 1)
+
+
+def s16(word: int) -> int:
+    return word - 0x10000 if word >= 0x8000 else word
+
+
+def test_when_reading_the_system_block_then_values_match_the_truth(sim: GxSimulator, client: ModbusTcpClient) -> None:
+    r = client.read_holding_registers(800, count=120, device_id=100)
+    assert not r.isError()
+    regs = r.registers
+    truth = sim.truth(T)
+    serial = b"".join(w.to_bytes(2, "big") for w in regs[0:6]).rstrip(b"\0").decode()
+    assert serial == sim.portal_id
+    assert regs[840 - 800] == round(truth[("system", "/Dc/Battery/Voltage")] * 10)  # type: ignore[operator]
+    assert s16(regs[841 - 800]) == round(truth[("system", "/Dc/Battery/Current")] * 10)  # type: ignore[operator]
+    assert regs[843 - 800] == round(truth[("system", "/Dc/Battery/Soc")])  # type: ignore[arg-type]
+    assert regs[845 - 800] == round(-truth[("system", "/Dc/Battery/ConsumedAmphours")] * 10)  # type: ignore[operator]
+    assert truth[("system", "/Ac/PvOnGrid/L1/Power")] is None
+    assert regs[811 - 800] == 0  # invalid reads as 0
+    assert regs[827 - 800] == 0xFFFF  # reserved
+    gx_time = (regs[30] << 48) | (regs[31] << 32) | (regs[32] << 16) | regs[33]
+    assert gx_time == T
+    fc4 = client.read_input_registers(800, count=120, device_id=100)
+    assert fc4.registers == regs
+
+
+def test_when_reading_battery_registers_then_unit_100_is_the_shunt_and_225_the_bms(
+    sim: GxSimulator, client: ModbusTcpClient
+) -> None:
+    truth = sim.truth(T)
+    shunt = client.read_holding_registers(256, count=76, device_id=100).registers
+    bms = client.read_holding_registers(256, count=76, device_id=225).registers
+    assert shunt[259 - 256] == round(truth[("shunt", "/Dc/0/Voltage")] * 100)  # type: ignore[operator]
+    assert bms[259 - 256] == round(truth[("bms", "/Dc/0/Voltage")] * 100)  # type: ignore[operator]
+    assert shunt[265 - 256] == round(-truth[("shunt", "/ConsumedAmphours")] * 10)  # type: ignore[operator]
+    assert bms[304 - 256] == 990  # Soh 99.0 % at scale 10
+    assert shunt[304 - 256] == 0  # the shunt has no /Soh: absent reads 0
+    block = client.read_holding_registers(1282, count=62, device_id=225).registers
+    assert block[1289 - 1282] == 16
+    assert block[1290 - 1282] == round(truth[("bms", "/System/MinCellVoltage")] * 100)  # type: ignore[operator]
+    cell_id = b"".join(w.to_bytes(2, "big") for w in block[24:28]).rstrip(b"\0").decode()
+    assert cell_id == truth[("bms", "/System/MinVoltageCellId")]
+    alias = client.read_holding_registers(840, count=1, device_id=0)
+    assert alias.registers == client.read_holding_registers(840, count=1, device_id=100).registers
+
+
+def test_when_a_read_starts_on_or_crosses_a_gap_then_exception_2(client: ModbusTcpClient) -> None:
+    assert client.read_holding_registers(255, count=2, device_id=100).exception_code == 2
+    assert client.read_holding_registers(300, count=40, device_id=225).exception_code == 2  # 332.. unmapped
+    assert client.read_holding_registers(1000, count=1, device_id=100).exception_code == 2
+    assert client.read_holding_registers(800, count=1, device_id=225).exception_code == 2  # no system on 225
+    assert not client.read_holding_registers(256, count=76, device_id=225).isError()
+
+
+def test_when_count_is_0_or_over_125_then_exception_3(sim: GxSimulator) -> None:
+    assert sim.modbus_port is not None
+    assert raw_request(sim.modbus_port, 100, struct.pack(">BHH", 3, 800, 0)) == bytes([0x83, 3])
+    assert raw_request(sim.modbus_port, 100, struct.pack(">BHH", 3, 800, 126)) == bytes([0x83, 3])
+    assert raw_request(sim.modbus_port, 100, struct.pack(">BHH", 4, 800, 126)) == bytes([0x84, 3])
+
+
+def test_when_the_unit_is_unknown_then_exception_0a(client: ModbusTcpClient) -> None:
+    for unit in (1, 99, 226, 247):
+        assert client.read_holding_registers(840, count=1, device_id=unit).exception_code == 0x0A
+
+
+def test_when_writing_then_refused_recorded_and_nothing_changes(sim: GxSimulator, client: ModbusTcpClient) -> None:
+    before = client.read_holding_registers(2900, count=4, device_id=100).registers
+    assert client.write_register(2901, 500, device_id=100).isError()
+    assert client.write_registers(2901, [500, 2], device_id=100).isError()
+    assert client.write_coil(0, True, device_id=100).isError()
+    assert client.read_holding_registers(2900, count=4, device_id=100).registers == before
+    writes = [r for r in sim.received if isinstance(r, ModbusRequest) and r.is_write]
+    assert [(w.function_code, w.address, w.exception) for w in writes] == [(6, 2901, 1), (16, 2901, 1), (5, 0, 1)]
+
+
+def test_when_an_unsupported_function_is_used_then_exception_1(sim: GxSimulator) -> None:
+    assert sim.modbus_port is not None
+    assert raw_request(sim.modbus_port, 100, struct.pack(">BHH", 1, 0, 8)) == bytes([0x81, 1])
+    assert raw_request(sim.modbus_port, 100, bytes([0x2B, 0x0E, 1, 0])) == bytes([0xAB, 1])
+
+
+def test_when_a_device_drops_then_its_unit_answers_0a_until_restored(sim: GxSimulator, client: ModbusTcpClient) -> None:
+    sim.faults.drop_device("bms")
+    sim.faults.drop_device("bms")  # idempotent
+    assert client.read_holding_registers(256, count=76, device_id=225).exception_code == 0x0A
+    sim.faults.drop_device("shunt")
+    assert client.read_holding_registers(256, count=76, device_id=100).exception_code == 0x0A
+    assert not client.read_holding_registers(800, count=120, device_id=100).isError()  # the system is still there
+    sim.faults.restore_device("bms")
+    sim.faults.restore_device("shunt")
+    assert not client.read_holding_registers(256, count=76, device_id=225).isError()
+    assert not client.read_holding_registers(256, count=76, device_id=100).isError()
+
+
+def test_when_forcing_an_exception_then_every_request_to_that_unit_gets_it(
+    sim: GxSimulator, client: ModbusTcpClient
+) -> None:
+    sim.faults.modbus_exception(225, 4)
+    assert client.read_holding_registers(256, count=1, device_id=225).exception_code == 4
+    assert not client.read_holding_registers(256, count=1, device_id=100).isError()
+    sim.faults.modbus_exception(225, None)
+    assert not client.read_holding_registers(256, count=1, device_id=225).isError()
+
+
+def test_when_out_of_range_then_registers_read_absurd_values(sim: GxSimulator, client: ModbusTcpClient) -> None:
+    sim.faults.modbus_out_of_range(True)
+    regs = client.read_holding_registers(259, count=3, device_id=100).registers
+    assert regs == [0xFFFF, 0xFFFF, 0x7FFF]  # 655.35 V, 655.35 V, +3276.7 A
+    sim.faults.modbus_out_of_range(False)
+    assert client.read_holding_registers(259, count=1, device_id=100).registers[0] < 6000
+
+
+def test_when_frozen_then_values_stop_moving_with_the_clock(
+    sim: GxSimulator, client: ModbusTcpClient, clock: Clock
+) -> None:
+    sim.faults.freeze(True)
+    frozen = client.read_holding_registers(800, count=120, device_id=100).registers
+    clock.t = T + 600
+    assert client.read_holding_registers(800, count=120, device_id=100).registers == frozen
+    sim.faults.freeze(False)
+    assert client.read_holding_registers(800, count=120, device_id=100).registers != frozen
+
+
+def test_when_stopped_then_the_port_is_free_and_no_thread_is_left(clock: Clock) -> None:
+    before = {t.name for t in threading.enumerate()}
+    gx = GxSimulator(seed=1, modbus_port=0, clock=clock).start()
+    port = gx.modbus_port
+    assert port is not None
+    c = ModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
+    assert c.connect()
+    assert not c.read_holding_registers(840, count=1, device_id=100).isError()
+    gx.stop()
+    c.close()
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+    for t in threading.enumerate():
+        if t.name not in before and t.name.startswith("sim-"):
+            t.join(2)
+            assert not t.is_alive()

@@ -1,0 +1,371 @@
+"""The simulated GX's MQTT side on a real mosquitto: Venus (dbus-flashmq) semantics."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from collector.common.localservices import MosquittoServer
+from collector.simulator.gx import GxSimulator
+from collector.simulator.mqtt_publisher import topic_for
+from collector.simulator.recording import MqttMessage
+
+pytestmark = pytest.mark.integration
+
+T = 20_401 * 86_400 + 13 * 3600 + 17
+P = "c0619ab2f4e1"
+
+
+class Clock:
+    def __init__(self, t: float | None = None) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return time.time() if self.t is None else self.t
+
+
+@dataclass(frozen=True)
+class Msg:
+    mono_s: float
+    topic: str
+    payload: bytes
+    retain: bool
+
+    def value(self) -> object:
+        return json.loads(self.payload)["value"]
+
+
+class Listener:
+    """A plain MQTT client recording every N/ message (the collector's point of view)."""
+
+    def __init__(self, port: int) -> None:
+        self.messages: list[Msg] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(f"N/{P}/#")
+        self.client.loop_start()
+        assert self._subscribed.wait(5)
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(Msg(time.monotonic(), msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def snapshot(self, since: float = 0.0) -> list[Msg]:
+        with self._lock:
+            return [m for m in self.messages if m.mono_s >= since]
+
+    def wait_for(self, pred: Callable[[Msg], bool], timeout_s: float = 5.0, since: float = 0.0) -> Msg:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for m in self.snapshot(since):
+                if pred(m):
+                    return m
+            time.sleep(0.02)
+        raise AssertionError("expected message did not arrive")
+
+    def publish(self, topic: str, payload: bytes | str = b"") -> None:
+        self.client.publish(topic, payload, qos=0).wait_for_publish(2)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+STARTUP = (f"N/{P}/keepalive", f"N/{P}/system/0/Serial")  # sent at plugin start; may race a subscription
+
+
+def completed(m: Msg) -> bool:
+    return m.topic == f"N/{P}/full_publish_completed"
+
+
+@pytest.fixture
+def make_sim(mosquitto: MosquittoServer) -> Iterator[Callable[..., GxSimulator]]:
+    sims: list[GxSimulator] = []
+
+    def make(**kw: object) -> GxSimulator:
+        kw.setdefault("clock", Clock(T))
+        sim = GxSimulator(seed=7, modbus_port=None, mqtt_port=mosquitto.port, **kw).start()  # type: ignore[arg-type]
+        sims.append(sim)
+        return sim
+
+    yield make
+    for sim in sims:
+        sim.stop()
+
+
+@pytest.fixture
+def listener(mosquitto: MosquittoServer) -> Iterator[Listener]:
+    lst = Listener(mosquitto.port)
+    yield lst
+    lst.close()
+
+
+def full_publish(listener: Listener, payload: bytes | str = b"", topic: str = f"R/{P}/keepalive") -> list[Msg]:
+    since = time.monotonic()
+    listener.publish(topic, payload)
+    listener.wait_for(completed, since=since)
+    return listener.snapshot(since)
+
+
+def test_when_nobody_sent_a_keepalive_then_only_the_retained_serial_arrives(
+    make_sim: Callable[..., GxSimulator], mosquitto: MosquittoServer
+) -> None:
+    make_sim()
+    late = Listener(mosquitto.port)  # subscribes after the simulator started
+    try:
+        serial = late.wait_for(lambda m: m.topic == f"N/{P}/system/0/Serial")
+        assert serial.retain
+        assert serial.value() == P
+        time.sleep(1.5)
+        others = [m for m in late.snapshot() if m.topic != f"N/{P}/system/0/Serial"]
+        # at most the plugin's start-up N/<portal>/keepalive "1" (if it raced our subscription); no values
+        assert [(m.topic, m.payload) for m in others] in ([], [(f"N/{P}/keepalive", b"1")])
+    finally:
+        late.close()
+
+
+def test_when_keepalive_with_echo_then_full_republish_ends_with_the_token(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    sim = make_sim()
+    body = json.dumps({"keepalive-options": [{"full-publish-completed-echo": "tok-42"}]})
+    got = full_publish(listener, body)
+    marker = next(m for m in got if completed(m))
+    assert json.loads(marker.payload) == {"value": T, "full-publish-completed-echo": "tok-42"}
+    before_marker = [m for m in got if m.mono_s <= marker.mono_s and not completed(m)]  # the marker comes last
+    topics = {m.topic: m for m in before_marker}
+    truth = sim.truth(T)
+    assert topics[f"N/{P}/battery/0/Dc/0/Voltage"].value() == truth[("shunt", "/Dc/0/Voltage")]
+    assert topics[f"N/{P}/battery/512/Voltages/Cell16"].value() == truth[("bms", "/Voltages/Cell16")]
+    assert topics[f"N/{P}/battery/512/Temperatures/Cell1"].value() == truth[("bms", "/Temperatures/Cell1")]
+    assert topics[f"N/{P}/battery/512/Balances/Cell3"].value() == truth[("bms", "/Balances/Cell3")]
+    assert topics[f"N/{P}/battery/0/ProductId"].value() == 0x0141
+    assert topics[f"N/{P}/system/0/Ac/PvOnGrid/L1/Power"].payload == b'{"value": null}'
+    assert f"N/{P}/system/0/Timestamp" not in topics  # Modbus-only
+    assert json.loads(topics[f"N/{P}/settings/0/Settings/CGwacs/BatteryLife/MinimumSocLimit"].payload) == {
+        "value": 20.0,
+        "min": 0,
+        "max": 100,
+    }
+    published = {k for k in truth if k != ("system", "/Timestamp")}
+    assert set(topics) - {f"N/{P}/keepalive"} == {topic_for(P, *k) for k in published}
+    assert all(not m.retain for m in before_marker if not m.topic.endswith("/Serial"))
+
+
+def test_when_keepalive_is_legacy_serial_read_then_full_republish(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    make_sim()
+    got = full_publish(listener, topic=f"R/{P}/system/0/Serial")
+    marker = next(m for m in got if completed(m))
+    assert "full-publish-completed-echo" not in json.loads(marker.payload)
+    assert len(got) > 150
+
+
+def test_when_values_do_not_change_then_nothing_but_heartbeats_is_published(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    clock = Clock(T)
+    sim = make_sim(clock=clock, heartbeat_s=0.5)
+    full_publish(listener)
+    since = time.monotonic()
+    time.sleep(2.0)
+    quiet = listener.snapshot(since)
+    assert quiet
+    assert {m.topic for m in quiet} == {f"N/{P}/heartbeat"}
+    assert 3 <= len(quiet) <= 5  # every 0.5 s
+    clock.t = T + 1  # one second later: only what changed is published, with the new values
+    since = time.monotonic()
+    time.sleep(3.5)
+    changed = [m for m in listener.snapshot(since) if not m.topic.endswith("/heartbeat")]
+    truth0, truth1 = sim.truth(T), sim.truth(T + 1)
+    moved = {k for k in truth1 if truth1[k] != truth0[k] and k != ("system", "/Timestamp")}
+    assert moved
+    assert len(changed) == len(moved)  # each changed topic exactly once, nothing else
+    for m in changed:
+        role = {"system/0": "system", "settings/0": "settings", "battery/0": "shunt", "battery/512": "bms"}
+        svc = "/".join(m.topic.split("/")[2:4])
+        path = "/" + "/".join(m.topic.split("/")[4:])
+        assert m.value() == truth1[(role[svc], path)]
+
+
+def test_when_running_live_then_sources_keep_their_cadence(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    make_sim(clock=Clock(None))
+    full_publish(listener)
+    since = time.monotonic()
+    time.sleep(6.5)
+    got = listener.snapshot(since)
+    shunt_v = [m.mono_s for m in got if m.topic == f"N/{P}/battery/0/Dc/0/Current"]
+    system = [m.mono_s for m in got if m.topic == f"N/{P}/system/0/Dc/Battery/Current"]
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(system))  # at most once a second
+    assert all(b - a >= 0.95 for a, b in itertools.pairwise(shunt_v))  # ~1-1.5 s
+    beats = [m for m in got if m.topic == f"N/{P}/heartbeat"]
+    assert len(beats) in (2, 3)
+    assert all(2.8 <= b.mono_s - a.mono_s <= 3.4 for a, b in itertools.pairwise(beats))  # every 3 s
+    per_topic: dict[str, list[bytes]] = {}
+    for m in got:
+        if not m.topic.endswith("/heartbeat"):
+            per_topic.setdefault(m.topic, []).append(m.payload)
+    assert per_topic  # values did change in 6 s of a cycling day
+    for payloads in per_topic.values():  # change-only: a topic never repeats an unchanged payload
+        assert all(a != b for a, b in itertools.pairwise(payloads))
+
+
+def test_when_keepalives_stop_then_publishing_stops_without_nulls(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    make_sim(clock=Clock(None), keepalive_timeout_s=2.0, heartbeat_s=0.5)
+    full_publish(listener)
+    time.sleep(2.2)
+    since = time.monotonic()
+    time.sleep(1.5)
+    assert listener.snapshot(since) == []
+    got = full_publish(listener)  # a new keepalive brings everything back
+    assert len(got) > 150
+
+
+def test_when_suppress_republish_then_only_the_timer_is_refreshed(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    make_sim(clock=Clock(None), keepalive_timeout_s=2.0, heartbeat_s=0.5)
+    full_publish(listener)
+    since = time.monotonic()
+    for _ in range(4):
+        listener.publish(f"R/{P}/keepalive", json.dumps({"keepalive-options": ["suppress-republish"]}))
+        time.sleep(0.8)
+    got = listener.snapshot(since)
+    assert not any(completed(m) for m in got)
+    assert len(got) < 150  # no full dump
+    late = [m for m in got if m.mono_s > since + 2.5]
+    assert any(m.topic.endswith("/heartbeat") for m in late)  # still alive past the 2 s timeout
+
+
+def test_when_keepalives_flood_then_full_republishes_are_rate_limited(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    make_sim()
+    since = time.monotonic()
+    for n in range(12):
+        listener.publish(
+            f"R/{P}/keepalive", json.dumps({"keepalive-options": [{"full-publish-completed-echo": f"t{n}"}]})
+        )
+    listener.wait_for(lambda m: completed(m) and b'"t11"' in m.payload, since=since)
+    elapsed = time.monotonic() - since
+    got = listener.snapshot(since)
+    markers = [m for m in got if completed(m)]
+    assert len({json.loads(m.payload)["full-publish-completed-echo"] for m in markers}) == 12  # every token echoed
+    dumps = [m for m in got if m.topic == f"N/{P}/battery/0/ProductId"]  # a constant: only sent in full dumps
+    assert 1 <= len(dumps) <= 3 * elapsed + 1
+
+
+def test_when_a_device_drops_then_its_topics_get_empty_payloads_and_come_back(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    sim = make_sim()
+    full = full_publish(listener)
+    bms_topics = {m.topic for m in full if m.topic.startswith(f"N/{P}/battery/512/")}
+    since = time.monotonic()
+    sim.faults.drop_device("bms")
+    listener.wait_for(lambda m: m.topic == f"N/{P}/battery/512/Voltages/Cell16" and m.payload == b"", since=since)
+    time.sleep(0.3)
+    empties = {m.topic for m in listener.snapshot(since) if m.payload == b""}
+    assert empties == bms_topics
+    again = full_publish(listener)
+    assert not any(m.topic.startswith(f"N/{P}/battery/512/") for m in again)
+    since = time.monotonic()
+    sim.faults.restore_device("bms")
+    back = listener.wait_for(lambda m: m.topic == f"N/{P}/battery/512/Voltages/Cell1", since=since)
+    assert back.value() == sim.truth(T)[("bms", "/Voltages/Cell1")]
+
+
+def test_when_a_client_writes_then_it_is_recorded_and_ignored(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    sim = make_sim()
+    listener.publish(f"W/{P}/settings/0/Settings/CGwacs/BatteryLife/MinimumSocLimit", '{"value": 50}')
+    got = full_publish(listener)
+    soc_limit = next(m for m in got if m.topic.endswith("/BatteryLife/MinimumSocLimit"))
+    assert soc_limit.value() == 20.0
+    writes = [r for r in sim.received if isinstance(r, MqttMessage) and r.is_write]
+    assert [(w.topic, w.payload) for w in writes] == [
+        (f"W/{P}/settings/0/Settings/CGwacs/BatteryLife/MinimumSocLimit", b'{"value": 50}')
+    ]
+    assert any(isinstance(r, MqttMessage) and r.topic == f"R/{P}/keepalive" for r in sim.received)
+
+
+def test_when_a_read_request_arrives_then_that_topic_or_subtree_is_republished(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    make_sim()
+    since = time.monotonic()
+    listener.publish(f"R/{P}/battery/512/Voltages")
+    listener.wait_for(lambda m: m.topic.endswith("/Voltages/Cell16"), since=since)
+    listener.publish(f"R/{P}/battery/0/Dc/0/Voltage")
+    listener.wait_for(lambda m: m.topic == f"N/{P}/battery/0/Dc/0/Voltage", since=since)
+    time.sleep(0.3)
+    topics = sorted(m.topic for m in listener.snapshot(since) if m.topic not in STARTUP)
+    cells = [f"N/{P}/battery/512/Voltages/Cell{n}" for n in range(1, 17)]
+    extra = [f"N/{P}/battery/512/Voltages/Diff", f"N/{P}/battery/512/Voltages/Sum"]
+    assert topics == sorted([*cells, *extra, f"N/{P}/battery/0/Dc/0/Voltage"])
+
+
+def test_when_keepalives_are_ignored_then_nothing_is_published(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    sim = make_sim()
+    sim.faults.ignore_keepalives(True)
+    since = time.monotonic()
+    listener.publish(f"R/{P}/keepalive")
+    time.sleep(1.5)
+    assert [m for m in listener.snapshot(since) if m.topic not in STARTUP] == []
+    sim.faults.ignore_keepalives(False)
+    assert len(full_publish(listener)) > 150
+
+
+def test_when_frozen_then_no_publishes_and_no_heartbeat(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    sim = make_sim(clock=Clock(None), heartbeat_s=0.5)
+    full_publish(listener)
+    sim.faults.freeze(True)
+    time.sleep(0.2)
+    since = time.monotonic()
+    listener.publish(f"R/{P}/keepalive")
+    time.sleep(1.5)
+    assert listener.snapshot(since) == []
+    sim.faults.freeze(False)
+    listener.wait_for(lambda m: m.topic.endswith("/heartbeat"), since=since)
+
+
+@pytest.mark.parametrize("kind", ["non_json", "wrong_type", "nan", "oversized", "unknown_topic"])
+def test_when_sending_garbage_then_the_malformed_message_arrives(
+    make_sim: Callable[..., GxSimulator], listener: Listener, kind: str
+) -> None:
+    sim = make_sim()
+    since = time.monotonic()
+    sim.faults.send_garbage(kind)
+    first = listener.wait_for(lambda m: m.topic not in STARTUP, since=since)
+    if kind == "non_json":
+        with pytest.raises(ValueError):
+            json.loads(first.payload)
+    elif kind == "wrong_type":
+        assert json.loads(first.payload) == {"value": "abc"}
+    elif kind == "nan":
+        assert first.payload == b'{"value": NaN}'
+    elif kind == "oversized":
+        assert len(first.payload) > 1 << 20
+    else:
+        assert first.topic == f"N/{P}/battery/0/Totally/Unknown/Path"
