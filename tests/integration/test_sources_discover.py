@@ -1,0 +1,89 @@
+"""`bess-collector discover` end to end: a real mosquitto with a Venus-like publisher and a Modbus server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from collector.common.localservices import MosquittoServer, free_port
+from tests.conftest import run_cli
+from tests.integration.test_sources_modbus import VALUES as MODBUS_VALUES
+from tests.integration.test_sources_modbus import GxModbusServer, image
+from tests.integration.test_sources_mqtt import PORTAL, FakeGx
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def gx(mosquitto: MosquittoServer) -> Iterator[tuple[FakeGx, GxModbusServer]]:
+    fake = FakeGx(mosquitto.port)
+    fake.start()
+    modbus = GxModbusServer(
+        {100: image(("system", "settings", "battery"), MODBUS_VALUES), 225: image(("battery",), MODBUS_VALUES)}
+    )
+    modbus.absent.add(223)
+    modbus.start()
+    try:
+        yield fake, modbus
+    finally:
+        modbus.stop()
+        fake.stop()
+
+
+def test_when_gx_reachable_then_portal_services_units_cells_printed(
+    mosquitto: MosquittoServer, gx: tuple[FakeGx, GxModbusServer]
+) -> None:
+    _fake, modbus = gx
+    result = run_cli(
+        "collector",
+        "discover",
+        "--host",
+        "127.0.0.1",
+        "--mqtt-port",
+        str(mosquitto.port),
+        "--modbus-port",
+        str(modbus.port),
+        "--timeout-s",
+        "5",
+        timeout_s=60,
+    )
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert f"portal id {PORTAL}" in out
+    lines = out.splitlines()
+    bms = next(line for line in lines if line.split()[:2] == ["battery", "512"])
+    assert bms.split()[2:4] == ["225", "2"]  # unit 225, 2 cells
+    shunt = next(line for line in lines if line.split()[:2] == ["battery", "0"])
+    assert "Lynx Shunt" in shunt
+    probes = {
+        int(line.split()[0]): line
+        for line in lines
+        if (line.strip()[:3].isdigit() and "ok" in line) or "absent" in line
+    }
+    assert "ok: system 53.2 V" in probes[100]
+    assert "ok: battery 53.27 V" in probes[225]
+    assert "absent (0x0a)" in probes[223]
+    assert f'portal_id = "{PORTAL}"' in out
+    assert "bms_instance = 512" in out and "bms_unit_id = 225" in out
+    assert "shunt_instance = 0" in out and "shunt_unit_id = 100" in out
+    assert {frame[7] for frame in modbus.received} == {3}
+    assert len(modbus.received) == 8  # one read per unit id: 100, 225, then the usual six
+
+
+def test_when_gx_unreachable_then_exit_1_with_a_clear_line() -> None:
+    port = free_port()
+    result = run_cli(
+        "collector",
+        "discover",
+        "--host",
+        "127.0.0.1",
+        "--mqtt-port",
+        str(port),
+        "--modbus-port",
+        str(port),
+        timeout_s=60,
+    )
+    assert result.returncode == 1
+    assert "error: cannot reach the GX over MQTT" in result.stdout
+    assert "error: cannot reach the GX over Modbus-TCP at 127.0.0.1" in result.stdout
