@@ -33,6 +33,7 @@ from collector.model import FieldValue, Sample
 
 MAX_MODULES = 8
 STATUS_DIRECTION = {"charge": 1, "dischg": -1, "idle": 0}
+_INCOMPLETE = "module incomplete (some of its cells empty)"
 _FILE_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\.csv$")
 
 
@@ -95,22 +96,21 @@ def parse_time_of_day(text: str) -> tuple[int, bool]:
 
 def read_module(cells: list[str], col: _Columns, si_units: bool, min_voltage_v: float) -> Reading | str | None:
     """One module's cells -> Reading; None when the module is absent (all empty); a reason when bad."""
-    idx = (col.soc, col.voltage, col.current, col.temperature)
-    texts = [cells[i].strip() if i < len(cells) else "" for i in idx]
-    if not any(texts):
-        return None
+    if col.temperature >= len(cells) or col.soc >= len(cells):
+        return None if all(not c.strip() for c in cells[col.soc : col.temperature + 1]) else _INCOMPLETE
+    texts = (cells[col.soc], cells[col.voltage], cells[col.current], cells[col.temperature])
     if not all(texts):
-        return "module incomplete (some of its cells empty)"
+        return None if not any(t.strip() for t in texts) else _INCOMPLETE
     try:
-        soc, volt, curr, temp = (float(t) for t in texts)
+        soc, volt, curr, temp = float(texts[0]), float(texts[1]), float(texts[2]), float(texts[3])
     except ValueError:
         return "module value not a number"
-    scale = 1.0 if si_units else 0.001
-    volt, curr, temp = volt * scale, abs(curr) * scale, temp * scale
+    if not si_units:
+        volt, curr, temp = volt / 1000, curr / 1000, temp / 1000
     if volt < min_voltage_v:
         return f"module voltage below {min_voltage_v:g} V"
     status = cells[col.status].strip().lower() if col.status is not None and col.status < len(cells) else ""
-    return Reading(col.module, soc, volt, curr, temp, STATUS_DIRECTION.get(status))
+    return Reading(col.module, soc, volt, abs(curr), temp, STATUS_DIRECTION.get(status))
 
 
 def _read_rows(lines: Iterable[str], options: PylontechOptions, file: str) -> Iterator[_Row | Parsed]:
