@@ -80,7 +80,11 @@ class DeadLetters:
         if not entries:
             return
         text = "".join(entry.to_json() + "\n" for entry in entries)
-        with self._locked(), self.path.open("a", encoding="utf-8") as out:
+        with self._locked(), self.path.open("a+", encoding="utf-8") as out:
+            if out.tell() > 0:
+                out.seek(out.tell() - 1)
+                if out.read(1) != "\n":
+                    text = "\n" + text  # a torn last line (crash mid-append) must not swallow this entry
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
