@@ -84,7 +84,7 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
 class BessPhysics:
     """The simulated pack and site for one seed; thread-safe, caches the most recent days."""
 
-    def __init__(self, seed: int, cells: int = 16, cache_days: int = 3) -> None:
+    def __init__(self, seed: int, cells: int = 16, cache_days: int = 2) -> None:
         self.seed = seed
         self.cells = cells
         self._cache: OrderedDict[int, DayArrays] = OrderedDict()

@@ -1,0 +1,123 @@
+"""`bess-collector simulate`: backfill into a real influxd, live mode with signals, usage errors."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+from pymodbus.client import ModbusTcpClient
+
+from collector.common.influx import InfluxClient
+from collector.common.localservices import InfluxServer, MosquittoServer, free_port, wait_port
+from collector.simulator.history import history_samples
+from collector.simulator.physics import BessPhysics
+from tests.conftest import REPO_ROOT, python_env, run_cli
+
+pytestmark = pytest.mark.integration
+
+START, END = "2025-11-09T10:00:00Z", "2025-11-09T12:00:00Z"
+START_NS = 1_762_682_400 * 10**9
+END_NS = START_NS + 2 * 3600 * 10**9
+
+
+def _backfill(url: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "collector",
+        "simulate",
+        "--backfill",
+        "--start",
+        START,
+        "--end",
+        END,
+        "--step-s",
+        "60",
+        "--influx-url",
+        url,
+        "--database",
+        "bess",
+        "--site",
+        "lab",
+        "--seed",
+        "4",
+        timeout_s=120,
+    )
+
+
+def test_when_backfilling_then_rows_land_and_a_rerun_overwrites(
+    influx_server: InfluxServer, influx: InfluxClient
+) -> None:
+    first = _backfill(influx_server.url)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "backfill_done" in first.stdout
+    counts = influx.query("SELECT count(voltage_v) FROM battery GROUP BY device")
+    assert {s.tags["device"]: s.rows()[0]["count"] for s in counts} == {"bms": 120, "shunt": 120}
+    cells = influx.query("SELECT count(voltage_v) FROM cell GROUP BY cell")
+    assert len(cells) == 16
+    expected = next(
+        s
+        for s in history_samples(BessPhysics(4), START_NS + 3600 * 10**9, END_NS, 60, site="lab")
+        if s.tags.get("device") == "shunt" and s.measurement == "battery"
+    )
+    row = influx.query(f"SELECT voltage_v, soc_pct FROM battery WHERE device='shunt' AND time = {expected.ts_ns}")
+    assert row[0].rows()[0]["voltage_v"] == expected.fields["voltage_v"]
+    assert row[0].rows()[0]["soc_pct"] == expected.fields["soc_pct"]
+    again = _backfill(influx_server.url)
+    assert again.returncode == 0
+    counts = influx.query("SELECT count(voltage_v) FROM battery GROUP BY device")
+    assert {s.tags["device"]: s.rows()[0]["count"] for s in counts} == {"bms": 120, "shunt": 120}
+
+
+def test_when_running_live_then_it_serves_and_exits_0_on_sigterm(mosquitto: MosquittoServer) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "collector",
+            "simulate",
+            "--modbus-port",
+            str(port),
+            "--mqtt-host",
+            "127.0.0.1",
+            "--mqtt-port",
+            str(mosquitto.port),
+            "--seed",
+            "3",
+        ],
+        cwd=REPO_ROOT,
+        env=python_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_port(port, timeout_s=30)
+        client = ModbusTcpClient("127.0.0.1", port=port, timeout=3, retries=0)
+        assert client.connect()
+        voltage = client.read_holding_registers(840, count=1, device_id=100)
+        client.close()
+        assert 400 < voltage.registers[0] < 600  # 40-60 V at scale 10
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "simulator_started" in out
+    assert "simulator_stopped" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--seed", "1"],  # neither server nor backfill
+        ["--backfill", "--start", "2025-01-02", "--end", "2025-01-01"],
+        ["--backfill", "--start", "yesterday", "--end", "2025-01-01"],
+    ],
+)
+def test_when_arguments_are_wrong_then_exit_2(args: list[str]) -> None:
+    result = run_cli("collector", "simulate", *args, timeout_s=60)
+    assert result.returncode == 2, result.stdout + result.stderr
