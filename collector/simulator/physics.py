@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -90,6 +91,7 @@ class BessPhysics:
         self._cache: OrderedDict[int, DayArrays] = OrderedDict()
         self._cache_days = cache_days
         self._lock = threading.Lock()
+        self._truths: dict[str, Any] = {}
         rng = _rng(seed, 0xCE11)
         offsets = np.abs(rng.normal(0.0, 1.0, cells))
         self.params = PackParams(
@@ -124,6 +126,16 @@ class BessPhysics:
             start = int(rng.integers(10 * 60, 15 * 60))
             plan[start : start + 120] = PARK  # parked block in the day
         return plan
+
+    def values_at(self, t_s: int, portal_id: str | None = None) -> dict[tuple[str, str], object]:
+        """The GX's D-Bus state at UTC second t_s (see collector.simulator.truth.Truth.values_at)."""
+        from collector.simulator.truth import DEFAULT_PORTAL_ID, Truth
+
+        pid = portal_id or DEFAULT_PORTAL_ID
+        truth = self._truths.get(pid)
+        if truth is None:
+            truth = self._truths.setdefault(pid, Truth(self, pid))
+        return dict(truth.values_at(t_s))
 
     # --- simulation -----------------------------------------------------------------------------------
     def day_arrays(self, day: int) -> DayArrays:
@@ -187,17 +199,17 @@ class BessPhysics:
             if code == BRIDGE and (m == 0 or plan[m - 1] != BRIDGE):
                 remaining_s = 60.0 * int(np.count_nonzero(plan[m:] == BRIDGE))
                 bridge_a = (soc_next - soc) * CAPACITY_AH * 3600.0 / remaining_s
-            i = self._minute_current(code, surplus_w[sl], soc, bridge_a)
+            i = self._minute_current(code, surplus_w[sl], soc, bridge_a, self.cells)
             i = self._limit_soc(code, i, soc) + jitter[sl]
             current[sl] = i
             soc += float(i.sum()) / 3600.0 / CAPACITY_AH
         return current
 
     @staticmethod
-    def _minute_current(code: int, surplus_w: np.ndarray, soc: float, bridge_a: float) -> np.ndarray:
+    def _minute_current(code: int, surplus_w: np.ndarray, soc: float, bridge_a: float, cells: int) -> np.ndarray:
         max_charge_a = MAX_CHARGE_A * float(np.clip((1.0 - soc) / 0.04, 0.03, 1.0))
         if code == SELF:
-            pack_v = 16.0 * float(np.interp(soc, profiles.OCV_SOC, profiles.OCV_V))
+            pack_v = cells * float(np.interp(soc, profiles.OCV_SOC, profiles.OCV_V))
             return np.clip(surplus_w / pack_v, -MAX_DISCHARGE_A, max_charge_a)
         if code == FORCE:
             return np.full(60, min(FORCE_CHARGE_A, max_charge_a))

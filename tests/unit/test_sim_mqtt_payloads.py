@@ -1,0 +1,54 @@
+"""Pure parts of the simulated GX's MQTT side: topics, payloads, keepalive options, garbage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from collector.simulator.mqtt_publisher import garbage_messages, keepalive_options, payload_for, topic_for
+
+
+def test_topics_follow_venus_service_and_instance() -> None:
+    assert topic_for("abc", "shunt", "/Dc/0/Voltage") == "N/abc/battery/0/Dc/0/Voltage"
+    assert topic_for("abc", "bms", "/Temperatures/Cell3") == "N/abc/battery/512/Temperatures/Cell3"
+    assert topic_for("abc", "system", "/Serial") == "N/abc/system/0/Serial"
+    assert topic_for("abc", "settings", "/Settings/CGwacs/Hub4Mode") == "N/abc/settings/0/Settings/CGwacs/Hub4Mode"
+
+
+def test_payloads_are_value_objects_with_null_for_invalid() -> None:
+    assert payload_for("shunt", "/Dc/0/Voltage", 20.43000030517578) == b'{"value": 20.43000030517578}'
+    assert payload_for("shunt", "/TimeToGo", None) == b'{"value": null}'
+    assert json.loads(payload_for("settings", "/Settings/CGwacs/Hub4Mode", 1)) == {"value": 1, "min": 0, "max": 3}
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"", (False, None)),
+        (b'{"keepalive-options": ["suppress-republish"]}', (True, None)),
+        (b'{"keepalive-options": [{"full-publish-completed-echo": "x1"}]}', (False, "x1")),
+        (b'{"keepalive-options": ["suppress-republish", {"full-publish-completed-echo": "x2"}]}', (True, "x2")),
+        (b"not json", (False, None)),
+        (b'["suppress-republish"]', (False, None)),
+        (b'{"keepalive-options": "suppress-republish"}', (False, None)),
+    ],
+)
+def test_keepalive_options_are_parsed_like_dbus_flashmq(payload: bytes, expected: tuple[bool, str | None]) -> None:
+    assert keepalive_options(payload) == expected
+
+
+def test_garbage_kinds_are_really_malformed() -> None:
+    (_t, non_json), *_ = garbage_messages("p", "non_json")
+    with pytest.raises(ValueError):
+        json.loads(non_json)
+    nan_payloads = [p for _t, p in garbage_messages("p", "nan")]
+    assert b"NaN" in nan_payloads[0] and b"Infinity" in nan_payloads[1]
+    assert len(garbage_messages("p", "oversized")[0][1]) > 1 << 20
+    wrong = [json.loads(p) for _t, p in garbage_messages("p", "wrong_type")]
+    assert {"value": "abc"} in wrong
+    assert any(not isinstance(w, dict) for w in wrong)
+    unknown = [t for t, _p in garbage_messages("p", "unknown_topic")]
+    assert "N/p/battery/0/Totally/Unknown/Path" in unknown
+    with pytest.raises(ValueError):
+        garbage_messages("p", "nonsense")
