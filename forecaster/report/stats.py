@@ -94,8 +94,9 @@ METRICS = {"mae": mae, "rmse": rmse, "wql": wql, "coverage80": coverage}
 def resample_counts(n_windows: int, resamples: int, seed: int, key: str) -> FloatArray:
     """(resamples, n_windows) counts of each window in each bootstrap resample; deterministic per seed+key."""
     rng = np.random.default_rng([seed, zlib.crc32(key.encode("utf-8"))])
-    probabilities = np.full(n_windows, 1.0 / n_windows)
-    return np.asarray(rng.multinomial(n_windows, probabilities, size=resamples), dtype=np.float64)
+    picks = rng.integers(0, n_windows, size=(resamples, n_windows))
+    flat = (picks + np.arange(resamples)[:, None] * n_windows).ravel()
+    return np.bincount(flat, minlength=resamples * n_windows).reshape(resamples, n_windows).astype(np.float64)
 
 
 def _interval(samples: FloatArray) -> tuple[float, float]:
@@ -140,15 +141,27 @@ class PairedEstimate:
     rel: Estimate
 
 
-def paired_estimate(sums_a: FloatArray, sums_b: FloatArray, counts: FloatArray, metric: str) -> PairedEstimate:
+def paired_estimates(
+    sums_a: FloatArray, sums_b: FloatArray, counts: FloatArray, metrics: tuple[str, ...]
+) -> dict[str, PairedEstimate]:
     """Paired bootstrap of metric(B) - metric(A) and metric(B)/metric(A) - 1 over aligned windows."""
-    fn = METRICS[metric]
-    a, b = float(fn(sums_a.sum(axis=0))), float(fn(sums_b.sum(axis=0)))
-    boot_a, boot_b = fn(counts @ sums_a), fn(counts @ sums_b)
+    boot_sums_a, boot_sums_b = counts @ sums_a, counts @ sums_b
+    total_a, total_b = sums_a.sum(axis=0), sums_b.sum(axis=0)
     n = sums_a.shape[0]
-    rel_point = b / a - 1.0 if a > 0 else math.nan
-    rel_samples = _safe_div(boot_b, boot_a) - 1.0
-    return PairedEstimate(a, b, estimate(b - a, boot_b - boot_a, n), estimate(rel_point, rel_samples, n))
+    out = {}
+    for metric in metrics:
+        fn = METRICS[metric]
+        a, b = float(fn(total_a)), float(fn(total_b))
+        boot_a, boot_b = fn(boot_sums_a), fn(boot_sums_b)
+        rel_point = b / a - 1.0 if a > 0 else math.nan
+        rel_samples = _safe_div(boot_b, boot_a) - 1.0
+        out[metric] = PairedEstimate(a, b, estimate(b - a, boot_b - boot_a, n), estimate(rel_point, rel_samples, n))
+    return out
+
+
+def paired_estimate(sums_a: FloatArray, sums_b: FloatArray, counts: FloatArray, metric: str) -> PairedEstimate:
+    """Paired bootstrap of one metric (see paired_estimates)."""
+    return paired_estimates(sums_a, sums_b, counts, (metric,))[metric]
 
 
 def ratio_by_column(numerators: FloatArray, denominators: FloatArray, counts: FloatArray) -> list[Estimate]:

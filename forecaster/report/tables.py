@@ -184,7 +184,9 @@ def metric_row(key: CellKey, cells: dict[CellKey, Cell], seed: int, resamples: i
     reference = _reference_cell(cells, key[0], key[3])
     if reference is not None and key[1] != PERSISTENCE:
         mine, theirs = align(cell, reference)
-        if mine.shape[0]:
+        if mine.shape[0] == n:  # the usual case: persistence forecast every window, reuse the resamples
+            skill = stats.skill_estimate(mine, theirs, counts)
+        elif mine.shape[0]:
             skill_counts = stats.resample_counts(mine.shape[0], resamples, seed, "|".join(key) + "|skill")
             skill = stats.skill_estimate(mine, theirs, skill_counts)
     return MetricRow(
@@ -232,8 +234,8 @@ def compare(
                 if n == 0:
                     continue
                 counts = stats.resample_counts(n, resamples, seed, f"{regime}|{bucket}|{a}|{b}")
-                for metric in ("mae", "wql"):
-                    result = stats.paired_estimate(sums_a, sums_b, counts, metric)
+                results = stats.paired_estimates(sums_a, sums_b, counts, ("mae", "wql"))
+                for metric, result in results.items():
                     out.append(Comparison(kind, regime, bucket, metric, *a, *b, n, result))
     return out
 
@@ -253,7 +255,7 @@ def build_tables(run: RunData, seed: int = 0, resamples: int = 1000) -> Tables:
     """All metric rows and comparisons of a run."""
     points = point_errors(run)
     cells = window_cells(points)
-    regimes = [*ordered(sorted(set(points["regime"])), REGIME_ORDER), OVERALL]
+    regimes = [*ordered(sorted(map(str, points["regime"].unique())), REGIME_ORDER), OVERALL]
     buckets = lead_bucket_order(points) if not points.empty else []
     pairs = {(m, v) for (_r, m, v, _b) in cells}
     models = ordered(sorted({m for m, _v in pairs}), MODEL_ORDER)
