@@ -1,0 +1,44 @@
+"""The import summary: counts by reason, first locations, complete vs incomplete."""
+
+from __future__ import annotations
+
+from collector.importers.records import BadRow, Skipped, bad
+from collector.importers.report import ImportReport
+
+
+def test_when_problems_are_noted_then_summary_counts_them_with_first_five_locations() -> None:
+    report = ImportReport(files=1, rows_read=100, complete=True)
+    for line_no in range(2, 16):
+        report.note(BadRow(line_no, "bad timestamp", f"raw {line_no}"), "a.csv")
+    report.note(BadRow(40, "NUL bytes in line", "x", file="var/2021-06-11.csv"), "all.tar.gz")
+    report.note(Skipped(7, "state unavailable (missing)"), "a.csv")
+    lines = report.summary_lines()
+    assert lines[0].startswith("import complete: 1 file(s), 100 rows read")
+    assert "15 bad rows" in lines[0] and "1 skipped" in lines[0]
+    assert "  bad: bad timestamp: 14 (first at a.csv:2, a.csv:3, a.csv:4, a.csv:5, a.csv:6; e.g. 'raw 2')" in lines
+    assert "  bad: NUL bytes in line: 1 (first at var/2021-06-11.csv:40; e.g. 'x')" in lines
+    assert "  skipped: state unavailable (missing): 1 (first at a.csv:7)" in lines
+
+
+def test_when_import_did_not_finish_then_summary_says_how_to_finish() -> None:
+    assert "INCOMPLETE" in ImportReport().summary_lines()[0]
+    assert "rerun" in ImportReport().summary_lines()[0]
+
+
+def test_when_raw_text_has_nul_runs_or_is_long_then_it_is_shortened_for_the_report() -> None:
+    row = bad(3, "NUL bytes in line", "\x00" * 500 + "10:3,36.0\n")
+    assert row.raw == "<500 NUL>10:3,36.0"
+    assert len(bad(1, "x", "y" * 1000).raw) == 163
+
+
+def test_when_progress_is_shown_then_rate_and_percent_are_included() -> None:
+    report = ImportReport(rows_read=1000, elapsed_s=2.0, lines_written=700)
+    assert report.progress_fields(0.5) == {
+        "rows": 1000,
+        "rows_per_s": 500,
+        "written": 700,
+        "bad_rows": 0,
+        "files": 0,
+        "pct": 50.0,
+    }
+    assert report.progress_line(None).startswith("rows 1,000 (500/s)")
