@@ -99,3 +99,23 @@ def test_when_actuals_are_missing_then_those_points_are_not_scored(run_dir: Path
     fewer = build_tables(load_run(run_dir), resamples=20).row("overall", "base", "target_only")
     assert total is not None and fewer is not None
     assert fewer.n_points == total.n_points - total.n_windows
+
+
+def test_when_scoring_one_cell_then_report_metrics_agree_with_forecaster_metrics(run_dir: Path) -> None:
+    metrics = pytest.importorskip("forecaster.metrics")
+    run = load_run(run_dir)
+    row = build_tables(run, resamples=20).row("cycling", "finetuned", "all_covariates")
+    frame = run.forecasts
+    cell = frame[
+        (frame["regime"] == "cycling") & (frame["model"] == "finetuned") & (frame["variant"] == "all_covariates")
+    ]
+    persistence = frame[(frame["regime"] == "cycling") & (frame["model"] == "persistence")]
+    actual = cell["actual"].to_numpy()
+    quantiles = {level: cell[f"q{level:g}"].to_numpy() for level in run.quantile_levels}
+    assert row is not None
+    assert row.mae.value == pytest.approx(metrics.mae(actual, cell["median"].to_numpy()))
+    assert row.rmse.value == pytest.approx(metrics.rmse(actual, cell["median"].to_numpy()))
+    assert row.wql.value == pytest.approx(metrics.weighted_quantile_loss(actual, quantiles, floor_w=1.0))
+    assert row.coverage80.value == pytest.approx(metrics.coverage(actual, quantiles[0.1], quantiles[0.9]))
+    mae_persistence = metrics.mae(persistence["actual"].to_numpy(), persistence["median"].to_numpy())
+    assert row.skill.value == pytest.approx(metrics.skill(row.mae.value, mae_persistence))
