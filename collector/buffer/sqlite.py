@@ -81,7 +81,7 @@ class DiskBuffer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
         self.max_bytes = int(max_bytes)
-        self._wal_budget = max(32 * 1024, min(self.max_bytes // 8, 64 * 1024 * 1024))
+        self._wal_budget = max(32 * 1024, min(self.max_bytes // 8, 8 * 1024 * 1024))
         self._sync = sync
         self._wall_ns = wall_ns
         self._lock = threading.Lock()
