@@ -36,6 +36,9 @@ def load_pipeline(base_model: str, num_threads: int) -> Any:
     import torch
 
     torch.set_num_threads(num_threads)
+    looks_local = base_model.startswith((".", "/", "~")) or base_model.count("/") > 1
+    if looks_local and not Path(base_model).expanduser().is_dir():
+        raise BaseModelUnavailable(unavailable_message(base_model, FileNotFoundError("no such directory")))
     try:
         from chronos import BaseChronosPipeline
 

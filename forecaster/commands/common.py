@@ -59,8 +59,9 @@ class Runtime:
         )
 
 
-def runtime(settings: Settings, with_models: bool = True) -> Runtime:
-    """Connect to InfluxDB and load the base model (a load failure is reported in one line, not raised)."""
+def runtime(settings: Settings, with_models: bool = True, service: bool = False) -> Runtime:
+    """Connect to InfluxDB and load the base model. A load failure is reported in one line, not raised:
+    logged by the service, printed to stderr by one-shot commands."""
     client = InfluxClient(settings.influx)
     if settings.influx.create_database:
         client.create_database()
@@ -72,8 +73,10 @@ def runtime(settings: Settings, with_models: bool = True) -> Runtime:
             models = ModelSet(load_pipeline(fs.base_model, fs.num_threads), fs.base_model)
         except BaseModelUnavailable as exc:
             error = str(exc)
-            print(error, file=sys.stderr)
-            log.error("base_model_unavailable", detail=error, running="baselines only")
+            if service:
+                log.error(error, running="baselines only")
+            else:
+                print(error, file=sys.stderr)
     return Runtime(settings, client, ForecastStore(client, settings.site), Registry(fs.registry_dir), models, error)
 
 

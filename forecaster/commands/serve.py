@@ -62,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
     settings = load(args)
     if settings is None:
         return 2
-    rt = runtime(settings)
+    rt = runtime(settings, service=True)
     svc = rt.service()
     fs = settings.forecaster
     launcher = FinetuneLauncher(args.config)
