@@ -1,0 +1,132 @@
+"""Resident models on a tiny offline Chronos-2: levels read from the checkpoint, fallbacks, one base copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forecaster.forecast import run_models
+from forecaster.models import BaseModelUnavailable, ModelSet, load_pipeline
+from forecaster.windows import NS, build_window
+
+LEVELS_9 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+def tiny_with_levels(path: Path, levels: list[float]) -> Path:
+    import torch
+    from chronos.chronos2 import Chronos2Model
+    from chronos.chronos2.config import Chronos2CoreConfig
+
+    config = Chronos2CoreConfig(
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        vocab_size=2,
+        pad_token_id=0,
+        architectures=["Chronos2Model"],
+        chronos_pipeline_class="Chronos2Pipeline",
+        reg_token_id=1,
+        chronos_config={
+            "context_length": 8192,
+            "input_patch_size": 16,
+            "output_patch_size": 16,
+            "input_patch_stride": 16,
+            "quantiles": levels,
+            "use_reg_token": True,
+            "use_arcsinh": True,
+            "max_output_patches": 64,
+            "time_encoding_scale": 8192,
+        },
+    )
+    torch.manual_seed(1)
+    Chronos2Model(config).save_pretrained(path)
+    return path
+
+
+def window(n: int = 1500, horizon: int = 8):
+    t = np.arange(n, dtype=float)
+    target = 1000 * np.sin(2 * np.pi * t / 1440)
+    return build_window(
+        "t",
+        1_767_571_200 * NS,
+        60 * NS,
+        {"p": target, "v": 50 + target / 1000},
+        target="p",
+        past_covariates=["v"],
+        known_covariates=["tod_sin", "tod_cos"],
+        horizon_steps=horizon,
+    )
+
+
+def test_when_the_checkpoint_has_other_levels_then_forecasts_use_them(tmp_path: Path) -> None:
+    path = tiny_with_levels(tmp_path / "m9", LEVELS_9)
+    models = ModelSet(load_pipeline(str(path), 2), str(path))
+    assert models.levels == tuple(LEVELS_9)
+    outcome = run_models(window(), "battery_power_w", models, context_steps=512)
+    assert {f.model for f in outcome.forecasts} == {"base", "persistence", "seasonal_naive"}
+    assert not outcome.failures
+    for f in outcome.forecasts:
+        assert f.levels == tuple(LEVELS_9) and f.quantiles.shape == (9, 8)
+        assert np.all(np.diff(f.quantiles, axis=0) >= 0)  # no quantile crossing
+        np.testing.assert_array_equal(f.median, f.quantiles[4])
+
+
+def test_when_a_model_fails_then_it_falls_back_to_persistence_tagged(tiny_chronos_dir: Path) -> None:
+    models = ModelSet(load_pipeline(str(tiny_chronos_dir), 2), str(tiny_chronos_dir))
+    short = window(n=300)  # less than a day of 1-min context: seasonal naive cannot run
+    outcome = run_models(short, "battery_power_w", models, context_steps=512)
+    by = {f.model: f for f in outcome.forecasts}
+    assert "needs 1440 steps" in by["seasonal_naive"].fallback
+    np.testing.assert_array_equal(by["seasonal_naive"].quantiles, by["persistence"].quantiles)
+    assert not by["base"].fallback
+    baselines_only = run_models(short, "battery_power_w", None, 512, base_error="cannot load base model")
+    base = next(f for f in baselines_only.forecasts if f.model == "base")
+    assert base.fallback == "RuntimeError: cannot load base model" and base.model_version == "base:unavailable"
+
+
+def test_when_an_adapter_is_active_then_base_weights_are_shared_not_copied(
+    tiny_chronos_dir: Path, tmp_path: Path
+) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    pipeline = load_pipeline(str(tiny_chronos_dir), 2)
+    base_ptrs = {n: p.data_ptr() for n, p in pipeline.model.named_parameters()}
+    # Make an adapter the way fit() does (on a copy), perturb it so it changes forecasts, save it.
+    donor = load_pipeline(str(tiny_chronos_dir), 2).model
+    peft = get_peft_model(donor, LoraConfig(r=4, lora_alpha=8, target_modules=["self_attention.q", "self_attention.v"]))
+    for name, param in peft.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(0, 0.5)
+    peft.save_pretrained(tmp_path / "adapter")
+
+    models = ModelSet(pipeline, str(tiny_chronos_dir))
+    w = window()
+    base_before = models.predict(w, "base", 512)
+    models.set_adapter("v1", tmp_path / "adapter")
+    shared = {
+        n.replace("base_model.model.", "").replace(".base_layer", ""): p.data_ptr()
+        for n, p in models.pipeline.model.named_parameters()
+        if "lora_" not in n
+    }
+    assert shared == base_ptrs  # the same tensors: one resident copy of the base
+    counts = models.param_counts()
+    assert 0 < counts["adapter"] < 0.5 * counts["base"]
+    tuned = models.predict(w, "finetuned", 512)
+    np.testing.assert_allclose(models.predict(w, "base", 512), base_before, rtol=1e-5, atol=1e-4)
+    assert np.abs(tuned - base_before).max() > 1e-3
+    models.set_adapter(None, None)
+    np.testing.assert_allclose(models.predict(w, "base", 512), base_before, rtol=1e-5, atol=1e-4)
+    with pytest.raises(RuntimeError, match="no fine-tuned adapter"):
+        models.predict(w, "finetuned", 512)
+
+
+def test_when_the_base_model_path_is_missing_then_one_line_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(BaseModelUnavailable) as info:
+        load_pipeline(str(tmp_path / "missing"), 2)
+    message = str(info.value)
+    assert "\n" not in message and "huggingface-cli download amazon/chronos-2 --local-dir DIR" in message
+    assert "forecaster.base_model" in message
