@@ -17,7 +17,7 @@ from collector.agent import Agent, build_sources
 from collector.commands.check_config import buffer_problems, influx_host_problem, print_problems
 from collector.common import systemd
 from collector.common.config import Settings, load_settings
-from collector.common.errors import ConfigError, RejectedError, RetryableError
+from collector.common.errors import ConfigError, FatalError, RejectedError, RetryableError
 from collector.common.influx import AuthError, InfluxClient
 from collector.common.logs import get_logger, setup_logging
 
@@ -61,31 +61,31 @@ def _install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def main(args: argparse.Namespace) -> int:
-    """Exit 0 after a clean stop, 1 on a runtime failure, 2 on bad config or credentials."""
+def _startup_problems(path: Path) -> tuple[Settings | None, list[str]]:
+    """Load the config and run the offline checks; every problem as a plain line."""
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(path)
     except ConfigError as exc:
-        print_problems(exc.problems)
-        return 2
+        return None, exc.problems
     problems = buffer_problems(settings)
     host = influx_host_problem(settings)
-    problems += [host] if host else []
-    if problems:
-        print_problems(problems)
-        return 2
-    setup_logging(settings.logging.level, settings.logging.format)
+    return settings, problems + ([host] if host else [])
+
+
+def _serve(settings: Settings, client: InfluxClient) -> int:
+    """Run the agent until SIGTERM/SIGINT, then stop it (flushing within the deadline)."""
     log = get_logger("run")
     stop = threading.Event()
     _install_signal_handlers(stop)
-    client = InfluxClient(settings.influx)
-    problem = influx_start_problem(client, settings)
-    if problem:
-        print_problems([problem])
-        return 2
     try:
         agent = Agent(settings, client, build_sources(settings))
         agent.start()
+    except ConfigError as exc:
+        print_problems(exc.problems)
+        return 2
+    except FatalError as exc:
+        print_problems([str(exc)])
+        return 2
     except Exception as exc:
         log.exception("collector_start_failed", error=repr(exc))
         return 1
@@ -97,5 +97,22 @@ def main(args: argparse.Namespace) -> int:
     systemd.stopping("flushing the buffer")
     watchdog.stop()
     agent.stop()
-    client.close()
     return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    """Exit 0 after a clean stop, 1 on a runtime failure, 2 on bad config or credentials."""
+    settings, problems = _startup_problems(args.config)
+    if settings is None or problems:
+        print_problems(problems)
+        return 2
+    setup_logging(settings.logging.level, settings.logging.format)
+    client = InfluxClient(settings.influx)
+    try:
+        problem = influx_start_problem(client, settings)
+        if problem:
+            print_problems([problem])
+            return 2
+        return _serve(settings, client)
+    finally:
+        client.close()
