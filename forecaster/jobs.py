@@ -195,6 +195,12 @@ def run_finetune(
             data_to=ft.iso(split.end_ns),
             validation=len(validation),
         )
+        if not validation:
+            log.warning(
+                "finetune_without_validation",
+                reason="no target data in the validation period",
+                effect="the last checkpoint is used, not the best",
+            )
         progress = ft.ProgressCallback(tty)
         registry.root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="finetune-", dir=registry.root) as scratch:
