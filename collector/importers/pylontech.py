@@ -223,8 +223,7 @@ def _samples(
         ts_ns = datetime_to_ns(midnight + timedelta(seconds=row.seconds))
         signed: list[float | None] = []
         for m in row.readings:
-            direction = m.status_direction if trust_status and m.status_direction is not None else pack_direction
-            current = None if direction is None else direction * m.current_abs_a if m.current_abs_a else 0.0
+            current = _signed_current(m, pack_direction, trust_status)
             signed.append(current)
             fields: dict[str, FieldValue] = {
                 "voltage_v": m.voltage_v,
@@ -239,6 +238,15 @@ def _samples(
             yield Sample(schema.BATTERY, tags, fields, ts_ns)
         if options.pack:
             yield from _pack_sample(row, signed, n_modules, site, ts_ns=ts_ns, name=name)
+
+
+def _signed_current(m: Reading, pack_direction: Direction, trust_status: bool) -> float | None:
+    """The module's signed current: 0 when zero; the BMS status when it gives a direction; else the pack's."""
+    if not m.current_abs_a:
+        return 0.0
+    status = m.status_direction if trust_status else None
+    direction = status if status else pack_direction  # "Idle" with a current falls back to the inference
+    return None if not direction else direction * m.current_abs_a
 
 
 def _pack_sample(

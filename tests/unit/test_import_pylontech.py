@@ -196,3 +196,13 @@ def test_when_tarball_holds_logs_then_members_come_in_date_order_and_others_are_
     members = list(iter_tar_logs(buf))
     assert [m for m, _ in members] == ["var/BMS_log/2021-06-11.csv", "var/BMS_log/2021-06-12.csv"]
     assert members[0][1][1].startswith("0:0,1,49000")
+
+
+def test_when_bms_says_idle_but_reports_a_current_then_the_status_is_not_trusted_for_the_sign() -> None:
+    cells = ["00:00:25"]
+    for status, current in (("Idle", 0.05), ("Idle", 0.0)):
+        cells += ["74.0", "49.676", str(current), "28.0", status, "Normal", "Normal", "Normal"]
+    line = ",".join(cells) + "," + ",,,,,,,," * 6 + "\n"
+    battery = _samples(_parse(HEADER_2023 + line, name="2023-08-21.csv"), "battery")
+    assert "current_a" not in battery[0].fields  # one row: no slope to infer from, so no invented 0 or sign
+    assert battery[1].fields["current_a"] == 0.0
