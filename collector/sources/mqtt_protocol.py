@@ -36,7 +36,7 @@ class Gone(Enum):
 class Garbage:
     """A payload or topic we refuse; `kind` names the problem for counting."""
 
-    kind: str  # oversized | not_json | no_value | wrong_type | nan_inf | unknown_topic
+    kind: str  # oversized | non_json | no_value | wrong_type | nan | unknown_topic
 
 
 Decoded = float | int | Invalid | Gone | Garbage
@@ -54,9 +54,9 @@ def _parse(payload: bytes) -> object:
     try:
         return json.loads(payload.decode("utf-8"), parse_constant=_refuse_constant)
     except _NonFinite:
-        return Garbage("nan_inf")
+        return Garbage("nan")
     except (UnicodeDecodeError, ValueError, RecursionError):
-        return Garbage("not_json")
+        return Garbage("non_json")
 
 
 def _check_value(value: object) -> Decoded:
@@ -65,7 +65,7 @@ def _check_value(value: object) -> Decoded:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return Garbage("wrong_type")
     if isinstance(value, float) and not math.isfinite(value):
-        return Garbage("nan_inf")  # e.g. 1e999
+        return Garbage("nan")  # e.g. 1e999
     return value
 
 

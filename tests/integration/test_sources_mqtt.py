@@ -216,9 +216,9 @@ def test_when_values_change_or_go_invalid_or_device_leaves_then_events_follow(
 
 
 GARBAGE: list[tuple[str, bytes, str]] = [
-    ("battery/0/Dc/0/Voltage", b"not json", "not_json"),
-    ("battery/0/Dc/0/Current", b'{"value": NaN}', "nan_inf"),
-    ("battery/0/Dc/0/Power", b'{"value": Infinity}', "nan_inf"),
+    ("battery/0/Dc/0/Voltage", b"not json", "non_json"),
+    ("battery/0/Dc/0/Current", b'{"value": NaN}', "nan"),
+    ("battery/0/Dc/0/Power", b'{"value": Infinity}', "nan"),
     ("battery/0/Soc", b'{"value": "80"}', "wrong_type"),
     ("battery/0/Dc/0/Temperature", b'{"value": [1, 2]}', "wrong_type"),
     ("battery/0/TimeToGo", b'{"v": 1}', "no_value"),
