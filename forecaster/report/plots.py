@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from forecaster.report import tables as tb
-from forecaster.report.labels import STAND_IN_TAG, model_label, series_label, variant_label
+from forecaster.report.labels import STAND_IN_TAG, fmt_w, model_label, series_label, variant_label
 from forecaster.report.runfolder import RunData
 
 COLORS = {"base": "#1f77b4", "finetuned": "#d62728", "persistence": "#7f7f7f", "seasonal_naive": "#2ca02c"}
@@ -56,9 +56,13 @@ def error_vs_lead(
 ) -> Plot:
     """MAE vs lead time, one panel per regime, one line per model with its 95 % CI band."""
     regimes = tables.regimes
-    fig = Figure(figsize=(4.2 * len(regimes), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(regimes), squeeze=False)[0]
-    for ax, regime in zip(axes, regimes, strict=True):
+    cols = 2 if len(regimes) > 2 else len(regimes)
+    rows = math.ceil(len(regimes) / cols)
+    fig = Figure(figsize=(6.0 * cols, 3.8 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(regimes) :]:
+        ax.set_visible(False)
+    for ax, regime in zip(axes, regimes, strict=False):
         for model, variant in _models_to_draw(tables):
             curve = tb.lead_curve(points, regime, model, variant, seed=seed, resamples=resamples)
             if not curve.lead_minutes:
@@ -69,7 +73,7 @@ def error_vs_lead(
             low, high = np.array([e.low for e in curve.mae]), np.array([e.high for e in curve.mae])
             if np.isfinite(low).any():
                 ax.fill_between(x, low, high, color=COLORS.get(model), alpha=0.18, lw=0)
-        ax.set_title(f"{regime} windows")
+        ax.set_title("all windows" if regime == tb.OVERALL else f"{regime} windows")
         ax.set_xlabel("lead time (min)")
         ax.set_ylabel(f"MAE ({run.unit})")
         ax.set_ylim(bottom=0)
@@ -111,7 +115,7 @@ def _band_panel(ax: Axes, window: pd.DataFrame, run: RunData, model: str, varian
             rows["timestamp"], rows[low], rows[high], color=color, alpha=0.22, lw=0, label="80 % band (q0.1-q0.9)"
         )
     mae = float(np.nanmean(np.abs(rows["actual"] - rows["median"])))
-    ax.set_title(f"{series_label(model, variant, run.stand_in)}\nMAE {mae:,.0f} {run.unit}", fontsize=10)
+    ax.set_title(f"{series_label(model, variant, run.stand_in)}\nMAE {fmt_w(mae, run.unit)}", fontsize=10)
     ax.set_ylabel(f"{run.manifest.get('target', 'target')} ({run.unit})")
     ax.grid(alpha=0.3)
     locator = mdates.AutoDateLocator()

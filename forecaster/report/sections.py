@@ -19,7 +19,8 @@ from forecaster.report.labels import (
 )
 from forecaster.report.narrative import Narrative, change_of
 from forecaster.report.runfolder import RunData
-from forecaster.report.tables import ALL_LEADS, MetricRow, Tables
+from forecaster.report.stats import Estimate
+from forecaster.report.tables import ALL_LEADS, Comparison, MetricRow, Tables, planned_comparisons
 
 METRIC_HEADER = [
     "regime",
@@ -130,52 +131,63 @@ def headline_table(run: RunData, tables: Tables) -> list[Block]:
     ]
 
 
+COMPARISON_HEADER = [
+    "regime",
+    "windows",
+    "MAE A (W)",
+    "MAE B (W)",
+    "B - A (W, 95 % CI)",
+    "MAE change (95 % CI)",
+    "MAE verdict",
+    "WQL A",
+    "WQL B",
+    "WQL change (95 % CI)",
+    "WQL verdict",
+]
+
+
+def _change(rel: Estimate) -> str:
+    if not rel.has_ci:
+        return fmt_pct(rel.value)
+    return f"{fmt_pct(rel.value)} ({fmt_pct(rel.low)} to {fmt_pct(rel.high)})"
+
+
+def _comparison_row(mae: Comparison, wql: Comparison | None) -> list[str]:
+    r = mae.result
+    cells = [
+        mae.regime,
+        str(mae.n_windows),
+        fmt_num(r.value_a),
+        fmt_num(r.value_b),
+        fmt_ci(r.diff),
+        _change(r.rel),
+        VERDICT[change_of(r.diff)],
+    ]
+    if wql is None:
+        return [*cells, "n/a", "n/a", "n/a", "n/a"]
+    w = wql.result
+    return [*cells, fmt_ratio(w.value_a), fmt_ratio(w.value_b), _change(w.rel), VERDICT[change_of(w.diff)]]
+
+
 def comparison_table(run: RunData, tables: Tables) -> list[Block]:
-    """Paired differences (B - A on the same windows) at all lead times."""
-    header = [
-        "B (compared)",
-        "A (reference)",
-        "regime",
-        "metric",
-        "windows",
-        "A",
-        "B",
-        "B - A (95 % CI)",
-        "change (95 % CI)",
-        "verdict",
-    ]
-    rows = []
-    for c in tables.comparisons:
-        if c.lead_bucket != ALL_LEADS:
-            continue
-        r = c.result
-        show = fmt_ratio if c.metric == "wql" else fmt_num
-        change = (
-            f"{fmt_pct(r.rel.value)} ({fmt_pct(r.rel.low)} to {fmt_pct(r.rel.high)})"
-            if r.rel.has_ci
-            else fmt_pct(r.rel.value)
-        )
-        rows.append(
-            [
-                series_label(c.model_b, c.variant_b, run.stand_in),
-                series_label(c.model_a, c.variant_a, run.stand_in),
-                c.regime,
-                c.metric.upper(),
-                str(c.n_windows),
-                show(r.value_a),
-                show(r.value_b),
-                fmt_ci(r.diff, "ratio" if c.metric == "wql" else "num"),
-                change,
-                VERDICT[change_of(r.diff)],
-            ]
-        )
-    if not rows:
+    """Paired differences (B - A on the same windows) at all lead times: one table per compared pair."""
+    blocks: list[Block] = []
+    for kind, a, b in planned_comparisons({(m, v) for (_r, m, v, _b) in tables.cells}):
+        rows = [
+            _comparison_row(mae, tables.comparison(kind, regime, a, b, metric="wql"))
+            for regime in tables.regimes
+            if (mae := tables.comparison(kind, regime, a, b)) is not None
+        ]
+        if rows:
+            title = f"B = {series_label(*b, run.stand_in)} against A = {series_label(*a, run.stand_in)}"
+            blocks += [Heading(3, title), Table(COMPARISON_HEADER, rows)]
+    if not blocks:
         return []
-    return [
-        Heading(2, "Paired comparisons (all lead times)"),
-        *stand_in_banner(run),
-        Table(header, rows, "B - A over the windows both forecast; negative = B has lower error"),
-    ]
+    note = Paragraph(
+        "B - A over the windows both forecast; negative = B has lower error. 'within noise': the 95 % CI of the "
+        "paired difference includes zero."
+    )
+    return [Heading(2, "Paired comparisons (all lead times)"), *stand_in_banner(run), note, *blocks]
 
 
 def bucket_tables(run: RunData, tables: Tables) -> list[Block]:
