@@ -133,7 +133,7 @@ ensure_dir() {
     if [ -n "$group" ] && [ "$LIVE" = 1 ]; then
         run chgrp "$group" "$dir"
     fi
-    say "created: $dir/ (mode $mode${group:+, group $group})"
+    if [ "$LIVE" = 1 ] && [ -n "$group" ]; then say "created: $dir/ (mode $mode, group $group)"; else say "created: $dir/ (mode $mode)"; fi
     CHANGED=1
 }
 
@@ -207,19 +207,23 @@ install_docs() {
 }
 
 pip_install_all() {
+    # Called in a condition, where `set -e` does not apply: every step returns on failure itself.
     local pip="$VENV/bin/pip"
     local find_links=()
     if [ -n "$WHEELS" ]; then find_links=(--find-links "$WHEELS"); fi
-    run "$pip" install --quiet --upgrade pip
-    # torch first, CPU-only: from the local wheels, or from PyTorch's CPU index *only*, so pip can never
-    # pick the multi-GB CUDA build from PyPI. The locked requirements then find torch satisfied.
-    if [ -n "$WHEELS" ]; then
-        run "$pip" install --quiet --no-index --find-links "$WHEELS" "torch==$TORCH_VERSION"
-    else
-        run "$pip" install --quiet --index-url "$TORCH_INDEX" "torch==$TORCH_VERSION"
+    if [ -z "$WHEELS" ]; then
+        run "$pip" install --quiet --upgrade pip || return 1
     fi
-    run "$pip" install --quiet "${find_links[@]}" -r "$SRC/requirements.lock"
-    run "$pip" install --quiet "${find_links[@]}" --no-deps --force-reinstall "$SRC"
+    # torch first, CPU-only: from the local wheels, or from PyTorch's CPU index *only*, so pip can never
+    # pick the multi-GB CUDA build (and its nvidia-* packages) from PyPI. Its dependencies are pinned in
+    # requirements.lock, which then finds torch already satisfied.
+    if [ -n "$WHEELS" ]; then
+        run "$pip" install --quiet --no-deps --no-index --find-links "$WHEELS" "torch==$TORCH_VERSION" || return 1
+    else
+        run "$pip" install --quiet --no-deps --index-url "$TORCH_INDEX" "torch==$TORCH_VERSION" || return 1
+    fi
+    run "$pip" install --quiet "${find_links[@]}" -r "$SRC/requirements.lock" || return 1
+    run "$pip" install --quiet "${find_links[@]}" --no-deps --force-reinstall "$SRC" || return 1
 }
 
 install_venv() {
@@ -375,8 +379,10 @@ do_uninstall() {
     fi
 }
 
-if [ "$UNINSTALL" = 1 ]; then
-    do_uninstall
-else
-    do_install
-fi
+main() {
+    if [ "$UNINSTALL" = 1 ]; then do_uninstall; else do_install; fi
+}
+
+# One line, read before it runs: bash reads a script as it goes, so if the file is replaced while pip
+# runs (e.g. a `git pull` in the checkout), nothing after this line is ever read.
+main; exit $?
