@@ -24,6 +24,7 @@ from collector.gx.decode import BlockRead, Saturated, decode_block
 from collector.observation import DeviceGone, Event, Invalid, Observation, ObservationSink, Role, SourceState
 from collector.sources.backoff import Backoff
 from collector.sources.modbus_client import (
+    ILLEGAL_ADDRESS,
     ClientFactory,
     ModbusRefused,
     ReadOnlyModbus,
@@ -87,8 +88,10 @@ class ModbusSource:
         self._absent_probe_s = absent_probe_s
         self._backoff = backoff or Backoff(initial_s=1.0, max_s=30.0)
         self._plans = plan_roles(gx)
+        self._blocks: dict[str, list[Block]] = {p.role: list(p.blocks) for p in self._plans}
         self._log = get_logger("collector.sources.modbus")
-        self._problems = RepeatCounter(self._log)
+        self._garbage = RepeatCounter(self._log)  # values that are no data (saturated registers)
+        self._errors = RepeatCounter(self._log)  # Modbus exceptions other than "absent"
         self._lock = threading.Lock()
         self._states: dict[str, SourceState] = {p.role: "starting" for p in self._plans}
         self._absent_since: dict[str, float] = {}
@@ -121,7 +124,8 @@ class ModbusSource:
         """Polls, reads, reconnects, errors and garbage by kind (for health metrics)."""
         with self._lock:
             out = dict(self._counts)
-        out.update({f"problem_{kind}": n for kind, n in self._problems.count().items()})
+        out.update({f"garbage_{kind}": n for kind, n in self._garbage.count().items()})
+        out.update({f"errors_{kind}": n for kind, n in self._errors.count().items()})
         return out
 
     # --- loop ------------------------------------------------------------------------------------
@@ -196,25 +200,53 @@ class ModbusSource:
         if since is not None and now - since < self._absent_probe_s:
             return []
         events: list[Event] = []
-        for block in plan.blocks:
+        for block in list(self._blocks[plan.role]):
             try:
                 words = self._modbus.read(plan.unit, block.address, block.count)
             except UnitAbsent as exc:
                 return self._absent(plan, exc, now)
             except ModbusRefused as exc:
-                self._problems.hit(
-                    f"exception_{exc.code:#04x}",
-                    "modbus_exception",
-                    role=plan.role,
-                    unit=plan.unit,
-                    address=block.address,
-                    count=block.count,
-                )
+                self._refused(plan, block, exc)
                 continue
             self._bump("reads")
             events.extend(self._observations(plan, BlockRead(block.address, tuple(words)), time.monotonic()))
         self._present(plan)
         return events
+
+    def _refused(self, plan: RolePlan, block: Block, exc: ModbusRefused) -> None:
+        """Count the exception; a block refused as a whole (0x02: older firmware lacks a register) is split
+        into reads of only the wanted registers, so one missing register does not hide the others."""
+        self._errors.hit(
+            f"exception_{exc.code:#04x}",
+            "modbus_exception",
+            role=plan.role,
+            unit=plan.unit,
+            address=block.address,
+            count=block.count,
+        )
+        if exc.code != ILLEGAL_ADDRESS or block.count == 1:
+            return
+        inside = [
+            r
+            for r in plan.registers
+            if block.address <= r.address
+            and r.end <= block.end
+            and r.dbus_path
+            and "#" not in r.dbus_path
+            and r.path in plan.paths
+        ]
+        smaller = [Block(r.address, r.words) for r in inside]
+        blocks = self._blocks[plan.role]
+        index = blocks.index(block)
+        self._blocks[plan.role] = [*blocks[:index], *smaller, *blocks[index + 1 :]]
+        self._log.warning(
+            "modbus_block_split",
+            role=plan.role,
+            unit=plan.unit,
+            address=block.address,
+            count=block.count,
+            reads=len(smaller),
+        )
 
     def _absent(self, plan: RolePlan, exc: UnitAbsent, now: float) -> list[Event]:
         first = plan.role not in self._absent_since
@@ -238,7 +270,7 @@ class ModbusSource:
             if path not in plan.paths or isinstance(value, str):
                 continue
             if value is Saturated.LIMIT:
-                self._problems.hit("out_of_range", "modbus_garbage", role=plan.role, path=path)
+                self._garbage.hit("out_of_range", "modbus_garbage", role=plan.role, path=path)
                 out.append(Observation(plan.role, path, Invalid.NULL, "modbus", mono_s))
             else:
                 out.append(Observation(plan.role, path, value, "modbus", mono_s))

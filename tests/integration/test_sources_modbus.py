@@ -205,7 +205,7 @@ def test_when_polled_then_block_values_arrive_decoded_and_only_reads_were_sent(g
     assert values_of(events, "settings")["/Settings/CGwacs/BatteryLife/State"] == 10
     assert gx_server.received and {frame[7] for frame in gx_server.received} == {3}
     assert source.state() == {"system": "connected", "settings": "connected", "shunt": "connected", "bms": "connected"}
-    assert source.counters()["problem_out_of_range"] >= 1
+    assert source.counters()["garbage_out_of_range"] >= 1
 
 
 def test_when_a_write_is_attempted_by_any_route_then_refused_and_the_server_sees_nothing(
@@ -279,3 +279,22 @@ def test_when_server_restarts_then_poller_reconnects(gx_server: GxModbusServer) 
         assert source.counters()["reconnects"] >= 2
     finally:
         source.stop()
+
+
+def test_when_older_firmware_lacks_a_register_then_block_split_and_other_values_still_read() -> None:
+    bms_image = image(("battery",), VALUES)
+    del bms_image[1297]  # /Io/AllowToCharge not mapped: a read across it fails with exception 2
+    server = GxModbusServer({100: image(("system", "settings", "battery"), VALUES), 225: bms_image})
+    server.start()
+    source = ModbusSource(*settings(server))
+    sink = Collected()
+    source.start(sink)
+    try:
+        events = sink.wait_for(lambda ev: "/System/NrOfCellsPerBattery" in values_of(ev, "bms"))
+        assert "/Io/AllowToCharge" not in values_of(events, "bms")
+        assert "/Io/AllowToDischarge" in values_of(events, "bms")
+        assert source.counters()["errors_exception_0x02"] >= 1
+        assert source.state()["bms"] == "connected"
+    finally:
+        source.stop()
+        server.stop()

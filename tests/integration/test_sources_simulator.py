@@ -133,7 +133,7 @@ def test_when_modbus_reads_out_of_range_then_counted_and_not_data(
 ) -> None:
     _grid, _mqtt, modbus_source = running
     sim.faults.modbus_out_of_range(True)
-    wait_until(lambda: modbus_source.counters().get("problem_out_of_range", 0) > 0, timeout_s=5)
+    wait_until(lambda: modbus_source.counters().get("garbage_out_of_range", 0) > 0, timeout_s=5)
     sim.faults.modbus_out_of_range(False)
 
 
