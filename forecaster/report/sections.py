@@ -206,6 +206,15 @@ def _gap_lines(gaps: list[dict[str, Any]]) -> tuple[str, str]:
     return f"{len(gaps)} gaps, {total} in total", listed or "none"
 
 
+def _issue_regimes(run: RunData) -> str:
+    """How the regime at forecast time relates to the regime over the horizon (e.g. 'quiet -> cycling: 4')."""
+    if "regime_at_issue" not in run.forecasts.columns:
+        return "not in the forecasts"
+    windows = run.forecasts.drop_duplicates("cutoff")
+    counts = windows.groupby(["regime_at_issue", "regime"]).size()
+    return ", ".join(f"{issue} -> {regime}: {n}" for (issue, regime), n in counts.items())
+
+
 def data_table(run: RunData, tables: Tables) -> Table:
     """The data used: dataset, ranges, resolution, regime share, gaps, fine-tune settings."""
     m = run.manifest
@@ -230,6 +239,7 @@ def data_table(run: RunData, tables: Tables) -> Table:
             "regime share of the windows",
             ", ".join(f"{k} {fmt_pct(float(v), signed=False)}" for k, v in windows.items()),
         ],
+        ["windows by regime at issue -> over the horizon", _issue_regimes(run)],
         ["quiet threshold", f"{m.get('quiet_threshold_w', '?')} W"],
         ["base model", f"{m.get('base_model', '?')}" + (f" {STAND_IN_TAG}" if run.stand_in else "")],
         ["fine-tune", ", ".join(f"{k}={v}" for k, v in ft.items()) if isinstance(ft, dict) else "none"],
