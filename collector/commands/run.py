@@ -77,6 +77,7 @@ def _serve(settings: Settings, client: InfluxClient) -> int:
     log = get_logger("run")
     stop = threading.Event()
     _install_signal_handlers(stop)
+    systemd.extend_timeout(120)  # opening a large backlog runs an integrity check on the buffer file
     try:
         agent = Agent(settings, client, build_sources(settings))
         agent.start()
