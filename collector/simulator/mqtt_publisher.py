@@ -81,7 +81,7 @@ class _Cadence:
                 gap = float(self._rng.uniform(1.0, 3.0))
             else:
                 gap = 1.0
-            self.next_due[role] = max(self.next_due[role] + gap, now)
+            self.next_due[role] = now + gap  # from the actual publish: never faster than the source rate
         return roles
 
 

@@ -210,8 +210,8 @@ def test_when_running_live_then_sources_keep_their_cadence(
     got = listener.snapshot(since)
     shunt_v = [m.mono_s for m in got if m.topic == f"N/{P}/battery/0/Dc/0/Current"]
     system = [m.mono_s for m in got if m.topic == f"N/{P}/system/0/Dc/Battery/Current"]
-    assert all(b - a >= 0.9 for a, b in itertools.pairwise(system))  # at most once a second
-    assert all(b - a >= 0.95 for a, b in itertools.pairwise(shunt_v))  # ~1-1.5 s
+    assert all(b - a >= 0.8 for a, b in itertools.pairwise(system))  # at most once a second (+ delivery jitter)
+    assert all(b - a >= 0.8 for a, b in itertools.pairwise(shunt_v))  # ~1-1.5 s
     beats = [m for m in got if m.topic == f"N/{P}/heartbeat"]
     assert len(beats) in (2, 3)
     assert all(2.8 <= b.mono_s - a.mono_s <= 3.4 for a, b in itertools.pairwise(beats))  # every 3 s
@@ -229,7 +229,7 @@ def test_when_keepalives_stop_then_publishing_stops_without_nulls(
 ) -> None:
     make_sim(clock=Clock(None), keepalive_timeout_s=2.0, heartbeat_s=0.5)
     full_publish(listener)
-    time.sleep(2.2)
+    time.sleep(2.5)
     since = time.monotonic()
     time.sleep(1.5)
     assert listener.snapshot(since) == []
@@ -240,15 +240,15 @@ def test_when_keepalives_stop_then_publishing_stops_without_nulls(
 def test_when_suppress_republish_then_only_the_timer_is_refreshed(
     make_sim: Callable[..., GxSimulator], listener: Listener
 ) -> None:
-    make_sim(clock=Clock(None), keepalive_timeout_s=2.0, heartbeat_s=0.5)
+    make_sim(clock=Clock(T), keepalive_timeout_s=2.0, heartbeat_s=0.5)  # values stand still
     full_publish(listener)
+    time.sleep(0.1)
     since = time.monotonic()
     for _ in range(4):
         listener.publish(f"R/{P}/keepalive", json.dumps({"keepalive-options": ["suppress-republish"]}))
         time.sleep(0.8)
     got = listener.snapshot(since)
-    assert not any(completed(m) for m in got)
-    assert len(got) < 150  # no full dump
+    assert {m.topic for m in got} == {f"N/{P}/heartbeat"}  # no dump, no marker
     late = [m for m in got if m.mono_s > since + 2.5]
     assert any(m.topic.endswith("/heartbeat") for m in late)  # still alive past the 2 s timeout
 
