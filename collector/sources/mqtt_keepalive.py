@@ -133,8 +133,12 @@ class KeepaliveSession:
         return [self._full(now)] if self.portal is not None else []
 
     def on_plugin_restart(self, now: float) -> list[Action]:
-        """`N/<id>/keepalive` from a restarted plugin: our keepalive is forgotten, ask again."""
-        if self.portal is None:
+        """`N/<id>/keepalive` from a (re)started plugin: our keepalive is forgotten, ask again.
+
+        Rate-limited to one full keepalive per `full_publish_wait_s`, so that a GX publishing this topic
+        more often than at start-up can never drive a republish storm.
+        """
+        if self.portal is None or now - self._last_full < self.timers.full_publish_wait_s:
             return []
         self.complete = False
         return [self._full(now)]

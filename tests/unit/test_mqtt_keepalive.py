@@ -133,3 +133,12 @@ def test_when_plugin_restarts_then_snapshot_incomplete_and_full_keepalive_again(
     assert not s.complete
     assert token_of(actions[0]) == "tok2"
     assert s.on_heartbeat(51.0) is None
+
+
+def test_when_plugin_restart_marker_repeats_then_at_most_one_full_keepalive_per_wait() -> None:
+    s = session()
+    s.start()
+    s.on_full_publish_completed("tok1")
+    assert s.on_plugin_restart(5.0) == []  # right after our own full keepalive: nothing to redo
+    assert len(s.on_plugin_restart(20.0)) == 1
+    assert s.on_plugin_restart(21.0) == []
