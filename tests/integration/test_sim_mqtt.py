@@ -369,3 +369,21 @@ def test_when_sending_garbage_then_the_malformed_message_arrives(
         assert len(first.payload) > 1 << 20
     else:
         assert first.topic == f"N/{P}/battery/0/Totally/Unknown/Path"
+
+
+def test_when_the_broker_restarts_then_the_simulator_reconnects_and_republishes_the_serial(
+    make_sim: Callable[..., GxSimulator], mosquitto: MosquittoServer
+) -> None:
+    make_sim()
+    mosquitto.stop()
+    mosquitto.start()
+    time.sleep(0.5)
+    fresh = Listener(mosquitto.port)
+    try:
+        serial = fresh.wait_for(lambda m: m.topic == f"N/{P}/system/0/Serial", timeout_s=10)
+        assert serial.retain
+        since = time.monotonic()
+        fresh.publish(f"R/{P}/keepalive")
+        fresh.wait_for(completed, since=since)
+    finally:
+        fresh.close()
