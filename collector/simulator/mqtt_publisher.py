@@ -118,7 +118,7 @@ class MqttPublisher:
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sim-gx-{portal_id}-{id(self)}")
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
-        self._client.reconnect_delay_set(min_delay=0.2, max_delay=2)  # tests restart the broker
+        self._client.reconnect_delay_set(min_delay=1, max_delay=2)  # tests restart the broker
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def start(self, timeout_s: float = 10.0) -> None:
