@@ -152,10 +152,12 @@ def interval_columns(run: RunData) -> tuple[str | None, str | None]:
 def window_cells(points: pd.DataFrame) -> dict[CellKey, Cell]:
     """Per-window sums for every cell, including the 'overall' regime and the 'all' lead bucket."""
     columns = list(stats.SUM_COLUMNS)
-    base = points[["regime", "model", "variant", "lead_bucket", "cutoff", *columns]]
-    regimes = pd.concat([base, base.assign(regime=OVERALL)], ignore_index=True)
-    expanded = pd.concat([regimes, regimes.assign(lead_bucket=ALL_LEADS)], ignore_index=True)
-    per_window = expanded.groupby(["regime", "model", "variant", "lead_bucket", "cutoff"], sort=True)[columns].sum()
+    keys = ["regime", "model", "variant", "lead_bucket", "cutoff"]
+    by_bucket = points.groupby(keys, sort=False)[columns].sum().reset_index()  # small: one row per window x cell
+    all_leads = by_bucket.groupby(["regime", "model", "variant", "cutoff"], sort=False)[columns].sum().reset_index()
+    both = pd.concat([by_bucket, all_leads.assign(lead_bucket=ALL_LEADS)], ignore_index=True)
+    expanded = pd.concat([both, both.assign(regime=OVERALL)], ignore_index=True)
+    per_window = expanded.groupby(keys, sort=True)[columns].sum()
     cells: dict[CellKey, Cell] = {}
     for key, group in per_window.groupby(level=[0, 1, 2, 3], sort=True):
         cutoffs = pd.DatetimeIndex(group.index.get_level_values("cutoff")).as_unit("ns").asi8
