@@ -50,7 +50,7 @@ SECTION_NOTES = {
     "through the 1.x-compatible API: the `influx_token` secret, with `database` = the bucket.",
     "gx": "Find the unit ids, instances and the portal id with `bess-collector discover` (docs/gx-setup.md).",
     "forecaster.tasks": "Each `[[forecaster.tasks]]` table is one forecast task. Defining any replaces the "
-    "whole default list (the defaults are written out, commented, in the example file).",
+    "whole default list of tasks.",
 }
 
 _SECRET_BY_KEY = {(section, key): name for name, (section, key) in CREDENTIALS.items()}
@@ -350,6 +350,7 @@ def _array_example(section: SectionDoc) -> list[str]:
     if note:
         lines += _comment_block(note)
     items = section.default_items or [{}]
+    lines.append("# The defaults (uncomment the tables and the `# key = value` lines to change them):")
     for number, item in enumerate(items):
         lines.append(f"# [[{section.dotted}]]")
         for key in section.keys:

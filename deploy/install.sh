@@ -361,6 +361,9 @@ do_uninstall() {
     fi
     if [ "$SYSTEMD" = 1 ] && [ "$CHANGED" = 1 ]; then run systemctl daemon-reload; fi
     if [ "$PURGE" = 1 ]; then
+        for unit in "${UNITS[@]}"; do
+            remove_path "$D_UNITS/$unit.service.d"  # drop-ins from `systemctl edit`
+        done
         remove_path "$D_ETC"
         remove_path "$DESTDIR$STATE_DIR"
         remove_path "$DESTDIR$CACHE_DIR"
