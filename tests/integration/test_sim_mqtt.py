@@ -377,13 +377,16 @@ def test_when_the_broker_restarts_then_the_simulator_reconnects_and_republishes_
     make_sim()
     mosquitto.stop()
     mosquitto.start()
-    time.sleep(0.5)
-    fresh = Listener(mosquitto.port)
-    try:
-        serial = fresh.wait_for(lambda m: m.topic == f"N/{P}/system/0/Serial", timeout_s=10)
-        assert serial.retain
+    first = Listener(mosquitto.port)
+    try:  # live (retain=0) if we subscribed before the simulator reconnected, else the retained copy
+        assert first.wait_for(lambda m: m.topic == f"N/{P}/system/0/Serial", timeout_s=10).value() == P
         since = time.monotonic()
-        fresh.publish(f"R/{P}/keepalive")
-        fresh.wait_for(completed, since=since)
+        first.publish(f"R/{P}/keepalive")
+        first.wait_for(completed, since=since)  # the simulator re-subscribed to R/
     finally:
-        fresh.close()
+        first.close()
+    late = Listener(mosquitto.port)
+    try:
+        assert late.wait_for(lambda m: m.topic == f"N/{P}/system/0/Serial").retain
+    finally:
+        late.close()
