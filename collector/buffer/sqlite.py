@@ -145,7 +145,7 @@ class DiskBuffer:
         pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
         if pages <= self._max_pages:
             return
-        self._evict(conn, need_bytes=0)
+        self._note_dropped(self._evict(conn, need_bytes=0))
         conn.execute("VACUUM")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._log.warning("buffer_shrunk_to_limit", max_bytes=self.max_bytes, dropped=self._dropped)
@@ -157,7 +157,9 @@ class DiskBuffer:
         return (pages - free) * self._page_size
 
     def _evict(self, conn: sqlite3.Connection, need_bytes: int, min_rows: int = 0) -> int:
-        """Delete the oldest rows so that `need_bytes` more fit under the low-water mark; return count."""
+        """Delete the oldest rows so that `need_bytes` more fit under the low-water mark; return the count.
+
+        The caller counts them once its transaction committed."""
         lo, hi = conn.execute("SELECT min(id), max(id) FROM lines").fetchone()
         if lo is None:
             return 0
@@ -172,9 +174,7 @@ class DiskBuffer:
         if rows <= 0:
             return 0
         cur = conn.execute("DELETE FROM lines WHERE id < ?", (lo + rows,))
-        count = max(0, cur.rowcount)
-        self._note_dropped(count)
-        return count
+        return max(0, cur.rowcount)
 
     def _note_dropped(self, count: int) -> None:
         if count <= 0:
@@ -199,11 +199,8 @@ class DiskBuffer:
 
     def _checkpoint_if_large(self) -> None:
         wal = Path(str(self.path) + "-wal")
-        try:
-            if wal.stat().st_size > self._wal_budget:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except FileNotFoundError:
-            pass
+        if wal.exists() and wal.stat().st_size > self._wal_budget:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- public API ---------------------------------------------------------------------------------------
     def append(self, lines: list[str]) -> None:
@@ -217,26 +214,37 @@ class DiskBuffer:
             self._appended += self._guard(lambda: self._append_locked(rows, need))
 
     def _append_locked(self, rows: list[tuple[int, str]], need: int) -> int:
-        """Insert the rows; return how many were stored (0 when even an empty buffer cannot hold them)."""
+        """Evict (if needed) and insert in ONE transaction; return how many rows were stored.
+
+        The page cap (max_page_count) is the hard limit: SQLITE_FULL rolls back, and the retry evicts more.
+        """
         conn = self._conn
-        if self._used_bytes(conn) + need > self._max_pages * self._page_size:
-            self._evict(conn, need)
-        for attempt in range(64):
+        extra = 0
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                dropped = 0
+                if extra or self._used_bytes(conn) + need > self._max_pages * self._page_size:
+                    dropped = self._evict(conn, need, min_rows=extra)
                 conn.executemany("INSERT INTO lines (added_ns, line) VALUES (?, ?)", rows)
                 conn.execute("COMMIT")
-                break
             except sqlite3.OperationalError as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if not _is_full(exc):
                     raise
-                if attempt == 63 or self._evict(conn, need, min_rows=max(len(rows), 64)) == 0:
+                if extra >= self._depth(conn):  # evicting everything did not help: this append cannot fit
                     self._note_dropped(len(rows))
                     return 0
-        self._checkpoint_if_large()
-        return len(rows)
+                extra = max(2 * extra, len(rows), 64)
+                continue
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self._note_dropped(dropped)
+            self._checkpoint_if_large()
+            return len(rows)
 
     def peek(self, max_lines: int) -> Batch:
         """The oldest `max_lines` lines (fewer when the buffer holds fewer), oldest first."""
@@ -260,7 +268,13 @@ class DiskBuffer:
     def depth(self) -> int:
         """How many lines wait to be written."""
         with self._lock:
-            lo, hi = self._guard(lambda: self._conn.execute("SELECT min(id), max(id) FROM lines").fetchone())
+            return int(self._guard(lambda: self._depth(self._conn)))
+
+    @staticmethod
+    def _depth(conn: sqlite3.Connection) -> int:
+        # ids are contiguous: rows only ever leave from the old end (ack, eviction), so max - min + 1 is
+        # exact and O(log n), unlike count(*)
+        lo, hi = conn.execute("SELECT min(id), max(id) FROM lines").fetchone()
         return 0 if lo is None else int(hi - lo + 1)
 
     def oldest_age_s(self, now_ns: int) -> float:

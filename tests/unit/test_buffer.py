@@ -121,12 +121,10 @@ def test_when_limit_reached_then_oldest_dropped_counted_and_file_bounded(
     pad = "x" * 80
     total = 0
     peak = 0
-    for chunk in range(300):  # ~3 MB of lines into a 0.5 MB buffer
-        buf.append([f'm,site=t v={total + i}i,p="{pad}" {total + i}' for i in range(100)])
-        total += 100
-        if chunk % 10 == 0:
-            peak = max(peak, _disk_bytes(tmp_path / "buf"))
-    peak = max(peak, _disk_bytes(tmp_path / "buf"))
+    for _ in range(40):  # ~1.3 MB of lines into a 0.5 MB buffer
+        buf.append([f'm,site=t v={total + i}i,p="{pad}" {total + i}' for i in range(300)])
+        total += 300
+        peak = max(peak, _disk_bytes(tmp_path / "buf"))
     assert peak <= limit
     stats = buf.stats()
     assert stats.dropped > 0
@@ -134,6 +132,20 @@ def test_when_limit_reached_then_oldest_dropped_counted_and_file_bounded(
     kept = buf.peek(stats.depth).lines
     numbers = [int(line.rsplit(" ", 1)[1]) for line in kept]
     assert numbers == list(range(total - len(numbers), total))  # the newest survive, in order, no holes
+    assert sum(len(line) for line in kept) > limit / 4, "the policy drops what it must, not everything"
+    buf.close()
+
+
+def test_when_one_append_exceeds_the_whole_limit_then_it_is_dropped_and_the_rest_kept(
+    make_buffer: MakeBuffer,
+) -> None:
+    buf = make_buffer(max_bytes=256 * 1024)
+    buf.append(_plain(0, 10))
+    buf.append([f'm v={i}i,p="{"z" * 1000}" {i}' for i in range(400)])  # ~400 KB in one transaction
+    assert buf.peek(100).lines == _plain(0, 10)
+    assert buf.stats().dropped == 400
+    buf.append(_plain(10, 1))
+    assert buf.depth() == 11
     buf.close()
 
 
