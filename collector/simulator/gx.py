@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -9,8 +10,11 @@ from collector.simulator.faults import Faults
 from collector.simulator.modbus_server import ModbusServer
 from collector.simulator.mqtt_publisher import MqttPublisher
 from collector.simulator.physics import BessPhysics
+from collector.simulator.profiles import DAY_S
 from collector.simulator.recording import Received, Recorder
 from collector.simulator.truth import DEFAULT_PORTAL_ID, Key, Truth, Value
+
+PREFETCH_AHEAD_S = 120.0
 
 
 class GxSimulator:
@@ -48,6 +52,8 @@ class GxSimulator:
         self._modbus_host = modbus_host
         self._keepalive_timeout_s = keepalive_timeout_s
         self._heartbeat_s = heartbeat_s
+        self._stop = threading.Event()
+        self._prefetch: threading.Thread | None = None
 
     def truth(self, t_s: int) -> dict[Key, Value]:
         """The GX's D-Bus state at UTC second t_s (full precision; None = invalid)."""
@@ -94,10 +100,22 @@ class GxSimulator:
         except BaseException:
             self.stop()
             raise
+        self._stop.clear()
+        self._prefetch = threading.Thread(target=self._prefetch_days, name="sim-prefetch", daemon=True)
+        self._prefetch.start()
         return self
+
+    def _prefetch_days(self) -> None:
+        """Compute the next UTC day before midnight so serving never stalls on it."""
+        while not self._stop.wait(5.0):
+            self._truth.columns(int(self.clock() + PREFETCH_AHEAD_S) // DAY_S)
 
     def stop(self) -> None:
         """Stop both servers and free the port; idempotent."""
+        self._stop.set()
+        if self._prefetch is not None:
+            self._prefetch.join(5.0)
+            self._prefetch = None
         if self._mqtt is not None:
             self._mqtt.stop()
             self.faults.mqtt = None
