@@ -92,6 +92,7 @@ class ModbusSource:
         self._log = get_logger("collector.sources.modbus")
         self._garbage = RepeatCounter(self._log)  # values that are no data (saturated registers)
         self._errors = RepeatCounter(self._log)  # Modbus exceptions other than "absent"
+        self._internal = RepeatCounter(self._log)  # bugs / sink failures caught at the loop boundary
         self._lock = threading.Lock()
         self._states: dict[str, SourceState] = {p.role: "starting" for p in self._plans}
         self._absent_since: dict[str, float] = {}
@@ -146,7 +147,11 @@ class ModbusSource:
                 self._stop.wait(max(0.0, next_tick(time.time(), self._interval_s) - time.time()))
                 if self._stop.is_set():
                     break
-                self._poll_once(sink)
+                try:
+                    self._poll_once(sink)
+                except Exception as exc:  # loop boundary: a bug or a failing sink must not end the poller
+                    self._bump("errors_internal")
+                    self._internal.hit(type(exc).__name__, "modbus_internal_error", error=repr(exc), exc_info=True)
         finally:
             if self._modbus is not None:
                 self._modbus.close()

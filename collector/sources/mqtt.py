@@ -17,6 +17,7 @@ import time
 import paho.mqtt.client as mqtt
 
 from collector.common.config import CollectorSettings, GxSettings
+from collector.common.errors import ConfigError
 from collector.common.logs import RepeatCounter, get_logger
 from collector.gx.tables import field_for
 from collector.observation import DeviceGone, Event, Observation, ObservationSink, Role, SourceState
@@ -41,11 +42,20 @@ from collector.sources.mqtt_protocol import (
     echo_of,
     portal_from_serial,
 )
+from collector.sources.mqtt_tls import tls_context
 
 ROLES: tuple[Role, ...] = ("system", "settings", "shunt", "bms")
 MQTT_KEEPALIVE_S = 15  # MQTT PINGREQ period (transport level; the Venus keepalive is separate)
 CONNACK_TIMEOUT_S = 10.0
 LOOP_STEP_S = 0.1
+
+
+def _check_tls(gx: GxSettings) -> None:
+    """Fail at start-up, as a config error, on a malformed pin or an unreadable CA file."""
+    try:
+        tls_context(gx)
+    except (ValueError, OSError) as exc:
+        raise ConfigError([f"gx.mqtt_tls: {exc}"]) from None
 
 
 class MqttSource:
@@ -69,6 +79,9 @@ class MqttSource:
         self._client_id = f"bess-edge-{secrets.token_hex(4)}"
         self._log = get_logger("collector.sources.mqtt")
         self._garbage = RepeatCounter(self._log)
+        self._internal = RepeatCounter(self._log)
+        if gx.mqtt_tls:
+            _check_tls(gx)
         self._lock = threading.Lock()
         self._link: SourceState = "starting"
         self._gone: set[Role] = set()
@@ -128,7 +141,12 @@ class MqttSource:
     # --- connection loop -------------------------------------------------------------------------
     def _run(self, sink: ObservationSink) -> None:
         while not self._stop.is_set():
-            self._one_connection(sink)
+            try:
+                self._one_connection(sink)
+            except Exception as exc:  # loop boundary: a bug or a failing sink must not end the source
+                self._bump("errors_internal")
+                self._internal.hit(type(exc).__name__, "mqtt_internal_error", error=repr(exc), exc_info=True)
+                self._set_link("disconnected", "mqtt_disconnected", "warning", reason=repr(exc))
             if not self._stop.is_set():
                 self._stop.wait(self._backoff.next_delay())
 
@@ -148,8 +166,8 @@ class MqttSource:
         try:
             self._drive(client, sink)
         finally:
-            self._flush(sink)
             self._close(client)
+            self._flush(sink)
 
     def _drive(self, client: mqtt.Client, sink: ObservationSink) -> None:
         started = time.monotonic()

@@ -298,3 +298,22 @@ def test_when_older_firmware_lacks_a_register_then_block_split_and_other_values_
     finally:
         source.stop()
         server.stop()
+
+
+def test_when_the_sink_fails_once_then_the_poller_keeps_going(gx_server: GxModbusServer) -> None:
+    sink = Collected()
+    calls = [0]
+
+    def flaky(events: list[Event]) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("grid bug")
+        sink(events)
+
+    source = ModbusSource(*settings(gx_server))
+    source.start(flaky)
+    try:
+        sink.wait_for(lambda ev: bool(values_of(ev, "shunt")))
+        assert source.counters()["errors_internal"] == 1
+    finally:
+        source.stop()

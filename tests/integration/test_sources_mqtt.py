@@ -426,3 +426,24 @@ def test_when_tls_certificate_not_trusted_then_no_connection(
         assert sink.snapshot() == []
     finally:
         source.stop()
+
+
+def test_when_the_sink_fails_once_then_the_client_reconnects_and_keeps_going(
+    mosquitto: MosquittoServer, fake_gx: FakeGx
+) -> None:
+    sink = Collected()
+    calls = [0]
+
+    def flaky(events: list[Event]) -> None:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise RuntimeError("grid bug")
+        sink(events)
+
+    source = make_source(mosquitto.port, portal_id=PORTAL)
+    source.start(flaky)
+    try:
+        sink.wait_for(lambda ev: bool(observed(ev, "shunt", "/Dc/0/Voltage")))
+        assert source.counters()["errors_internal"] == 1
+    finally:
+        source.stop()
