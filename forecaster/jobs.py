@@ -21,7 +21,7 @@ from collector.common.logs import RepeatCounter, get_logger
 from forecaster import finetune as ft
 from forecaster.forecast import run_models
 from forecaster.frame import forecast_samples
-from forecaster.models import FINETUNED, ModelSet
+from forecaster.models import BASE, FINETUNED, ModelSet
 from forecaster.registry import Registry
 from forecaster.scoring import ISSUE_TAIL_S, score, score_samples
 from forecaster.store import ForecastStore
@@ -115,6 +115,8 @@ class ForecastService:
             return ForecastResult(task.name, cutoff, 0, skipped=reason)
         outcome = run_models(window, task.target, self.models, task.context_steps, self.base_error)
         for model, error in outcome.failures.items():
+            if self.models is None and model == BASE:
+                continue  # the base model's absence was reported once, at start-up
             self.repeats.hit(
                 f"fallback:{task.name}:{model}",
                 "model_fell_back_to_persistence",

@@ -57,12 +57,15 @@ def cron_trigger(expr: str) -> CronTrigger:
 def previous_fire(expr: str, now: datetime, lookback: timedelta = timedelta(days=35)) -> datetime | None:
     """The latest fire time of a cron expression at or before `now` (within the look-back)."""
     trigger = cron_trigger(expr)
-    last = None
-    fire = trigger.get_next_fire_time(None, now - lookback)
-    while fire is not None and fire <= now:
-        last = fire
-        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
-    return last
+    for span in (timedelta(minutes=2), timedelta(hours=2), timedelta(days=2), lookback):
+        last = None
+        fire = trigger.get_next_fire_time(None, now - min(span, lookback))
+        while fire is not None and fire <= now:
+            last = fire
+            fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        if last is not None:
+            return last
+    return None
 
 
 def build_scheduler(

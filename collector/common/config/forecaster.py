@@ -27,16 +27,19 @@ def duration_s(text: str) -> int:
 class ForecastTask(Section):
     """One forecast task: what to predict, at what resolution, how far ahead, how often."""
 
-    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    name: str = Field(pattern=r"^[a-z0-9_]+$", description="Task name, the `task` tag")
     target: str = Field("battery_power_w", description="Series key of the target (see docs/forecaster.md)")
     resolution: str = Field("1m", description="InfluxDB GROUP BY time() step, e.g. 1m, 15m")
-    context_steps: int = Field(2048, ge=16, le=8192)
-    horizon_steps: int = Field(60, ge=1, le=1024)
+    context_steps: int = Field(2048, ge=16, le=8192, description="Context length in steps of `resolution`")
+    horizon_steps: int = Field(60, ge=1, le=1024, description="Steps ahead to forecast")
     cadence: str = Field("5m", description="How often a forecast is issued")
     past_covariates: list[str] = Field(
-        default_factory=lambda: ["battery_voltage_v", "battery_soc_pct", "pv_power_w", "load_power_w"]
+        default_factory=lambda: ["battery_voltage_v", "battery_soc_pct", "pv_power_w", "load_power_w"],
+        description="Measured series given as history only",
     )
-    known_covariates: list[str] = Field(default_factory=lambda: list(TIME_FEATURES))
+    known_covariates: list[str] = Field(
+        default_factory=lambda: list(TIME_FEATURES), description="Known-future covariates (time features only)"
+    )
     min_context_fraction: float = Field(0.5, gt=0, le=1, description="Skip a window with less target data")
     max_last_gap_steps: int = Field(5, ge=0, description="Skip when the target's last value is older")
 
@@ -95,16 +98,16 @@ class FinetuneSettings(Section):
     """Scheduled / on-demand re-fine-tuning and its promotion gate."""
 
     task: str = Field("intraday", description="Which task's resolution, context and horizon to train on")
-    mode: Literal["lora", "full"] = "lora"
+    mode: Literal["lora", "full"] = Field("lora", description="LoRA adapter (small) or full weights")
     cron: str = Field("0 3 * * sun", description="crontab line (UTC; 5 fields, or 6 with seconds first); empty = off")
     train_days: float = Field(28.0, gt=0, description="Days of history before the held-out part")
     validation_days: float = Field(2.0, gt=0, description="Held out for checkpoint selection")
     gate_days: float = Field(2.0, gt=0, description="Most recent days, held out for the promotion backtest")
     gate_windows: int = Field(24, ge=1, description="Rolling backtest cut-offs over the gate period")
     gate_margin: float = Field(0.05, ge=0, description="Allowed relative MAE worsening in any one regime")
-    context_steps: int = Field(512, ge=16, le=8192)
-    num_steps: int = Field(200, ge=1)
-    learning_rate: float = Field(1e-5, gt=0)
+    context_steps: int = Field(512, ge=16, le=8192, description="Context length used for training")
+    num_steps: int = Field(200, ge=1, description="Optimizer steps")
+    learning_rate: float = Field(1e-5, gt=0, description="~1e-5 for LoRA, ~1e-6 for full")
     batch_size_rows: int = Field(32, ge=1, description="Rows (target + covariates) per batch, not windows")
     eval_steps: int = Field(50, ge=1, description="Evaluate / checkpoint every N steps")
     keep_versions: int = Field(5, ge=1, description="Keep the last K versions in the registry")
@@ -121,7 +124,7 @@ class ForecasterSettings(Section):
     score_interval: str = Field("1h", description="Scoring job period")
     score_period: str = Field("24h", description="Score forecasts whose horizon ended in this window")
     num_threads: int = Field(2, ge=1, description="torch.set_num_threads")
-    misfire_grace_s: int = Field(120, ge=1)
+    misfire_grace_s: int = Field(120, ge=1, description="Run a late job if at most this late")
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
 
     @field_validator("score_interval", "score_period")
