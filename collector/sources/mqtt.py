@@ -92,6 +92,7 @@ class MqttSource:
         self._client: mqtt.Client | None = None
         self._session: KeepaliveSession | None = None
         self._pending: list[Event] = []
+        self._stored_cache: dict[tuple[str, str], bool] = {}
         self._connack_refused = False
         self._portal_seen = ""
 
@@ -293,7 +294,7 @@ class MqttSource:
             return
         if role in self._gone:
             self._device_back(role, now)
-        if field_for(role, path) is None:
+        if not self._stored(role, path):
             self._bump("unmapped")
             return
         if isinstance(decoded, Garbage):
@@ -301,6 +302,12 @@ class MqttSource:
             return
         self._bump("observations")
         self._pending.append(Observation(role, path, decoded, "mqtt", now))
+
+    def _stored(self, role: Role, path: str) -> bool:
+        known = self._stored_cache.get((role, path))
+        if known is None:
+            known = self._stored_cache[(role, path)] = field_for(role, path) is not None
+        return known
 
     def _device_gone(self, role: Role, now: float) -> None:
         with self._lock:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 
 from collector.common.config import GxSettings
 from collector.observation import Confirm
+from collector.sources.backoff import Backoff
 from collector.sources.mqtt_keepalive import KeepaliveSession, Publish, Reconnect, Subscribe, Timers, Unsubscribe
 from collector.sources.mqtt_protocol import SERIAL_DISCOVERY_TOPIC, SUPPRESS_REPUBLISH
 
@@ -142,3 +144,13 @@ def test_when_plugin_restart_marker_repeats_then_at_most_one_full_keepalive_per_
     assert s.on_plugin_restart(5.0) == []  # right after our own full keepalive: nothing to redo
     assert len(s.on_plugin_restart(20.0)) == 1
     assert s.on_plugin_restart(21.0) == []
+
+
+def test_when_reconnects_fail_then_backoff_doubles_with_jitter_up_to_the_cap_and_resets() -> None:
+    backoff = Backoff(initial_s=0.5, max_s=8.0, rng=random.Random(1))
+    delays = [backoff.next_delay() for _ in range(8)]
+    nominal = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0]
+    assert all(d / 2 <= got <= d for got, d in zip(delays, nominal, strict=True))
+    assert len(set(delays)) == len(delays)  # jittered: no two clients retry in lockstep
+    backoff.reset()
+    assert backoff.next_delay() <= 0.5
