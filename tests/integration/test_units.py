@@ -113,7 +113,13 @@ def test_services_notify_keep_a_watchdog_and_restart_on_failure(unit: str) -> No
     assert found["Type"] == ["notify"]
     assert float(found["WatchdogSec"][0]) > 0
     assert found["Restart"] == ["on-failure"]
-    assert found["RestartPreventExitStatus"] == ["2"]  # bad config: restarting cannot help
+
+
+def test_collector_retries_even_bad_config_but_forecaster_does_not() -> None:
+    # The collector heals itself once a config or credential file is fixed; the forecaster's restarts
+    # cost model loads the collector would pay for in CPU.
+    assert "RestartPreventExitStatus" not in directives("bess-collector")
+    assert directives("bess-forecaster")["RestartPreventExitStatus"] == ["2"]
 
 
 def test_finetune_is_a_low_priority_oneshot() -> None:
