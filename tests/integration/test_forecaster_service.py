@@ -181,3 +181,36 @@ def test_when_the_base_model_is_missing_then_predict_says_what_to_do_and_writes_
     assert {r["model"] for r in rows} == {"base", "persistence", "seasonal_naive"}
     assert all(r.get("fallback") == "persistence" for r in rows if r["model"] == "base")
     assert all(not r.get("fallback") for r in rows if r["model"] != "base")
+
+
+def test_when_fed_the_simulator_history_then_forecasts_and_regime_scores_land(
+    influx: InfluxClient, tiny_chronos_dir: Path, tmp_path: Path
+) -> None:
+    """The collector schema as the simulator writes it (all measurements) feeds the forecaster unchanged."""
+    from collector.common.lineproto import to_lines
+    from collector.simulator.history import history_samples
+    from collector.simulator.physics import BessPhysics
+
+    samples = [
+        s
+        for s in history_samples(BessPhysics(7), START_NS, START_NS + 3 * DAY_NS, 60)
+        if s.measurement in {"system", "battery"}
+    ]
+    lines = to_lines(samples)
+    for i in range(0, len(lines), 5000):
+        influx.write(lines[i : i + 5000])
+    settings = settings_for(tiny_chronos_dir, tmp_path / "models")
+    svc = service(influx, settings, ModelSet(load_pipeline(str(tiny_chronos_dir), 2), str(tiny_chronos_dir)))
+    day3 = START_NS + 2 * DAY_NS
+    results = [svc.forecast(TASK, at_ns=day3 + h * 3600 * NS) for h in range(0, 22)]
+    assert all(not r.skipped and not r.failures for r in results)
+    assert svc.score(TASK, end_ns=START_NS + 3 * DAY_NS) > 0
+    scores = influx.query(
+        'SELECT "mae_w", "n_windows" FROM "forecast_score" WHERE "regime_by" = \'horizon\' '
+        'AND "lead_bucket" = \'all\' GROUP BY "model", "regime"'
+    )
+    by = {(s.tags["model"], s.tags["regime"]): s.rows()[0] for s in scores}
+    assert by[("base", "all")]["n_windows"] == 22
+    regimes_seen = {r for m, r in by if m == "base" and r != "all"}
+    assert len(regimes_seen) >= 2 and regimes_seen <= {"quiet", "cycling", "transition"}
+    assert sum(by[("base", r)]["n_windows"] for r in regimes_seen) == 22

@@ -98,3 +98,18 @@ def test_finetune_split_keeps_validation_and_gate_targets_out_of_training() -> N
     assert set(train[0]["past_covariates"]) == {"battery_soc_pct", "tod_sin"}
     ends = [v["target"][-1] for v in validation]
     assert validation and min(ends) >= 96 + 6 - 1 and max(ends) < 120  # horizons inside the validation day
+
+
+@pytest.mark.parametrize(
+    ("created", "due"),
+    [
+        ([], True),  # never fine-tuned, and the schedule has fired
+        (["2026-01-04T03:00:05+00:00"], False),  # a version since Sunday 03:00
+        (["2026-01-03T23:00:00+00:00"], True),  # only older versions
+    ],
+)
+def test_finetune_is_due_only_when_the_schedule_fired_since_the_last_version(created: list[str], due: bool) -> None:
+    from forecaster.commands.finetune import is_due
+
+    assert is_due("0 3 * * sun", created, datetime(2026, 1, 7, 12, tzinfo=UTC)) is due
+    assert is_due("", created, datetime(2026, 1, 7, 12, tzinfo=UTC)) is False  # schedule off
