@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_units import SYSTEMD_ANALYZE, analyzable_copy, analyze
+
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +126,11 @@ def test_when_prefix_and_etc_are_custom_then_the_units_point_there(root: Path) -
     assert "/opt/bess-edge" not in text and "/etc/bess-edge" not in text
     assert (root / "srv/bess-etc/config.toml").is_file()
     assert mode(root / "srv/bess-etc/credentials") == 0o700
+    if SYSTEMD_ANALYZE:  # the rewritten units are still valid
+        for unit in UNITS:
+            copy = analyzable_copy(unit, root.parent, (root / "etc/systemd/system" / f"{unit}.service").read_text())
+            verified = analyze("verify", str(copy))
+            assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
 
 
 def test_uninstall_keeps_config_and_state_unless_purged(
