@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from collector.cli import COMMANDS as COLLECTOR_COMMANDS
 from collector.common.config import CREDENTIALS
+from collector.common.localservices import InfluxServer, free_port
 from forecaster.cli import COMMANDS as FORECASTER_COMMANDS
+from tests.conftest import python_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 UNIT_DIR = REPO_ROOT / "systemd"
@@ -170,3 +175,49 @@ def test_missing_credential_files_do_not_block_start(unit: str) -> None:
 
 def test_collector_gets_the_mqtt_password() -> None:
     assert any(v.startswith("mqtt_password:") for v in directives("bess-collector")["LoadCredential"])
+
+
+def test_collector_run_reports_ready_pings_the_watchdog_and_reports_stopping(
+    tmp_path: Path, influx_server: InfluxServer
+) -> None:
+    """The contract Type=notify + WatchdogSec= relies on, with the real `bess-collector run` (GX absent)."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[influx]\nurl = "{influx_server.url}"\n'
+        f'[gx]\nhost = "127.0.0.1"\nmodbus_port = {free_port()}\nmqtt_port = {free_port()}\n'
+        f'[collector]\nbuffer_dir = "{tmp_path / "buffer"}"\nmetrics_port = 0\n'
+    )
+    env = python_env()
+    env.update({"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "1000000"})
+    env.pop("WATCHDOG_PID", None)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(env["NOTIFY_SOCKET"])
+        sock.settimeout(30.0)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "collector", "run", "--config", str(config)],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            received = [sock.recv(4096).decode()]
+            while not received[-1].startswith("READY=1"):
+                received.append(sock.recv(4096).decode())
+            sock.settimeout(2.0)  # WatchdogSec=1 s -> a ping every 0.5 s while healthy
+            pings = 0
+            while pings < 3:
+                pings += sock.recv(4096).decode() == "WATCHDOG=1"
+            proc.send_signal(signal.SIGTERM)
+            sock.settimeout(15.0)
+            while not (message := sock.recv(4096).decode()).startswith("STOPPING=1"):
+                pass
+            out, _ = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert pings == 3
+    assert message.startswith("STOPPING=1")
+    assert proc.returncode == 0, out
