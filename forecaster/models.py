@@ -59,6 +59,7 @@ class ModelSet:
         self.base_model = base_model
         self._base_module = pipeline.model
         self._peft: Any = None
+        self._full: Any = None
         self.adapter_version: str | None = None
         self._lock = threading.Lock()
 
@@ -73,43 +74,59 @@ class ModelSet:
         return f"base:{self.base_model}"
 
     def set_adapter(self, version: str | None, adapter_dir: Path | None) -> None:
-        """Activate a LoRA adapter (or none) on the resident base; reloads only when the version changed."""
+        """Activate a version (or none) on the resident base; reloads only when the version changed.
+
+        A LoRA version is applied on top of the resident base weights. A full fine-tune (mode=full: a
+        whole checkpoint, no adapter_config.json) is loaded as a second model and costs its own memory."""
         if version == self.adapter_version:
             return
-        from peft import PeftModel
-
         with self._lock:
-            if self._peft is not None:
-                self._base_module = self._peft.unload()  # strip LoRA layers, base weights untouched
-                self._peft = None
-                self.pipeline.model = self._base_module
-                self.adapter_version = None
+            self._clear()
             if version is None or adapter_dir is None:
                 return
-            self._peft = PeftModel.from_pretrained(self._base_module, str(adapter_dir), is_trainable=False)
-            self._peft.eval()
-            self.pipeline.model = self._peft
+            if (Path(adapter_dir) / "adapter_config.json").is_file():
+                from peft import PeftModel
+
+                self._peft = PeftModel.from_pretrained(self._base_module, str(adapter_dir), is_trainable=False)
+                self._peft.eval()
+                self.pipeline.model = self._peft
+            else:
+                from chronos import BaseChronosPipeline
+
+                self._full = BaseChronosPipeline.from_pretrained(str(adapter_dir), device_map="cpu")
+                self._full.model.eval()
             self.adapter_version = version
 
+    def _clear(self) -> None:
+        if self._peft is not None:
+            self._base_module = self._peft.unload()  # strip LoRA layers, base weights untouched
+            self._peft = None
+            self.pipeline.model = self._base_module
+        self._full = None
+        self.adapter_version = None
+
     @contextlib.contextmanager
-    def _mode(self, model: str) -> Iterator[None]:
+    def _mode(self, model: str) -> Iterator[Any]:
         if model == FINETUNED:
-            if self._peft is None:
+            if self._full is not None:
+                yield self._full
+            elif self._peft is not None:
+                yield self.pipeline
+            else:
                 raise RuntimeError("no fine-tuned adapter is active")
-            yield
         elif self._peft is not None:
             with self._peft.disable_adapter():
-                yield
+                yield self.pipeline
         else:
-            yield
+            yield self.pipeline
 
     def predict(self, window: Window, model: str, context_steps: int) -> np.ndarray:
         """Quantiles (len(levels), H) of the target for one window (one window per forward)."""
         import torch
 
         rows = 1 + len(window.past)
-        with self._lock, self._mode(model), torch.inference_mode():
-            out = self.pipeline.predict(
+        with self._lock, self._mode(model) as pipeline, torch.inference_mode():
+            out = pipeline.predict(
                 [chronos_input(window)],
                 prediction_length=window.horizon_steps,
                 context_length=min(context_steps, len(window.target)),

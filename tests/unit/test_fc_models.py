@@ -14,7 +14,7 @@ from forecaster.windows import NS, build_window
 LEVELS_9 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
-def tiny_with_levels(path: Path, levels: list[float]) -> Path:
+def tiny_with_levels(path: Path, levels: list[float], seed: int = 1) -> Path:
     import torch
     from chronos.chronos2 import Chronos2Model
     from chronos.chronos2.config import Chronos2CoreConfig
@@ -42,7 +42,7 @@ def tiny_with_levels(path: Path, levels: list[float]) -> Path:
             "time_encoding_scale": 8192,
         },
     )
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     Chronos2Model(config).save_pretrained(path)
     return path
 
@@ -130,3 +130,15 @@ def test_when_the_base_model_path_is_missing_then_one_line_says_what_to_do(tmp_p
     message = str(info.value)
     assert "\n" not in message and "huggingface-cli download amazon/chronos-2 --local-dir DIR" in message
     assert "forecaster.base_model" in message
+
+
+def test_when_the_active_version_is_a_full_checkpoint_then_it_serves_as_finetuned(tmp_path: Path) -> None:
+    base_dir = tiny_with_levels(tmp_path / "base", LEVELS_9)
+    full_dir = tiny_with_levels(tmp_path / "full", LEVELS_9, seed=2)  # other random weights = a "full fine-tune"
+    models = ModelSet(load_pipeline(str(base_dir), 2), str(base_dir))
+    w = window()
+    base_q = models.predict(w, "base", 512)
+    models.set_adapter("ft-full", full_dir)
+    full_q = models.predict(w, "finetuned", 512)
+    assert models.adapter_version == "ft-full" and np.abs(full_q - base_q).max() > 1e-3
+    np.testing.assert_array_equal(models.predict(w, "base", 512), base_q)
