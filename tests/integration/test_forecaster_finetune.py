@@ -101,3 +101,26 @@ def test_when_a_finetune_holds_the_lock_then_a_second_one_is_refused(tiny_chrono
         pass
     with registry.lock():  # released after use
         assert registry.versions() == []
+
+
+def test_when_mode_is_full_then_the_version_holds_weights_and_serves_as_finetuned(
+    influx: InfluxClient, tiny_chronos_dir: Path, tmp_path: Path
+) -> None:
+    fill(influx)
+    settings = settings_for(tiny_chronos_dir, tmp_path / "models", mode="full")
+    registry = Registry(settings.registry_dir)
+    pipeline = load_pipeline(str(tiny_chronos_dir), 2)
+    result = run_finetune(
+        settings, ForecastStore(influx, "shop"), registry, pipeline, str(tiny_chronos_dir), at_ns=END_NS, tty=False
+    )
+    version = registry.get(result.version)
+    assert result.manifest["mode"] == "full" and (version.adapter_dir / "config.json").is_file()
+    assert not (version.adapter_dir / "adapter_config.json").exists()
+    series = ForecastStore(influx, "shop").read_grid([TASK.target, *TASK.past_covariates], END_NS - DAY_NS, 300, 288)
+    from forecaster.backtest_core import window_at
+
+    window = window_at(series, END_NS - DAY_NS, TASK, END_NS - 6 * 3600 * NS)
+    models = ModelSet(pipeline, str(tiny_chronos_dir))
+    base_q = models.predict(window, "base", TASK.context_steps)
+    models.set_adapter(version.version, version.adapter_dir)
+    assert np.abs(models.predict(window, "finetuned", TASK.context_steps) - base_q).max() > 1e-3
