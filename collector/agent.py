@@ -161,7 +161,16 @@ class Agent:
     def start(self) -> None:
         """Start /metrics, the sources, the writer and the ticker."""
         c = self.settings.collector
-        self.metrics_port = self.health.serve(c.metrics_host, c.metrics_port)
+        try:
+            self.metrics_port = self.health.serve(c.metrics_host, c.metrics_port)
+        except OSError as exc:  # e.g. the port is taken: collecting matters more than the endpoint
+            self._log.error(
+                "metrics_unavailable",
+                host=c.metrics_host,
+                port=c.metrics_port,
+                error=str(exc),
+                action="collecting without /metrics; set collector.metrics_port to a free port",
+            )
         for source in self.sources:
             source.start(self._sink)
         self._writer_thread = threading.Thread(
