@@ -101,6 +101,7 @@ class ModbusSource:
         self._thread: threading.Thread | None = None
         self._modbus: ReadOnlyModbus | None = None
         self._connected = False
+        self._link_up: bool | None = None  # None until the first connect attempt resolves
 
     # --- Source protocol -------------------------------------------------------------------------
     def start(self, sink: ObservationSink) -> None:
@@ -167,6 +168,7 @@ class ModbusSource:
             self._disconnected(str(exc))
             return False
         self._connected = True
+        self._link_up = True
         self._backoff.reset()
         self._bump("reconnects")
         self._log.info("modbus_connected", host=self._gx.host, port=self._gx.modbus_port)
@@ -176,7 +178,8 @@ class ModbusSource:
         return True
 
     def _disconnected(self, error: str) -> None:
-        was_up = self._connected or self._backoff.attempts == 0
+        was_up = self._link_up is not False  # up, or never connected yet: this is a state change
+        self._link_up = False
         self._connected = False
         if self._modbus is not None:
             self._modbus.close()

@@ -223,15 +223,17 @@ class MqttSource:
         if getattr(reason, "is_failure", False):
             self._connack_refused = True
             self._bump("errors_connack")
-            self._garbage.hit("connack_refused", "mqtt_connect_refused", reason=str(reason))
-            self._set_link("disconnected", "mqtt_disconnected", "warning", reason=str(reason))
+            self._set_link("disconnected", "mqtt_connect_refused", "warning", reason=str(reason))
             return
         self._bump("connections")
         self._session = KeepaliveSession(self._gx, self._timers, time.monotonic(), token_factory=new_token)
         with self._lock:
-            if self._link != "stalled":
+            stalled = self._link == "stalled"
+            if not stalled:
                 self._link = "starting"
-        self._log.info("mqtt_connected", host=self._gx.host, port=self._gx.mqtt_port, tls=self._gx.mqtt_tls)
+        # while the GX stays frozen every reconnect succeeds and stalls again: log those at debug only
+        log = self._log.debug if stalled else self._log.info
+        log("mqtt_connected", host=self._gx.host, port=self._gx.mqtt_port, tls=self._gx.mqtt_tls)
         if self._gx.portal_id:
             self._use_portal(self._gx.portal_id)
         for action in self._session.start():
@@ -269,7 +271,10 @@ class MqttSource:
             self._on_heartbeat(session, now)
         elif topic.kind == "full_publish_completed":
             if session.on_full_publish_completed(echo_of(payload)):
-                self._set_link("connected", "mqtt_snapshot_complete", portal=session.portal)
+                with self._lock:
+                    was = self._link
+                event = "mqtt_recovered" if was == "stalled" else "mqtt_snapshot_complete"
+                self._set_link("connected", event, portal=session.portal)
         elif topic.kind == "keepalive":
             self._log.info("mqtt_plugin_restarted", portal=session.portal)
             for action in session.on_plugin_restart(now):

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import structlog
 from pymodbus.pdu.register_message import WriteSingleRegisterRequest
 
 from collector.common.config import CollectorSettings, GxSettings
@@ -246,17 +247,21 @@ def test_when_unit_absent_then_device_gone_once_and_recovery_when_it_returns(gx_
     gx_server.absent.add(225)
     source = ModbusSource(*settings(gx_server), absent_probe_s=0.3)
     sink = Collected()
-    source.start(sink)
     try:
-        sink.wait_for(lambda ev: any(isinstance(e, DeviceGone) and e.role == "bms" for e in ev))
-        time.sleep(1.0)  # several polls and probes while absent
-        assert source.state()["bms"] == "absent"
-        assert source.state()["shunt"] == "connected"
-        gone = [e for e in sink.events if isinstance(e, DeviceGone)]
-        assert len(gone) == 1
-        gx_server.absent.clear()
-        sink.wait_for(lambda ev: "/Dc/0/Voltage" in values_of(ev, "bms"))
-        assert source.state()["bms"] == "connected"
+        with structlog.testing.capture_logs() as logs:
+            source.start(sink)
+            sink.wait_for(lambda ev: any(isinstance(e, DeviceGone) and e.role == "bms" for e in ev))
+            time.sleep(1.0)  # several polls and probes while absent
+            assert source.state()["bms"] == "absent"
+            assert source.state()["shunt"] == "connected"
+            gone = [e for e in sink.events if isinstance(e, DeviceGone)]
+            assert len(gone) == 1
+            gx_server.absent.clear()
+            sink.wait_for(lambda ev: "/Dc/0/Voltage" in values_of(ev, "bms"))
+            assert source.state()["bms"] == "connected"
+        loud = [e["event"] for e in logs if e["log_level"] != "debug"]
+        # the saturated system SoC register of VALUES is logged once as garbage, then only counted
+        assert loud == ["modbus_connected", "modbus_garbage", "modbus_unit_absent", "modbus_unit_recovered"]
     finally:
         source.stop()
 
@@ -267,16 +272,20 @@ def test_when_server_restarts_then_poller_reconnects(gx_server: GxModbusServer) 
     source.start(sink)
     try:
         sink.wait_for(lambda ev: bool(values_of(ev, "shunt")))
-        gx_server.stop()
-        deadline = time.monotonic() + 5
-        while source.state()["shunt"] != "disconnected" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert source.state()["shunt"] == "disconnected"
-        gx_server.start()
-        with sink._lock:
-            sink.events.clear()
-        sink.wait_for(lambda ev: bool(values_of(ev, "shunt")), timeout_s=10)
+        with structlog.testing.capture_logs() as logs:
+            gx_server.stop()
+            deadline = time.monotonic() + 5
+            while source.state()["shunt"] != "disconnected" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert source.state()["shunt"] == "disconnected"
+            time.sleep(3.0)  # several failed reconnect attempts
+            gx_server.start()
+            with sink._lock:
+                sink.events.clear()
+            sink.wait_for(lambda ev: bool(values_of(ev, "shunt")), timeout_s=10)
         assert source.counters()["reconnects"] >= 2
+        assert source.counters()["errors_connection"] >= 3
+        assert [e["event"] for e in logs if e["log_level"] != "debug"] == ["modbus_disconnected", "modbus_connected"]
     finally:
         source.stop()
 
