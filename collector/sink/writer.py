@@ -117,7 +117,12 @@ class Writer:
         try:
             self._client.write(lines)
         except DatabaseNotFound:
-            self._log.warning("influx_database_missing", database=self._client.settings.database, action="creating it")
+            if self._down_since is None:  # once per outage; influx_down/still_down report the rest
+                self._log.warning(
+                    "influx_database_missing",
+                    database=self._client.settings.database,
+                    action="creating it (on InfluxDB 2.x/3.x create the bucket yourself)",
+                )
             self._client.create_database()
             self._client.write(lines)
 

@@ -156,6 +156,7 @@ def test_when_running_then_metrics_endpoint_and_health_rows_report_the_pipeline(
         flushed = agent.stop()
     assert flushed
     assert source.stopped
+    assert not agent.healthy(), "stopped threads must fail the watchdog check"
     metrics = {
         line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and not line.startswith("#")
     }

@@ -237,3 +237,18 @@ def test_when_draining_with_backlog_then_every_batch_is_written(fake: FakeInflux
     assert rig.writer.drain(5.0) is True
     assert fake.stored == _lines(30)
     assert max(len(r) for r in fake.requests) == 7
+
+
+def test_when_database_stays_missing_then_kept_and_logged_once_per_outage(
+    fake: FakeInflux, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.decide = lambda lines: (404, '{"error":"database not found: \\"bess\\""}', {})
+    rig = _rig(tmp_path, fake.url)
+    rig.buffer.append(_lines(2))
+    for _ in range(4):
+        assert rig.writer.flush_once() == 0
+    out = capsys.readouterr().out
+    assert out.count("influx_database_missing") == 1
+    assert out.count("influx_down") == 1
+    assert rig.buffer.depth() == 2
+    assert rig.writer.stats().failures == {"DatabaseNotFound": 4}
