@@ -3,6 +3,7 @@ recent days and `load_best_model_at_end`, back-test against the active model, re
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import time
@@ -18,7 +19,8 @@ from collector.common.config import ForecasterSettings, ForecastTask
 from collector.common.logs import get_logger
 from forecaster.backtest_core import backtest_mae, rolling_cutoffs
 from forecaster.gate import GateDecision, decide
-from forecaster.registry import Registry, new_version_id
+from forecaster.models import BASE, FINETUNED, ModelSet
+from forecaster.registry import Registry, Version, new_version_id
 from forecaster.windows import DAY_S, NS, grid_times, time_features
 
 log = get_logger("forecaster.finetune")
@@ -246,3 +248,75 @@ def register(registry: Registry, ft_dir: Path, manifest: dict[str, Any]) -> str:
         version = new_version_id()
     registry.add(version, ft_dir, manifest)
     return version
+
+
+def gate_against_active(
+    tuned: Any,
+    incumbent: ModelSet,
+    active: Version | None,
+    series: Mapping[str, np.ndarray],
+    grid_start_ns: int,
+    *,
+    task: ForecastTask,
+    split: Split,
+    settings: ForecasterSettings,
+) -> tuple[GateDecision, dict[str, Any]]:
+    """Back-test the fine-tuned pipeline against the active version (or the base when none is active).
+    `incumbent` wraps the plain base pipeline; it is left without an adapter afterwards."""
+    context_steps = settings.finetune.context_steps
+    levels = incumbent.levels
+    median_at = levels.index(0.5)
+    mode = FINETUNED if active is not None else BASE
+    try:
+        if active is not None:
+            incumbent.set_adapter(active.version, active.adapter_dir)
+
+        def incumbent_median(window: Any) -> np.ndarray:
+            return np.asarray(incumbent.predict(window, mode, context_steps)[median_at])
+
+        candidate = median_predictor(tuned, context_steps, levels)
+        decision, scores = gate_backtest(
+            candidate, incumbent_median, series, grid_start_ns, task, split=split, settings=settings
+        )
+    finally:
+        incumbent.set_adapter(None, None)  # leave the base pipeline clean
+    return decision, {**scores, "incumbent": active.version if active else "base"}
+
+
+def build_manifest(
+    pipeline: Any,
+    base_model: str,
+    task: ForecastTask,
+    settings: ForecasterSettings,
+    *,
+    split: Split,
+    progress: ProgressCallback,
+    validation: int,
+) -> dict[str, Any]:
+    """What a version records: base and revision, data ranges, training settings, validation score."""
+    cfg = settings.finetune
+    return {
+        "base_model": base_model,
+        "base_revision": base_revision(pipeline),
+        "mode": cfg.mode,
+        "task": task.name,
+        "resolution": task.resolution,
+        "horizon_steps": task.horizon_steps,
+        "context_steps": cfg.context_steps,
+        "num_steps": cfg.num_steps,
+        "learning_rate": cfg.learning_rate,
+        "batch_size_rows": cfg.batch_size_rows,
+        "data": {
+            "train_from": iso(split.train_start_ns),
+            "validation_from": iso(split.val_start_ns),
+            "gate_from": iso(split.gate_start_ns),
+            "to": iso(split.end_ns),
+        },
+        "validation": {"best_eval_loss": finite_or_none(progress.best_eval_loss), "series": validation},
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON-safe: NaN/inf become null."""
+    return value if math.isfinite(value) else None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from collector.common.logs import RepeatCounter, get_logger
 from forecaster import finetune as ft
 from forecaster.forecast import run_models
 from forecaster.frame import forecast_samples
-from forecaster.models import BASE, FINETUNED, ModelSet
+from forecaster.models import BASE, ModelSet
 from forecaster.registry import Registry
 from forecaster.scoring import ISSUE_TAIL_S, score, score_samples
 from forecaster.store import ForecastStore
@@ -207,51 +206,25 @@ def run_finetune(
         registry.root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="finetune-", dir=registry.root) as scratch:
             tuned = ft.fit(pipeline, train, validation, task, settings, output_dir=Path(scratch), progress=progress)
-            incumbent_models = ModelSet(pipeline, base_model)
-            active = registry.active()
-            levels = incumbent_models.levels
-            candidate = ft.median_predictor(tuned, cfg.context_steps, levels)
-            try:
-                if active is not None:
-                    incumbent_models.set_adapter(active.version, active.adapter_dir)
-                incumbent_name = active.version if active else "base"
-                mode = FINETUNED if active is not None else "base"
-                median_at = levels.index(0.5)
-
-                def incumbent(window: Any) -> np.ndarray:
-                    return np.asarray(incumbent_models.predict(window, mode, cfg.context_steps)[median_at])
-
-                decision, scores = ft.gate_backtest(
-                    candidate, incumbent, series, split.train_start_ns, task, split=split, settings=settings
-                )
-            finally:
-                incumbent_models.set_adapter(None, None)  # leave the base pipeline clean
-            manifest = {
-                "base_model": base_model,
-                "base_revision": ft.base_revision(pipeline),
-                "mode": cfg.mode,
-                "task": task.name,
-                "resolution": task.resolution,
-                "horizon_steps": task.horizon_steps,
-                "context_steps": cfg.context_steps,
-                "num_steps": cfg.num_steps,
-                "learning_rate": cfg.learning_rate,
-                "batch_size_rows": cfg.batch_size_rows,
-                "data": {
-                    "train_from": ft.iso(split.train_start_ns),
-                    "validation_from": ft.iso(split.val_start_ns),
-                    "gate_from": ft.iso(split.gate_start_ns),
-                    "to": ft.iso(split.end_ns),
-                },
-                "validation": {"best_eval_loss": progress.best_eval_loss, "series": len(validation)},
-                "gate": {
-                    **scores,
-                    "incumbent": incumbent_name,
-                    "promote": decision.promote,
-                    "reasons": list(decision.reasons),
-                    "margin": cfg.gate_margin,
-                },
-                "created_at": datetime.now(UTC).isoformat(),
+            incumbent = ModelSet(pipeline, base_model)
+            decision, scores = ft.gate_against_active(
+                tuned,
+                incumbent,
+                registry.active(),
+                series,
+                split.train_start_ns,
+                task=task,
+                split=split,
+                settings=settings,
+            )
+            manifest = ft.build_manifest(
+                pipeline, base_model, task, settings, split=split, progress=progress, validation=len(validation)
+            )
+            manifest["gate"] = {
+                **scores,
+                "promote": decision.promote,
+                "reasons": list(decision.reasons),
+                "margin": cfg.gate_margin,
             }
             version = ft.register(registry, Path(scratch) / "finetuned-ckpt", manifest)
         if decision.promote:
