@@ -297,9 +297,9 @@ install.sh: next steps:
   2. secrets, if your site needs them (root-only files, read by systemd as credentials):
        install -m 0600 /dev/stdin $ETC/credentials/influx_token  <<<'...'
      (also influx_password, mqtt_password)
-  3. find the GX unit ids:  bess-collector discover --config $ETC/config.toml
-  4. check:  bess-collector check-config --config $ETC/config.toml
-  5. start:  systemctl enable --now bess-collector bess-forecaster
+  3. find the GX unit ids:  sudo bess-collector discover --config $ETC/config.toml
+  4. check:  sudo bess-collector check-config --config $ETC/config.toml
+  5. start:  sudo systemctl enable --now bess-collector bess-forecaster
 EOF
 }
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from collector.cli import COMMANDS as COLLECTOR_COMMANDS
-from collector.common.config import CREDENTIALS
+from collector.common.config import CREDENTIALS, InfluxSettings
+from collector.common.influx import InfluxClient
 from collector.common.localservices import InfluxServer, free_port
 from forecaster.cli import COMMANDS as FORECASTER_COMMANDS
 from tests.conftest import python_env
@@ -177,16 +178,36 @@ def test_collector_gets_the_mqtt_password() -> None:
     assert any(v.startswith("mqtt_password:") for v in directives("bess-collector")["LoadCredential"])
 
 
+# Runs the collector CLI with the kernel's MDWE (Linux >= 6.3): the same rule as the unit's
+# MemoryDenyWriteExecute=yes, no writable+executable memory, ever.
+MDWE_LAUNCHER = """
+import ctypes, sys
+if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    sys.exit(77)
+from collector.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def mdwe_supported() -> bool:
+    probe = subprocess.run([sys.executable, "-c", MDWE_LAUNCHER, "--help"], capture_output=True, check=False)
+    return probe.returncode != 77
+
+
+@pytest.mark.parametrize("deny_write_execute", [False, True], ids=["plain", "memory-deny-write-execute"])
 def test_collector_run_reports_ready_pings_the_watchdog_and_reports_stopping(
-    tmp_path: Path, influx_server: InfluxServer
+    tmp_path: Path, influx_server: InfluxServer, deny_write_execute: bool
 ) -> None:
     """The contract Type=notify + WatchdogSec= relies on, with the real `bess-collector run` (GX absent)."""
+    if deny_write_execute and not mdwe_supported():
+        pytest.skip("kernel without PR_SET_MDWE (Linux < 6.3): cannot emulate MemoryDenyWriteExecute=")
     config = tmp_path / "config.toml"
     config.write_text(
         f'[influx]\nurl = "{influx_server.url}"\n'
         f'[gx]\nhost = "127.0.0.1"\nmodbus_port = {free_port()}\nmqtt_port = {free_port()}\n'
-        f'[collector]\nbuffer_dir = "{tmp_path / "buffer"}"\nmetrics_port = 0\n'
+        f'[collector]\nbuffer_dir = "{tmp_path / "buffer"}"\nmetrics_port = 0\nhealth_interval_s = 1.0\n'
     )
+    launch = ["-c", MDWE_LAUNCHER] if deny_write_execute else ["-m", "collector"]
     env = python_env()
     env.update({"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "1000000"})
     env.pop("WATCHDOG_PID", None)
@@ -194,7 +215,7 @@ def test_collector_run_reports_ready_pings_the_watchdog_and_reports_stopping(
         sock.bind(env["NOTIFY_SOCKET"])
         sock.settimeout(30.0)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "collector", "run", "--config", str(config)],
+            [sys.executable, *launch, "run", "--config", str(config)],
             env=env,
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
@@ -221,3 +242,10 @@ def test_collector_run_reports_ready_pings_the_watchdog_and_reports_stopping(
     assert pings == 3
     assert message.startswith("STOPPING=1")
     assert proc.returncode == 0, out
+    # The whole path ran (threads, SQLite buffer, HTTP writes): its own health rows reached InfluxDB.
+    client = InfluxClient(InfluxSettings(url=influx_server.url, database="bess"))
+    try:
+        rows = [row for series in client.query("SELECT * FROM collector_health") for row in series.rows()]
+    finally:
+        client.close()
+    assert rows, out
