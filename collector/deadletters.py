@@ -91,6 +91,8 @@ class DeadLetters:
 
     def entries(self) -> list[DeadLetter]:
         """All entries, oldest first; a damaged line (e.g. torn by a crash) is skipped."""
+        if not self.path.exists():
+            return []  # reading creates nothing
         with self._locked():
             return self._read()
 
