@@ -240,17 +240,17 @@ def test_when_keepalives_stop_then_publishing_stops_without_nulls(
 def test_when_suppress_republish_then_only_the_timer_is_refreshed(
     make_sim: Callable[..., GxSimulator], listener: Listener
 ) -> None:
-    make_sim(clock=Clock(T), keepalive_timeout_s=2.0, heartbeat_s=0.5)  # values stand still
+    make_sim(clock=Clock(T), keepalive_timeout_s=3.0, heartbeat_s=0.5)  # values stand still
     full_publish(listener)
     time.sleep(0.1)
     since = time.monotonic()
-    for _ in range(4):
+    for _ in range(6):
         listener.publish(f"R/{P}/keepalive", json.dumps({"keepalive-options": ["suppress-republish"]}))
-        time.sleep(0.8)
+        time.sleep(0.7)
     got = listener.snapshot(since)
-    assert {m.topic for m in got} == {f"N/{P}/heartbeat"}  # no dump, no marker
-    late = [m for m in got if m.mono_s > since + 2.5]
-    assert any(m.topic.endswith("/heartbeat") for m in late)  # still alive past the 2 s timeout
+    assert {m.topic for m in got} == {f"N/{P}/heartbeat"}, [m.topic for m in got][:10]  # no dump, no marker
+    late = [m.mono_s - since for m in got if m.mono_s > since + 3.3]
+    assert late, [round(m.mono_s - since, 2) for m in got]  # still alive past the 3 s timeout
 
 
 def test_when_keepalives_flood_then_full_republishes_are_rate_limited(
