@@ -139,6 +139,8 @@ def test_collector_outlives_the_forecaster_under_memory_pressure() -> None:
     collector = int(directives("bess-collector")["OOMScoreAdjust"][0])
     for unit in ("bess-forecaster", "bess-finetune"):
         assert int(directives(unit)["OOMScoreAdjust"][0]) > collector
+    # A killed fine-tune child must not stop the forecasts.
+    assert directives("bess-forecaster")["OOMPolicy"] == ["continue"]
 
 
 @pytest.mark.parametrize(
