@@ -74,7 +74,12 @@ STATE_DIR=/var/lib/bess-edge
 CACHE_DIR=/var/cache/bess-edge
 UNITS=(bess-collector bess-forecaster bess-finetune)
 COMMANDS=(bess-collector bess-forecaster)
-TORCH_VERSION=2.13.0
+# The torch pin lives in pyproject.toml; read it so the two never drift apart.
+TORCH_VERSION="$(sed -n 's/.*"torch==\([^"]*\)".*/\1/p' "$SRC/pyproject.toml" | head -n 1)"
+if [ -z "$TORCH_VERSION" ]; then
+    echo "install.sh: no torch==<version> pin found in $SRC/pyproject.toml" >&2
+    exit 1
+fi
 TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
 D_PREFIX="$DESTDIR$PREFIX"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -165,6 +166,8 @@ def test_dry_run_changes_nothing_and_takes_torch_only_from_the_cpu_index(root: P
     torch_lines = [line for line in result.stdout.splitlines() if "torch==" in line and "pip install" in line]
     assert len(torch_lines) == 1
     (line,) = torch_lines
+    pin = re.search(r'"torch==([^"]+)"', (REPO_ROOT / "pyproject.toml").read_text())
+    assert pin and f"torch=={pin.group(1)}" in line.split()
     assert "--index-url https://download.pytorch.org/whl/cpu" in line
     assert "--no-deps" in line and "--extra-index-url" not in line
     assert "requirements.lock" in result.stdout
