@@ -296,24 +296,25 @@ def _comment_block(text: str, width: int = 108) -> list[str]:
     return lines
 
 
-def _example_key(section: SectionDoc, key: KeyDoc, prefix: str = "") -> list[str]:
+def _example_key(section: SectionDoc, key: KeyDoc) -> list[str]:
+    """The comment lines describing a key, then its (usually commented) `key = default` line."""
     about = "" if key.secret else key.description
     extra = ", ".join(filter(None, [f"one of {key.type_text}" if '"' in key.type_text else "", key.constraints]))
     if extra:
         about = f"{about} ({extra})" if about else f"({extra})"
-    lines = [prefix + line for line in _comment_block(about)] if about else []
+    lines = _comment_block(about) if about else []
     if key.secret:
         lines.append(
-            f"{prefix}# {key.name}: secret, never in this file; put it in {CREDENTIALS_DIR}/{key.secret} "
+            f"# {key.name}: secret, never in this file; put it in {CREDENTIALS_DIR}/{key.secret} "
             f"(mode 0600) or {key.env}"
         )
     elif key.required:
-        lines.append(f'{prefix}# {key.name} = "..."   # required')
+        lines.append(f'# {key.name} = "..."   # required')
     elif key.default is None:
-        lines.append(f'{prefix}# {key.name} = "..."   # unset by default')
+        lines.append(f'# {key.name} = "..."   # unset by default')
     else:
-        active = ((section.dotted, key.name) in ACTIVE_KEYS) and not prefix
-        lines.append(f"{'' if active else prefix + '# '}{key.name} = {toml_value(key.default)}")
+        active = (section.dotted, key.name) in ACTIVE_KEYS and not section.array
+        lines.append(f"{'' if active else '# '}{key.name} = {toml_value(key.default)}")
     return lines
 
 
