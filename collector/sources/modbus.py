@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from collector.common.config import CollectorSettings, GxSettings
@@ -31,6 +31,7 @@ from collector.sources.modbus_client import (
     UnitAbsent,
     default_client_factory,
 )
+from collector.sources.modbus_liveness import GxClock
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,9 @@ class ModbusSource:
         self._modbus: ReadOnlyModbus | None = None
         self._connected = False
         self._link_up: bool | None = None  # None until the first connect attempt resolves
+        self._clock = GxClock()
+        self._gx_ts: int | None = None
+        self._gx_frozen = False
 
     # --- Source protocol -------------------------------------------------------------------------
     def start(self, sink: ObservationSink) -> None:
@@ -193,13 +197,32 @@ class ModbusSource:
     def _poll_once(self, sink: ObservationSink) -> None:
         events: list[Event] = []
         self._bump("polls")
+        self._gx_ts = None
         try:
             for plan in self._plans:
                 events.extend(self._poll_role(plan))
         except RetryableError as exc:
             self._disconnected(str(exc))
         if events:
-            sink(events)
+            sink(self._gate_by_gx_clock(events))
+
+    def _gate_by_gx_clock(self, events: list[Event]) -> list[Event]:
+        """Values count as confirmed when the GX clock last advanced (see modbus_liveness)."""
+        now = time.monotonic()
+        confirmed = self._clock.update(self._gx_ts, now)
+        frozen = self._clock.frozen(now)
+        if frozen != self._gx_frozen:
+            self._gx_frozen = frozen
+            if frozen:
+                self._log.warning("modbus_gx_frozen", gx_ts=self._clock.last_ts)
+            else:
+                self._log.info("modbus_gx_recovered", gx_ts=self._clock.last_ts)
+            for plan in self._plans:
+                if self._states.get(plan.role) in ("connected", "stalled"):
+                    self._set_state(plan.role, "stalled" if frozen else "connected")
+        if self._gx_ts is None or confirmed >= now:
+            return events
+        return [replace(e, mono_s=min(e.mono_s, confirmed)) if isinstance(e, Observation) else e for e in events]
 
     def _poll_role(self, plan: RolePlan) -> list[Event]:
         assert self._modbus is not None
@@ -269,12 +292,16 @@ class ModbusSource:
     def _present(self, plan: RolePlan) -> None:
         if self._absent_since.pop(plan.role, None) is not None:
             self._log.info("modbus_unit_recovered", role=plan.role, unit=plan.unit)
-        if self._states.get(plan.role) != "connected":
-            self._set_state(plan.role, "connected")
+        state: SourceState = "stalled" if self._gx_frozen else "connected"
+        if self._states.get(plan.role) != state:
+            self._set_state(plan.role, state)
 
     def _observations(self, plan: RolePlan, block: BlockRead, mono_s: float) -> list[Event]:
         out: list[Event] = []
-        for path, value in decode_block(plan.registers, block).items():
+        decoded = decode_block(plan.registers, block)
+        if plan.role == "system" and isinstance(decoded.get("/Timestamp"), int):
+            self._gx_ts = int(decoded["/Timestamp"])  # type: ignore[arg-type]
+        for path, value in decoded.items():
             if path not in plan.paths or isinstance(value, str):
                 continue
             if value is Saturated.LIMIT:

@@ -157,3 +157,26 @@ def test_when_discover_runs_against_simulator_then_cells_and_units_found(
     bms = next(line for line in result.stdout.splitlines() if line.split()[:2] == ["battery", "512"])
     assert bms.split()[3] == str(CELLS)
     assert f'portal_id = "{sim.portal_id}"' in result.stdout
+
+
+def test_when_gx_freezes_then_both_sources_go_stale_within_ttl_and_recover(
+    sim: GxSimulator, running: tuple[Grid, MqttSource, ModbusSource]
+) -> None:
+    grid, mqtt_source, modbus_source = running
+    wait_until(lambda: modbus_source.state()["shunt"] == "connected", timeout_s=10)
+    time.sleep(4.0)  # let the Modbus poller see the GX clock tick (it then gates ages on it)
+    sim.faults.freeze(True)
+    frozen_at = time.monotonic()
+
+    def voltage() -> object:
+        shunt = row(grid, "battery", device="shunt")
+        return None if shunt is None else shunt.fields.get("voltage_v")
+
+    assert voltage() is not None
+    wait_until(lambda: voltage() is None, timeout_s=TTL["shunt"] + 5)
+    assert time.monotonic() - frozen_at <= TTL["shunt"] + 2.0  # Modbus keeps answering, yet it goes stale
+    assert modbus_source.state()["shunt"] == "stalled"
+    assert mqtt_source.state()["shunt"] == "stalled"  # no heartbeat for stall_timeout_s
+    sim.faults.freeze(False)
+    wait_until(lambda: voltage() is not None, timeout_s=15)
+    wait_until(lambda: modbus_source.state()["shunt"] == "connected", timeout_s=5)
