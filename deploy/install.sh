@@ -90,6 +90,8 @@ VENV="$D_PREFIX/venv"
 
 CHANGED=0
 UNITS_CHANGED=0
+CHANGED_UNITS=()   # units whose file changed: only these (or all, after new code) are restarted
+VENV_CHANGED=0
 IS_ROOT=0
 if [ "$(id -u)" = 0 ]; then IS_ROOT=1; fi
 # Only a real install on a booted systemd host touches users, ownership and the service manager.
@@ -198,6 +200,7 @@ install_units() {
         render_unit "$unit" >"$rendered"
         if install_file "$rendered" "$D_UNITS/$unit.service" 0644; then
             UNITS_CHANGED=1
+            CHANGED_UNITS+=("$unit")
         fi
     done
     rm -f "$rendered"
@@ -259,6 +262,7 @@ install_venv() {
         if [ "$DRY_RUN" = 0 ]; then echo "$digest" >"$stamp"; fi
         say "installed: bess-edge into $VENV"
         CHANGED=1
+        VENV_CHANGED=1
     fi
     local cmd
     for cmd in "${COMMANDS[@]}"; do
@@ -284,15 +288,16 @@ reload_systemd() {
         run systemctl daemon-reload
         say "reloaded: systemd unit files"
     fi
-    if [ "$CHANGED" = 1 ]; then
-        local unit
-        for unit in bess-collector bess-forecaster; do
-            if systemctl is-active --quiet "$unit"; then
-                run systemctl restart "$unit"
-                say "restarted: $unit (new code or unit)"
-            fi
-        done
-    fi
+    # Restart a running service only for new code or its own new unit file (never for docs or
+    # config: every restart costs the collector a few seconds of samples).
+    local unit
+    for unit in bess-collector bess-forecaster; do
+        if { [ "$VENV_CHANGED" = 1 ] || [[ " ${CHANGED_UNITS[*]} " == *" $unit "* ]]; } \
+            && systemctl is-active --quiet "$unit"; then
+            run systemctl restart "$unit"
+            say "restarted: $unit (new code or unit file)"
+        fi
+    done
 }
 
 next_steps() {
