@@ -21,7 +21,6 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from pathlib import PurePosixPath
 from typing import IO
 
 from collector import schema
@@ -267,14 +266,18 @@ def _pack_sample(
 
 
 def iter_tar_logs(fileobj: IO[bytes]) -> Iterator[tuple[str, list[str]]]:
-    """(member name, lines) of every YYYY-MM-DD.csv in a .tar.gz, in date order (stdlib tarfile)."""
-    with tarfile.open(fileobj=fileobj, mode="r:*") as tar:
-        members = [m for m in tar.getmembers() if m.isfile() and parse_file_date(m.name) is not None]
-        members.sort(key=lambda m: PurePosixPath(m.name).name)
-        for member in members:
+    """(member name, lines) of every YYYY-MM-DD.csv in a (compressed) tarball, in archive order.
+
+    Streams the archive once (stdlib tarfile, mode `r|*`): no listing pass and no backward seeks, so the
+    position in the file is a true progress measure and a .tar.gz is decompressed exactly once.
+    """
+    with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+        for member in tar:
+            if not member.isfile() or parse_file_date(member.name) is None:
+                continue
             handle = tar.extractfile(member)
             if handle is None:
                 continue
-            with handle:
-                text = io.TextIOWrapper(handle, encoding="utf-8", errors="replace", newline="")
-                yield member.name, text.readlines()
+            with handle:  # read whole (one day, < 1 MB): a streamed member is not seekable for TextIOWrapper
+                text = handle.read().decode("utf-8", errors="replace")
+            yield member.name, io.StringIO(text, newline="").readlines()

@@ -40,7 +40,7 @@ class ImportReport:
         else:
             self.skipped[item.reason] += 1
             firsts = self.skipped_first.setdefault(item.reason, [])
-        if len(firsts) < FIRST_LOCATIONS:
+        if len(firsts) < FIRST_LOCATIONS and (not firsts or firsts[-1] != where):
             firsts.append(where)
 
     @property

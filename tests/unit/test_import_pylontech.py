@@ -180,7 +180,7 @@ def test_when_slopes_go_flat_then_last_direction_holds_for_one_window_only() -> 
     assert directions[4] is None  # too long after the last decision
 
 
-def test_when_tarball_holds_logs_then_members_come_in_date_order_and_others_are_ignored() -> None:
+def test_when_tarball_holds_logs_then_daily_members_come_in_archive_order_and_others_are_ignored() -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name, text in (
@@ -194,8 +194,8 @@ def test_when_tarball_holds_logs_then_members_come_in_date_order_and_others_are_
             tar.addfile(info, io.BytesIO(data))
     buf.seek(0)
     members = list(iter_tar_logs(buf))
-    assert [m for m, _ in members] == ["var/BMS_log/2021-06-11.csv", "var/BMS_log/2021-06-12.csv"]
-    assert members[0][1][1].startswith("0:0,1,49000")
+    assert [m for m, _ in members] == ["var/BMS_log/2021-06-12.csv", "var/BMS_log/2021-06-11.csv"]
+    assert members[1][1][1].startswith("0:0,1,49000")
 
 
 def test_when_bms_says_idle_but_reports_a_current_then_the_status_is_not_trusted_for_the_sign() -> None:

@@ -42,3 +42,10 @@ def test_when_progress_is_shown_then_rate_and_percent_are_included() -> None:
         "pct": 50.0,
     }
     assert report.progress_line(None).startswith("rows 1,000 (500/s)")
+
+
+def test_when_one_line_has_the_same_problem_twice_then_its_location_is_listed_once() -> None:
+    report = ImportReport()
+    for item in (Skipped(95, "direction unknown"), Skipped(95, "direction unknown"), Skipped(96, "direction unknown")):
+        report.note(item, "f.csv")
+    assert "  skipped: direction unknown: 3 (first at f.csv:95, f.csv:96)" in report.summary_lines()
