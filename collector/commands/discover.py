@@ -205,7 +205,7 @@ def render(gx: GxSettings, findings: MqttFindings | None, probes: list[Probe] | 
         lines += ["", f"Modbus-TCP {gx.modbus_port}: one FC3 read per unit id", f"  {'unit':>5}  {'reg':>5}  answer"]
         lines += [f"  {p.unit:>5}  {p.address:>5}  {p.answer}" for p in probes]
     lines += ["", *suggest(findings)]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def suggest(findings: MqttFindings | None) -> list[str]:
@@ -239,6 +239,13 @@ def main(args: argparse.Namespace) -> int:
             findings = discover_mqtt(gx, args.timeout_s)
         except RetryableError as exc:
             failures.append(f"cannot reach the GX over MQTT: {exc}")
+        else:
+            if not findings.portal:
+                failures.append(
+                    f"the broker at {gx.host}:{gx.mqtt_port} answered, but no GX published "
+                    f"N/<portal>/system/0/Serial within {args.timeout_s:g} s "
+                    "(is MQTT enabled on the GX: Settings → Services → MQTT?)"
+                )
     if gx.modbus_enabled:
         try:
             probes = probe_units(gx, units_to_probe(gx))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from collector.common.localservices import MosquittoServer, free_port
-from tests.conftest import run_cli
+from tests.conftest import python_env, run_cli
 from tests.integration.test_sources_modbus import VALUES as MODBUS_VALUES
 from tests.integration.test_sources_modbus import GxModbusServer, image
 from tests.integration.test_sources_mqtt import PORTAL, FakeGx
@@ -87,3 +87,21 @@ def test_when_gx_unreachable_then_exit_1_with_a_clear_line() -> None:
     assert result.returncode == 1
     assert "error: cannot reach the GX over MQTT" in result.stdout
     assert "error: cannot reach the GX over Modbus-TCP at 127.0.0.1" in result.stdout
+
+
+def test_when_broker_answers_but_no_gx_publishes_then_exit_1_with_a_hint(mosquitto: MosquittoServer) -> None:
+    result = run_cli(
+        "collector",
+        "discover",
+        "--host",
+        "127.0.0.1",
+        "--mqtt-port",
+        str(mosquitto.port),
+        "--timeout-s",
+        "1",
+        timeout_s=60,
+        env={**python_env(), "BESS_GX__MODBUS_ENABLED": "false"},
+    )
+    assert result.returncode == 1
+    assert "no GX published N/<portal>/system/0/Serial within 1 s" in result.stdout
+    assert "Modbus-TCP" not in result.stdout  # disabled in [gx]: not probed
