@@ -24,6 +24,7 @@ class Block:
 
     @property
     def end(self) -> int:
+        """One past the last address covered."""
         return self.address + self.count
 
 

@@ -45,6 +45,7 @@ class BlockRead:
 
     @property
     def end(self) -> int:
+        """One past the last address covered."""
         return self.address + len(self.words)
 
 
