@@ -12,6 +12,7 @@ a rerun, which re-imports idempotently, finishes it). See docs/import.md.
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -96,13 +97,28 @@ def main(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return 2
     setup_logging(settings.logging.level, settings.logging.format)
-    log = get_logger("import")
     buffer_dir = args.buffer_dir or Path(settings.collector.buffer_dir) / f"import-{spec.site}"
     c = settings.collector
-    buffer = DiskBuffer(buffer_dir, int(c.buffer_max_mb * 1024 * 1024), c.buffer_sync)
+    try:
+        buffer = DiskBuffer(buffer_dir, int(c.buffer_max_mb * 1024 * 1024), c.buffer_sync)
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        print(f"error: buffer directory {buffer_dir}: {exc} (choose another with --buffer-dir)", file=sys.stderr)
+        return 2
     client = InfluxClient(settings.influx)
+    try:
+        return _run(args, settings, spec, buffer, client)
+    finally:
+        buffer.close()
+        client.close()
+
+
+def _run(
+    args: argparse.Namespace, settings: Settings, spec: ImportSpec, buffer: DiskBuffer, client: InfluxClient
+) -> int:
+    log = get_logger("import")
+    c = settings.collector
     writer = Writer(
-        buffer, client, DeadLetters(buffer_dir), batch_max_lines=c.batch_max_lines, retry_max_s=c.retry_max_s
+        buffer, client, DeadLetters(buffer.directory), batch_max_lines=c.batch_max_lines, retry_max_s=c.retry_max_s
     )
     report = ImportReport()
     lander = Lander(buffer, writer, report, limits=LandingLimits(stall_deadline_s=args.stall_deadline_s))
@@ -111,14 +127,14 @@ def main(args: argparse.Namespace) -> int:
         format=spec.format,
         site=spec.site,
         files=[str(p) for p in args.files],
-        buffer_dir=str(buffer_dir),
+        buffer_dir=str(buffer.directory),
     )
-    code = 0
     if settings.influx.create_database:
         try:
             client.create_database()
         except Exception as exc:  # unreachable now: the writer retries and creates it on first contact
             log.warning("influx_create_database_failed", error=str(exc))
+    code = 0
     try:
         run_import(args.files, spec, lander, Progress(report, log, tty_or_none()))
     except ImportStalled as exc:
@@ -126,13 +142,10 @@ def main(args: argparse.Namespace) -> int:
             "import_stalled",
             error=str(exc),
             backlog=buffer.depth(),
-            buffer_dir=str(buffer_dir),
+            buffer_dir=str(buffer.directory),
             action="rerun the same command once InfluxDB is reachable",
         )
         code = 1
-    finally:
-        buffer.close()
-        client.close()
     for line in report.summary_lines():
         print(line)
     log.info(
