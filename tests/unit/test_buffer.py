@@ -177,3 +177,22 @@ def test_when_database_file_is_garbage_then_moved_aside_and_fresh_buffer_works(
 def test_when_limit_below_minimum_then_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least"):
         DiskBuffer(tmp_path / "b", max_bytes=1000)
+
+
+def test_when_a_page_inside_the_file_is_damaged_then_detected_at_open_and_moved_aside(
+    make_buffer: MakeBuffer, tmp_path: Path
+) -> None:
+    buf = make_buffer()
+    for i in range(20):
+        buf.append([f'm v={i * 50 + j}i,p="{"q" * 200}" {i * 50 + j}' for j in range(50)])
+    buf.close()
+    path = tmp_path / "buf" / "buffer.db"
+    data = bytearray(path.read_bytes())
+    data[8192:12288] = b"\xa5" * 4096  # the third page: b-tree content, not the header
+    path.write_bytes(bytes(data))
+    again = make_buffer()
+    assert again.depth() == 0, "a fresh buffer after the damaged one was set aside"
+    again.append(["m v=1i 1"])
+    assert again.peek(5).lines == ["m v=1i 1"]
+    assert [p for p in (tmp_path / "buf").iterdir() if p.name.startswith("buffer.db.corrupt-")]
+    again.close()
