@@ -45,6 +45,10 @@ class RolePlan:
     blocks: tuple[Block, ...]
 
 
+SPLIT_RETRY_S = 60.0  # a refused block whose registers all refuse too: try splitting again after this
+REPLAN_AFTER_S = 600.0  # split blocks go back to whole blocks after this (the firmware may have changed)
+
+
 def plan_roles(gx: GxSettings) -> list[RolePlan]:
     """The read plan of every role that stores something readable over Modbus."""
     units: dict[Role, int] = {
@@ -90,6 +94,8 @@ class ModbusSource:
         self._backoff = backoff or Backoff(initial_s=1.0, max_s=30.0)
         self._plans = plan_roles(gx)
         self._blocks: dict[str, list[Block]] = {p.role: list(p.blocks) for p in self._plans}
+        self._split_at: dict[str, float] = {}  # role -> when its blocks were first split
+        self._split_retry_at: dict[tuple[str, int], float] = {}
         self._log = get_logger("collector.sources.modbus")
         self._garbage = RepeatCounter(self._log)  # values that are no data (saturated registers)
         self._errors = RepeatCounter(self._log)  # Modbus exceptions other than "absent"
@@ -230,6 +236,9 @@ class ModbusSource:
         since = self._absent_since.get(plan.role)
         if since is not None and now - since < self._absent_probe_s:
             return []
+        if now - self._split_at.get(plan.role, now) > REPLAN_AFTER_S:
+            self._blocks[plan.role] = list(plan.blocks)  # firmware may have been updated: try whole blocks
+            del self._split_at[plan.role]
         events: list[Event] = []
         for block in list(self._blocks[plan.role]):
             try:
@@ -237,28 +246,31 @@ class ModbusSource:
             except UnitAbsent as exc:
                 return self._absent(plan, exc, now)
             except ModbusRefused as exc:
-                self._refused(plan, block, exc)
+                self._errors.hit(
+                    f"exception_{exc.code:#04x}",
+                    "modbus_exception",
+                    role=plan.role,
+                    unit=plan.unit,
+                    address=block.address,
+                    count=block.count,
+                )
+                if exc.code == ILLEGAL_ADDRESS and block.count > 1:
+                    events.extend(self._try_split(plan, block, now))
                 continue
             self._bump("reads")
             events.extend(self._observations(plan, BlockRead(block.address, tuple(words)), time.monotonic()))
         self._present(plan)
         return events
 
-    def _refused(self, plan: RolePlan, block: Block, exc: ModbusRefused) -> None:
-        """Count the exception; a block refused as a whole (0x02: older firmware lacks a register) is split
-        into reads of only the wanted registers, so one missing register does not hide the others."""
-        self._errors.hit(
-            f"exception_{exc.code:#04x}",
-            "modbus_exception",
-            role=plan.role,
-            unit=plan.unit,
-            address=block.address,
-            count=block.count,
-        )
-        if exc.code != ILLEGAL_ADDRESS or block.count == 1:
-            return
-        inside = [
-            r
+    def _try_split(self, plan: RolePlan, block: Block, now: float) -> list[Event]:
+        """A block refused with 0x02 (older firmware lacks a register in it): read only the wanted registers
+        one by one. If some answer, keep reading that way (one missing register no longer hides the rest);
+        if none does, the unit refuses everything: keep the block and try again in a minute."""
+        assert self._modbus is not None
+        if now < self._split_retry_at.get((plan.role, block.address), 0.0):
+            return []
+        smaller = [
+            Block(r.address, r.words)
             for r in plan.registers
             if block.address <= r.address
             and r.end <= block.end
@@ -266,10 +278,22 @@ class ModbusSource:
             and "#" not in r.dbus_path
             and r.path in plan.paths
         ]
-        smaller = [Block(r.address, r.words) for r in inside]
+        events: list[Event] = []
+        answered = 0
+        for part in smaller:
+            try:
+                words = self._modbus.read(plan.unit, part.address, part.count)
+            except (ModbusRefused, UnitAbsent):
+                continue
+            answered += 1
+            events.extend(self._observations(plan, BlockRead(part.address, tuple(words)), time.monotonic()))
+        if not answered:
+            self._split_retry_at[(plan.role, block.address)] = now + SPLIT_RETRY_S
+            return []
         blocks = self._blocks[plan.role]
         index = blocks.index(block)
         self._blocks[plan.role] = [*blocks[:index], *smaller, *blocks[index + 1 :]]
+        self._split_at.setdefault(plan.role, now)
         self._log.warning(
             "modbus_block_split",
             role=plan.role,
@@ -277,7 +301,9 @@ class ModbusSource:
             address=block.address,
             count=block.count,
             reads=len(smaller),
+            answered=answered,
         )
+        return events
 
     def _absent(self, plan: RolePlan, exc: UnitAbsent, now: float) -> list[Event]:
         first = plan.role not in self._absent_since

@@ -33,6 +33,7 @@ class GxModbusServer:
     def __init__(self, units: dict[int, dict[int, int]], port: int | None = None) -> None:
         self.units = units
         self.absent: set[int] = set()
+        self.refusing: set[int] = set()  # units answering exception 2 to everything
         self.port = port or free_port()
         self.received: list[bytes] = []
         self._sock: socket.socket | None = None
@@ -109,6 +110,8 @@ class GxModbusServer:
             return exception(0x01)
         if unit in self.absent or unit not in self.units:
             return exception(0x0A)
+        if unit in self.refusing:
+            return exception(0x02)
         address, count = struct.unpack(">HH", frame[8:12])
         if not 1 <= count <= 125:
             return exception(0x03)
@@ -326,3 +329,23 @@ def test_when_the_sink_fails_once_then_the_poller_keeps_going(gx_server: GxModbu
         assert source.counters()["errors_internal"] == 1
     finally:
         source.stop()
+
+
+def test_when_a_unit_refuses_every_address_then_no_split_storm() -> None:
+    server = GxModbusServer({100: image(("system", "settings", "battery"), VALUES), 225: image(("battery",), VALUES)})
+    server.refusing.add(225)
+    server.start()
+    source = ModbusSource(*settings(server))
+    sink = Collected()
+    source.start(sink)
+    try:
+        sink.wait_for(lambda ev: len([e for e in ev if isinstance(e, Observation) and e.role == "shunt"]) > 40)
+        start = len(server.received)
+        time.sleep(1.0)  # five polls at 0.2 s
+        to_bms = [f for f in server.received[start:] if f[6] == 225]
+        assert 0 < len(to_bms) <= 2 * 6  # the two whole blocks per poll, no per-register retries
+        assert not values_of(sink.events, "bms")
+        assert source.counters()["errors_exception_0x02"] >= 10
+    finally:
+        source.stop()
+        server.stop()
