@@ -82,6 +82,7 @@ class KeepaliveSession:
     _tokens: set[str] = field(default_factory=set)
     _last_keepalive: float = 0.0
     _last_full: float = 0.0
+    _unanswered: int = 0  # full keepalives re-sent without a matching full_publish_completed
     _stalled: bool = False
 
     def start(self) -> list[Action]:
@@ -109,6 +110,12 @@ class KeepaliveSession:
         self._tokens.add(token)
         self._last_full = self._last_keepalive = now
         return Publish(f"R/{self.portal}/keepalive", full_keepalive(token))
+
+    def _unanswered_wait(self) -> float:
+        """15 s, 30 s, 60 s ... capped at the full refresh period: a GX that never sends the marker
+        (firmware without it) is not asked for a full republish every 15 s forever."""
+        wait = self.timers.full_publish_wait_s * 2**self._unanswered
+        return min(wait, max(self.timers.full_publish_wait_s, self.timers.full_refresh_interval_s))
 
     def on_full_publish_completed(self, echo: str | None) -> bool:
         """True when this marker completes the snapshot (our token, or no echo on old firmware)."""
@@ -151,7 +158,8 @@ class KeepaliveSession:
             return [Reconnect(f"no heartbeat for {now - since:.1f} s")]
         if self.portal is None:
             return []
-        if not self.complete and now - self._last_full >= self.timers.full_publish_wait_s:
+        if not self.complete and now - self._last_full >= self._unanswered_wait():
+            self._unanswered += 1
             return [self._full(now)]
         if now - self._last_full >= self.timers.full_refresh_interval_s:
             return [self._full(now)]

@@ -154,3 +154,16 @@ def test_when_reconnects_fail_then_backoff_doubles_with_jitter_up_to_the_cap_and
     assert len(set(delays)) == len(delays)  # jittered: no two clients retry in lockstep
     backoff.reset()
     assert backoff.next_delay() <= 0.5
+
+
+def test_when_full_publish_marker_never_comes_then_re_asks_back_off_to_the_refresh_period() -> None:
+    s = session()
+    s.start()
+    asked = []
+    for tenth in range(0, 12_000):
+        now = tenth / 10
+        if tenth % 30 == 0:
+            s.on_heartbeat(now)
+        asked += [now for a in s.tick(now) if isinstance(a, Publish) and b"echo" in a.payload]
+    assert asked[:4] == [15.0, 45.0, 105.0, 225.0]  # waits of 15, 30, 60, 120 s
+    assert all(b - a == 300.0 for a, b in itertools.pairwise(asked[4:]))  # then at most every 300 s
