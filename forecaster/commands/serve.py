@@ -7,10 +7,12 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from collector.common import systemd
 from collector.common.logs import get_logger
 from forecaster.commands.common import add_config, load, runtime
 from forecaster.jobs import safe
@@ -52,6 +54,22 @@ class FinetuneLauncher:
             child.terminate()
 
 
+class Liveness:
+    """Jobs call beat() when they finish (whatever the outcome); healthy() feeds the systemd watchdog."""
+
+    def __init__(self, stall_s: float) -> None:
+        self.stall_s = stall_s
+        self._last = time.monotonic()
+
+    def beat(self) -> None:
+        """A job finished: the scheduler loop is alive."""
+        self._last = time.monotonic()
+
+    def healthy(self) -> bool:
+        """False once no job has finished for `stall_s` (a hung forecast): systemd then restarts us."""
+        return time.monotonic() - self._last < self.stall_s
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments."""
     add_config(parser)
@@ -67,17 +85,27 @@ def main(args: argparse.Namespace) -> int:
     fs = settings.forecaster
     launcher = FinetuneLauncher(args.config)
 
+    liveness = Liveness(stall_s=max(600.0, 3.0 * min(t.cadence_s for t in fs.tasks)))
+
     def forecast(name: str) -> Any:
-        return safe(svc.forecast, svc.task(name))
+        try:
+            return safe(svc.forecast, svc.task(name))
+        finally:
+            liveness.beat()
 
     def score() -> None:
         for task in fs.tasks:
             safe(svc.score, task)
+        liveness.beat()
 
     scheduler = build_scheduler(fs, forecast, score, launcher if rt.models is not None else None)
 
+    stopping = threading.Event()
+
     def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
         log.info("stopping", signal=signal.Signals(signum).name)
+        systemd.stopping()
         launcher.stop()
         scheduler.shutdown(wait=False)
 
@@ -90,7 +118,10 @@ def main(args: argparse.Namespace) -> int:
         models="all" if rt.models is not None else "baselines only",
         finetune_cron=fs.finetune.cron,
     )
-    scheduler.start()
+    watchdog = systemd.Watchdog(lambda: stopping.is_set() or (scheduler.running and liveness.healthy()))
+    systemd.ready(f"forecasting {', '.join(t.name for t in fs.tasks)}")
+    with watchdog:
+        scheduler.start()
     rt.client.close()
     log.info("forecaster_stopped")
     return 0

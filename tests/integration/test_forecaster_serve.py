@@ -3,10 +3,13 @@ fine-tune with gating, pick-up of a promoted version without restart, an on-dema
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,10 +91,25 @@ def test_when_serving_then_all_models_scores_and_finetunes_work_end_to_end(
     past = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now / NS - 3 * 3600))
     assert run_cli("forecaster", "predict", "--config", str(config), "--task", "t5m", "--at", past).returncode == 0
 
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(0.2)
+    messages: set[str] = set()
+    reading = threading.Event()
+    reading.set()
+
+    def drain() -> None:  # like systemd: read every notification as it comes
+        while reading.is_set():
+            with contextlib.suppress(TimeoutError):
+                messages.update(notify.recv(4096).decode().splitlines())
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    env = {**python_env(), "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "2000000"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "forecaster", "serve", "--config", str(config)],
         cwd=REPO_ROOT,
-        env=python_env(),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -111,6 +129,10 @@ def test_when_serving_then_all_models_scores_and_finetunes_work_end_to_end(
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out[-3000:]
+    reading.clear()
+    reader.join()
+    notify.close()
+    assert {"READY=1", "WATCHDOG=1", "STOPPING=1"} <= messages
     events = [json.loads(line).get("event") for line in out.splitlines() if line.startswith("{")]
     assert "forecaster_stopped" in events and "finetune_launched" in events
 
