@@ -4,7 +4,8 @@
         [--map SOURCE=MEASUREMENT.FIELD[*SCALE][+OFFSET] ...] [--site S] [--buffer-dir D]
         [--time-column C] [--time-format F] [--tz ZONE] FILE...
 
-Exit 0 when everything landed (bad rows are reported, not fatal), 2 on a bad config / mapping / usage,
+Exit 0 when everything landed (bad rows are reported, not fatal), 2 on a bad config / mapping / usage
+(also when the files yielded only bad rows, e.g. a header the mapping does not match),
 1 when InfluxDB did not take the data before the stall deadline (the rest stays in the buffer directory and
 a rerun, which re-imports idempotently, finishes it). See docs/import.md.
 """
@@ -148,6 +149,9 @@ def _run(
         code = 1
     for line in report.summary_lines():
         print(line)
+    if code == 0 and report.samples == 0 and report.bad_rows:
+        print("error: nothing could be imported: check --format, the header and the mapping", file=sys.stderr)
+        code = 2
     log.info(
         "import_finished",
         complete=report.complete,

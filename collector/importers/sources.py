@@ -45,7 +45,8 @@ class RowCounter:
 
 
 def text_lines(handle: IO[bytes]) -> io.TextIOWrapper:
-    """UTF-8 text lines of a binary handle (BOM stripped; undecodable bytes replaced, then reported bad)."""
+    """UTF-8 text lines of a binary handle (BOM stripped; undecodable bytes become U+FFFD, so such a cell
+    fails to parse as a number and is reported)."""
     return io.TextIOWrapper(handle, encoding="utf-8-sig", errors="replace", newline="")
 
 

@@ -64,3 +64,17 @@ def test_when_vrm_export_is_imported_then_builtin_columns_and_derived_totals_lan
     assert [r["battery_soc_pct"] for r in rows] == [50.0 + j for j in range(8)]
     assert [r["battery_power_w"] for r in rows] == [-100.0 * j for j in range(8)]  # Victron's sign = the schema's
     assert [r["grid_w"] for r in rows] == [11.0 * j for j in range(8)]
+
+
+def test_when_the_mapping_matches_no_column_then_exit_2_and_the_header_problem_is_reported(
+    tmp_path: Path, influx_server: InfluxServer
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("time,Power\n2024-01-01T00:00:00Z,5\n")
+    config = write_config(tmp_path, influx_server)
+    result = run_cli(
+        "collector", "import", "--config", str(config), "--format", "generic", "--map", "power=system.pv_w", str(path)
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"bad: no mapped column in header: 1 (first at {path}:1" in result.stdout
+    assert "nothing could be imported" in result.stderr
