@@ -41,6 +41,8 @@ def notify(state: str) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            # Never block the caller (the watchdog thread, shutdown) if nobody drains the socket.
+            sock.setblocking(False)
             sock.sendto(state.encode("utf-8"), _address(raw))
     except OSError as exc:
         _log.warning("sd_notify failed: %s (socket %s)", exc, raw)
