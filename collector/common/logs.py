@@ -47,8 +47,10 @@ def setup_logging(level: str = "info", fmt: str = "auto") -> None:
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS.get(level, logging.INFO))
     # Chatty libraries: their own warnings still pass, their per-request debug noise does not.
-    for name in ("pymodbus", "urllib3", "apscheduler.executors.default", "transformers", "httpx"):
+    for name in ("urllib3", "apscheduler.executors.default", "transformers", "httpx"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    # pymodbus logs every request timeout at ERROR; our sources count and log those once per state change.
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
 def get_logger(name: str) -> Any:
