@@ -1,0 +1,259 @@
+"""`make bench-collector` / `python -m bench.collector_bench [--quick]`: the collector against real influxd,
+mosquitto and the simulator at full size. Prints a table and appends a dated section to docs/benchmarks.md.
+
+Phases, one after the other (never in parallel): steady state at 1 Hz, backlog drain after an outage vs the
+raw InfluxDB ingest of the same lines (ratio in one run), the ingest ceiling (more cells until it falls
+behind), end-to-end latency. A missed CPU target triggers a cProfile of the collector's threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import collector_phases as ph
+from bench.collector_core import Step, ceiling
+from bench.collector_env import Services, python_env
+from bench.common import (
+    REPO_ROOT,
+    Row,
+    append_section,
+    command_line,
+    console_table,
+    fmt,
+    load_average,
+    machine_description,
+    median,
+    section,
+    utc_now_text,
+)
+
+CPU_TARGET = 0.02  # of one core
+RSS_TARGET_MB = 150.0
+DRAIN_RATIO_TARGET = 0.8
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How long / how big each phase is."""
+
+    steady_s: int
+    warmup_s: float
+    outage_s: int
+    ceiling_cells: tuple[int, ...]
+    ceiling_s: int
+    latency_s: int
+    profile_s: int
+
+
+FULL = Sizes(600, 20.0, 3600, (16, 64, 256, 1024, 4096), 45, 60, 60)
+QUICK = Sizes(20, 3.0, 120, (16, 128), 8, 10, 10)
+
+
+def _log(text: str) -> None:
+    print(f"[bench-collector] {text}", file=sys.stderr, flush=True)
+
+
+def steady_rows(r: ph.SteadyResult) -> list[Row]:
+    """Table rows of the steady-state phase."""
+    worst = ", ".join(f"{k} {v:.1%}" for k, v in r.worst) or "none"
+    return [
+        Row(
+            "steady: CPU of one core",
+            f"{r.cpu_per_wall:.2%}",
+            "< 2 %",
+            r.cpu_per_wall < CPU_TARGET,
+            f"{r.seconds} s at 1 Hz, 16 cells, Modbus + MQTT",
+        ),
+        Row(
+            "steady: peak RSS",
+            fmt(r.peak_rss_mb, 1, "MB"),
+            "< 150 MB",
+            r.peak_rss_mb < RSS_TARGET_MB,
+            f"VmHWM; RSS at the end {fmt(r.rss_end_mb, 1, 'MB')}",
+        ),
+        Row(
+            "steady: points (lines) per second",
+            fmt(r.lines_per_s, 1),
+            "",
+            None,
+            f"{fmt(r.values_per_s, 0)} field values/s",
+        ),
+        Row(
+            "steady: 1 Hz grid completeness",
+            f"{r.completeness:.3%}",
+            "100 %",
+            r.completeness >= 1.0,
+            f"{r.complete_fields}/{r.fields} series fields complete; least complete: {worst}; "
+            f"ticks missed {r.ticks_missed:.0f}",
+        ),
+    ]
+
+
+def drain_rows(r: ph.DrainResult) -> list[Row]:
+    """Table rows of the drain phase."""
+    ratio = r.collector_lines_per_s / r.raw_mean
+    ratio_in = r.inprocess_lines_per_s / r.raw_mean
+    raw = " / ".join(fmt(x, 0) for x in r.raw_lines_per_s)
+    return [
+        Row(
+            "drain: raw InfluxDB ingest (lines/s)",
+            fmt(r.raw_mean, 0),
+            "",
+            None,
+            f"same {r.backlog_lines} lines ({r.outage_s} s outage), batches of 5000, before / after: {raw}",
+        ),
+        Row(
+            "drain: collector buffer -> InfluxDB (lines/s)",
+            fmt(r.collector_lines_per_s, 0),
+            "",
+            None,
+            f"real collector process, simulator live; backlog gone in {r.collector_drain_s:.1f} s",
+        ),
+        Row("drain: ratio collector / raw", f"{ratio:.2f}", ">= 0.8", ratio >= DRAIN_RATIO_TARGET, ""),
+        Row(
+            "drain: ratio in-process Writer / raw",
+            f"{ratio_in:.2f}",
+            "",
+            None,
+            f"DiskBuffer + Writer alone: {fmt(r.inprocess_lines_per_s, 0)} lines/s",
+        ),
+    ]
+
+
+def ceiling_rows(steps: list[Step]) -> list[Row]:
+    """Table rows of the ceiling phase: one per step, then the ceiling."""
+    rows = [
+        Row(
+            f"ceiling: {s.cells} cells",
+            f"{fmt(s.lines_per_s, 0)} lines/s",
+            "",
+            None,
+            f"{fmt(s.values_per_s, 0)} cell values/s; collector {s.collector_cpu:.1%} / simulator "
+            f"{s.simulator_cpu:.1%} of a core; ticks missed {s.ticks_missed}; buffer {s.depth_start}->"
+            f"{s.depth_end}; cells seen {s.cells_seen}, min completeness {s.cell_completeness:.1%}; "
+            f"{'kept up' if s.kept_up else 'FELL BEHIND'}",
+        )
+        for s in steps
+    ]
+    best = ceiling(steps)
+    tried = steps[-1].cells if steps else 0
+    text = f"{fmt(best.lines_per_s, 0)} lines/s ({best.cells} cells)" if best else "none kept up"
+    note = "the largest step tried still kept up: the ceiling is above it" if best and best is steps[-1] else ""
+    rows.append(Row("ceiling: highest sustained rate", text, "", None, note or f"fell behind at {tried} cells"))
+    return rows
+
+
+def latency_rows(r: ph.LatencyResult) -> list[Row]:
+    """Table rows of the latency phase."""
+    note = f"{len(r.samples)} rows matched to the simulator second that produced them, {r.unmatched} ambiguous"
+    return [
+        Row("latency p50: simulator change -> queryable", fmt(r.p50, 2, "s"), "", None, note),
+        Row(
+            "latency p95",
+            fmt(r.p95, 2, "s"),
+            "",
+            None,
+            f"of which: row stamped {fmt(median(r.stamp_lag_s), 2, 's')} after the change (median; the 1 Hz tick), "
+            "the rest waits for the writer, which flushes every 1 s (flush_interval_s default)",
+        ),
+    ]
+
+
+def profile_note(seconds: int, work: Path) -> str:
+    """Run the collector in-process under per-thread cProfile (own subprocess); its top entries as markdown."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.collector_profile", "--seconds", str(seconds), "--workdir", str(work)],
+        cwd=REPO_ROOT,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=seconds + 240,
+        check=False,
+    )
+    body = out.stdout.strip() or out.stderr[-3000:]
+    return f"Profile of the collector ({seconds} s, all threads, cProfile, top by own time):\n\n```\n{body}\n```"
+
+
+def run(sizes: Sizes, phases: set[str], seed: int) -> tuple[list[Row], list[str]]:
+    """Run the selected phases; the table rows and the notes."""
+    rows: list[Row] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-collector-") as tmp:
+        work = Path(tmp)
+        with Services(work) as svc:
+            if "steady" in phases:
+                _log("phase: steady state")
+                rows += steady_rows(
+                    ph.steady(svc, work, seconds=sizes.steady_s, warmup_s=sizes.warmup_s, seed=seed, log=_log)
+                )
+            if "drain" in phases:
+                _log("phase: backlog drain")
+                rows += drain_rows(ph.drain(svc, work, outage_s=sizes.outage_s, seed=seed, log=_log))
+            if "ceiling" in phases:
+                steps: list[Step] = []
+                for cells in sizes.ceiling_cells:
+                    _log(f"phase: ceiling, {cells} cells")
+                    steps.append(
+                        ph.ceiling_step(
+                            svc, work, cells=cells, seconds=sizes.ceiling_s, warmup_s=sizes.warmup_s, seed=seed
+                        )
+                    )
+                    if not steps[-1].kept_up:
+                        break
+                rows += ceiling_rows(steps)
+            if "latency" in phases:
+                _log("phase: latency")
+                rows += latency_rows(
+                    ph.latency(svc, work, seconds=sizes.latency_s, warmup_s=sizes.warmup_s, seed=seed, poll_s=0.05)
+                )
+        if any(r.met is False and "CPU" in r.name for r in rows):
+            _log("CPU target missed: profiling")
+            notes.append(profile_note(sizes.profile_s, work))
+    return rows, notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, print the table, append the section (unless --no-doc)."""
+    parser = argparse.ArgumentParser(prog="bench.collector_bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short smoke sizes (numbers not representative)")
+    parser.add_argument("--phases", default="steady,drain,ceiling,latency", help="comma-separated subset")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-doc", action="store_true", help="print only; do not append to docs/benchmarks.md")
+    parser.add_argument("--title-note", default="", help="appended to the section title, e.g. 'under load'")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    load_start, machine, date = load_average(), machine_description(), utc_now_text()
+    rows, notes = run(sizes, set(args.phases.split(",")), args.seed)
+    load_end = load_average()
+    print(console_table(rows))
+    for r in rows:
+        if r.note:
+            print(f"  {r.name}: {r.note}")
+    title = (
+        "Collector"
+        + (" (--quick smoke run)" if args.quick else "")
+        + (f" ({args.title_note})" if args.title_note else "")
+    )
+    if not args.no_doc:
+        append_section(
+            section(
+                title,
+                date=date,
+                machine=machine,
+                command=command_line(),
+                load_start=load_start,
+                load_end=load_end,
+                rows=rows,
+                notes=notes,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
