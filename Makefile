@@ -63,6 +63,12 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
+bench-collector: system-deps venv
+	BENCH_COMMAND="make bench-collector" $(PY) -m bench.collector_bench $(BENCH_ARGS)
+
+bench-forecaster: system-deps venv
+	BENCH_COMMAND="make bench-forecaster" $(PY) -m bench.forecaster_bench $(BENCH_ARGS)
+
 demo: system-deps venv
 	$(PY) -m deploy.demo
 
