@@ -15,6 +15,8 @@ from collector.common.influx import InfluxClient
 from collector.common.localservices import InfluxServer, MosquittoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The recorded datasets: ../shared/data beside the checkout (as in CI), or BESS_SHARED_DATA.
+SHARED_DATA = Path(os.environ.get("BESS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture
@@ -88,7 +90,7 @@ def tiny_chronos_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def fc_synthetic_rows(start_ns: int, end_ns: int, step_s: int = 60, site: str = "shop", seed: int = 0,
+def fc_synthetic_rows(start_ns: int, end_ns: int, step_s: int = 60, site: str = "shop", *, seed: int = 0,
                       cycle_scale: float = 1.0) -> list[str]:
     """Synthetic BESS history as `system` line protocol (schema names): quiet nights, PV charging at midday,
     evening discharge. Used by the forecaster tests until collector.simulator.history lands."""

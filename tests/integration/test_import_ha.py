@@ -12,11 +12,11 @@ import pytest
 
 from collector.common.influx import InfluxClient
 from collector.common.localservices import InfluxServer
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, SHARED_DATA, run_cli
 
 pytestmark = pytest.mark.integration
 
-DATA = Path("/work/shared/data/powerflow_sim")
+DATA = SHARED_DATA / "powerflow_sim"
 if not DATA.is_dir():
     DATA = REPO_ROOT.parent / "shared" / "data" / "powerflow_sim"
 FILES = [DATA / "battery_power.csv", DATA / "battery_soc.csv", DATA / "pv_power.csv"]

@@ -17,12 +17,12 @@ from collector.importers.mapping import PylontechOptions
 from collector.importers.pylontech import iter_tar_logs, parse_pylontech
 from collector.importers.records import BadRow
 from collector.model import Sample
-from tests.conftest import REPO_ROOT, run_cli
+from tests.conftest import REPO_ROOT, SHARED_DATA, run_cli
 from tests.integration.test_import_ha import write_config
 
 pytestmark = pytest.mark.integration
 
-DATA = Path("/work/shared/data/pylontech_scp")
+DATA = SHARED_DATA / "pylontech_scp"
 if not DATA.is_dir():
     DATA = REPO_ROOT.parent / "shared" / "data" / "pylontech_scp"
 TARBALL = DATA / "BMS_log_raw_csv.tar.gz"
