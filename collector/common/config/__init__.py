@@ -111,7 +111,8 @@ def _format_error(err: dict[str, Any]) -> str:
     if err["type"] == "missing":
         return f"{where}: required but missing"
     value = err.get("input")
-    shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+    secret = tuple(str(p) for p in err["loc"][:2]) in SECRET_KEYS  # never echo a secret, even a malformed one
+    shown = "" if secret or isinstance(value, dict | list) else f" (got {value!r})"
     return f"{where}: {err['msg']}{shown}"
 
 
