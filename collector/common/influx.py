@@ -88,6 +88,9 @@ class InfluxClient:
             headers["Content-Type"] = content_type
         try:
             return self._pool.request(method, url, body=body, headers=headers)
+        except urllib3.exceptions.SSLError as exc:  # say why: an untrusted certificate is fixed in the config
+            hint = "; check influx.ca_file" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else ""
+            raise RetryableError(f"InfluxDB unreachable at {self.base_url}: TLS: {exc}{hint}") from exc
         except urllib3.exceptions.HTTPError as exc:
             raise RetryableError(f"InfluxDB unreachable at {self.base_url}: {exc.__class__.__name__}") from exc
 
