@@ -1,0 +1,320 @@
+"""Run a planned backtest: read the series once, fine-tune on pre-split data (the scheduled job's code),
+forecast every cut-off with every model and covariate variant, label regimes, write the run folder and
+the forecasts to InfluxDB (tag run=<run id>, variant=<variant>)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from collector.common.config import ForecasterSettings
+from collector.common.logs import RepeatCounter, get_logger
+from collector.model import Sample
+from forecaster import finetune as ft
+from forecaster import regimes
+from forecaster.backtest import runfolder_writer as rf
+from forecaster.backtest.ablation import BASELINE_VARIANT, VARIANTS, variant_windows
+from forecaster.backtest.plan import Plan, finetune_split, iso, pre_split_series
+from forecaster.backtest_core import actual_after
+from forecaster.forecast import PERSISTENCE, SEASONAL_NAIVE, run_models
+from forecaster.frame import Forecast, forecast_samples, to_frame
+from forecaster.models import ModelSet
+from forecaster.scoring import ISSUE_TAIL_S
+from forecaster.series import SERIES
+from forecaster.store import ForecastStore
+from forecaster.windows import NS, grid_times, skip_reason
+
+log = get_logger("forecaster.backtest")
+BASELINES = (PERSISTENCE, SEASONAL_NAIVE)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What to run besides the plan."""
+
+    run_id: str
+    out_dir: Path
+    seed: int = 0
+    finetune: bool = True
+    finetune_steps: int | None = None
+    dataset: str = ""
+    base_model: str = ""
+    stand_in: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a backtest produced."""
+
+    run_dir: Path
+    windows: int
+    skipped: int
+    points_written: int
+    manifest: dict[str, Any]
+
+
+def seed_everything(seed: int) -> None:
+    """Deterministic runs: torch, numpy and random seeded."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def sha256_of(directory: Path) -> str:
+    """Hash of the adapter weights (every *.safetensors / *.bin file, in name order)."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class Progress:
+    """cut-off i/n with ETA: one refreshed line on a TTY, a log line every 30 s."""
+
+    def __init__(self, total: int, tty: bool | None = None) -> None:
+        self.total = total
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.start = time.monotonic()
+        self.last_log = self.start
+
+    def step(self, done: int) -> None:
+        """Report `done` of `total` cut-offs finished."""
+        now = time.monotonic()
+        eta_s = (now - self.start) / done * (self.total - done) if done else float("nan")
+        if self.tty:
+            end = "\n" if done == self.total else ""
+            print(f"\rbacktest cut-off {done}/{self.total}  ETA {eta_s:5.0f} s", end=end, file=sys.stderr, flush=True)
+        if now - self.last_log >= 30 or done == self.total:
+            self.last_log = now
+            log.info("backtest_progress", cutoff=done, cutoffs=self.total, eta_s=round(eta_s) if done else None)
+
+
+def finetune_adapter(
+    models: ModelSet, series: dict[str, np.ndarray], plan: Plan, settings: ForecasterSettings, request: Request
+) -> dict[str, Any]:
+    """LoRA fine-tune (forecaster.finetune, as the scheduled job) on [start, split) only; activate the
+    adapter on the resident base; return the manifest's `finetune` entry."""
+    cfg = settings.finetune
+    if request.finetune_steps is not None:
+        cfg = cfg.model_copy(
+            update={"num_steps": request.finetune_steps, "eval_steps": min(cfg.eval_steps, request.finetune_steps)}
+        )
+    settings = settings.model_copy(update={"finetune": cfg})
+    pre, pre_start = pre_split_series(series, plan)
+    split = finetune_split(plan, cfg.validation_days)
+    train, validation = ft.training_inputs(pre, pre_start, plan.task, split, context_steps=cfg.context_steps)
+    log.info(
+        "backtest_finetune_started", steps=cfg.num_steps, train_to=iso(split.val_start_ns), split=iso(plan.split_ns)
+    )
+    progress = ft.ProgressCallback()
+    adapter_dir = request.out_dir / request.run_id / "adapter"
+    seed_everything(request.seed)
+    with tempfile.TemporaryDirectory(prefix=".finetune-", dir=request.out_dir) as scratch:
+        ft.fit(models.pipeline, train, validation, plan.task, settings, output_dir=Path(scratch), progress=progress)
+        shutil.rmtree(adapter_dir, ignore_errors=True)
+        shutil.copytree(Path(scratch) / "finetuned-ckpt", adapter_dir)
+    version = f"ft-{request.run_id}" + ("+stand-in:untrained" if request.stand_in else "")
+    models.set_adapter(version, adapter_dir)
+    return {
+        "steps": cfg.num_steps,
+        "learning_rate": cfg.learning_rate,
+        "mode": cfg.mode,
+        "context_steps": cfg.context_steps,
+        "batch_size_rows": cfg.batch_size_rows,
+        "train_range": [iso(split.train_start_ns), iso(split.val_start_ns)],
+        "validation_range": [iso(split.val_start_ns), iso(split.gate_start_ns)],
+        "validation_series": len(validation),
+        "best_eval_loss": ft.finite_or_none(progress.best_eval_loss),
+        "adapter_version": version,
+        "adapter_sha256": sha256_of(adapter_dir),
+        "adapter_dir": str(adapter_dir),
+    }
+
+
+def forecast_cutoff(
+    models: ModelSet, series: dict[str, np.ndarray], plan: Plan, cutoff: int
+) -> tuple[list[tuple[str, Forecast]], dict[str, str], str | None]:
+    """Every model x variant at one cut-off: ([(variant, forecast)], failures, skip reason)."""
+    task = plan.task
+    windows = variant_windows(series, plan.read_start_ns, task, cutoff)
+    reason = skip_reason(windows[VARIANTS[-1]], task.min_context_fraction, task.max_last_gap_steps)
+    if reason:
+        return [], {}, reason
+    out: list[tuple[str, Forecast]] = []
+    failures: dict[str, str] = {}
+    for variant, window in windows.items():
+        outcome = run_models(window, task.target, models, task.context_steps)
+        failures.update({f"{m}/{variant}": e for m, e in outcome.failures.items()})
+        for f in outcome.forecasts:
+            if f.model in BASELINES:
+                if variant == VARIANTS[0]:
+                    out.append((BASELINE_VARIANT, f))
+            else:
+                out.append((variant, f))
+    return out, failures, None
+
+
+def label(
+    frame: pd.DataFrame, series: dict[str, np.ndarray], plan: Plan, threshold_w: float
+) -> tuple[pd.DataFrame, dict[int, str]]:
+    """Add actual, regime (horizon actuals) and regime_at_issue (last 15 min before the cut-off)."""
+    task = plan.task
+    target = series[task.target]
+    actual = pd.Series(target, index=grid_times(plan.read_start_ns, plan.step_ns, plan.n_steps))
+    tail = max(1, ISSUE_TAIL_S // task.resolution_s)
+    horizon: dict[int, str] = {}
+    issue: dict[int, str] = {}
+    for cutoff in frame["cutoff_ns"].unique():
+        c = int(cutoff)
+        values = actual_after(target, plan.read_start_ns, plan.step_ns, c, task.horizon_steps)
+        horizon[c] = regimes.horizon_regime(values, threshold_w)
+        idx = plan.index(c)
+        issue[c] = regimes.issue_regime(target[max(0, idx - tail) : idx], threshold_w, tail)
+    frame = frame.assign(
+        actual=frame["ts_ns"].map(actual).astype(float),
+        regime=frame["cutoff_ns"].map(horizon),
+        regime_at_issue=frame["cutoff_ns"].map(issue),
+    )
+    return frame, horizon
+
+
+def with_variant(samples: list[Sample], variant: str) -> list[Sample]:
+    """Backtest points carry the variant as a tag, so the variants of one model do not overwrite each other."""
+    return [Sample(s.measurement, {**s.tags, "variant": variant}, s.fields, s.ts_ns) for s in samples]
+
+
+def run_backtest(
+    plan: Plan,
+    series: dict[str, np.ndarray],
+    models: ModelSet,
+    *,
+    settings: ForecasterSettings,
+    store: ForecastStore,
+    request: Request,
+    tty: bool | None = None,
+) -> Outcome:
+    """The whole backtest over already-read gridded series (grid start = plan.read_start_ns)."""
+    started = time.monotonic()
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    finetune = finetune_adapter(models, series, plan, settings, request) if request.finetune else None
+    seed_everything(request.seed)
+    repeats = RepeatCounter(log)
+    progress = Progress(len(plan.cutoffs), tty)
+    forecasts: list[tuple[str, Forecast]] = []
+    skipped: dict[str, str] = {}
+    written = 0
+    for i, cutoff in enumerate(plan.cutoffs, 1):
+        done, failures, reason = forecast_cutoff(models, series, plan, cutoff)
+        if reason:
+            skipped[iso(cutoff)] = reason
+            repeats.hit("skip", "backtest_window_skipped", cutoff=iso(cutoff), reason=reason)
+        for name, error in failures.items():
+            repeats.hit(f"fallback:{name}", "model_fell_back_to_persistence", model=name, error=error[:300])
+        samples = [s for v, f in done for s in with_variant(forecast_samples(f, store.site, request.run_id), v)]
+        written += store.write_samples(samples) if samples else 0
+        forecasts.extend(done)
+        progress.step(i)
+    frame = _frame(forecasts, request.run_id)
+    if frame.empty:
+        raise RuntimeError(
+            f"every cut-off was skipped ({len(skipped)}); first reason: {next(iter(skipped.values()), '')}"
+        )
+    frame, horizon = label(frame, series, plan, settings.quiet_threshold_w)
+    for cutoff in [c for c, r in horizon.items() if r == regimes.UNKNOWN]:
+        skipped[iso(cutoff)] = "no actuals over the horizon (not scored; the forecasts are in InfluxDB)"
+        del horizon[cutoff]
+    frame = frame[frame["regime"] != regimes.UNKNOWN]
+    if frame.empty:
+        raise RuntimeError("no cut-off has actuals over its horizon: nothing to score")
+    actual = pd.Series(series[plan.task.target], index=grid_times(plan.read_start_ns, plan.step_ns, plan.n_steps))
+    scores = rf.score_table(frame, actual, settings.quiet_threshold_w, settings.wql_floor_w, plan.task.resolution_s)
+    manifest = build_manifest(
+        plan, series, settings=settings, request=request, finetune=finetune, horizon=horizon, skipped=skipped
+    )
+    manifest["wall_s"] = round(time.monotonic() - started, 1)
+    rf.write_run_folder(
+        request.out_dir / request.run_id,
+        rf.contract_frame(frame, request.run_id, plan.task.resolution_s),
+        scores,
+        manifest,
+    )
+    log.info("backtest_finished", run=request.run_id, windows=len(horizon), skipped=len(skipped), points=written)
+    return Outcome(request.out_dir / request.run_id, len(horizon), len(skipped), written, manifest)
+
+
+def _frame(forecasts: list[tuple[str, Forecast]], run_id: str) -> pd.DataFrame:
+    if not forecasts:
+        return pd.DataFrame()
+    frame = to_frame([f for _, f in forecasts], run=run_id)
+    horizon = [len(f.ts_ns) for _, f in forecasts]
+    return frame.assign(variant=np.repeat([v for v, _ in forecasts], horizon))
+
+
+def build_manifest(
+    plan: Plan,
+    series: dict[str, np.ndarray],
+    *,
+    settings: ForecasterSettings,
+    request: Request,
+    finetune: dict[str, Any] | None,
+    horizon: dict[int, str],
+    skipped: dict[str, str],
+) -> dict[str, Any]:
+    """manifest.json: the report's required keys plus what makes the run reproducible."""
+    task = plan.task
+    lo, hi = plan.index(plan.start_ns), plan.n_steps
+    target = series[task.target][lo:hi]
+    keys = [task.target, *task.past_covariates]
+    return {
+        "run_id": request.run_id,
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "task": task.name,
+        "target": task.target,
+        "unit": "W",
+        "resolution": task.resolution,
+        "horizon_steps": task.horizon_steps,
+        "context_steps": task.context_steps,
+        "start": iso(plan.start_ns),
+        "split": iso(plan.split_ns),
+        "end": iso(plan.end_ns),
+        "seed": request.seed,
+        "base_model": request.base_model,
+        "base_model_is_stand_in": request.stand_in,
+        "finetune": finetune,
+        "data": {
+            "series": {k: {"measurement": SERIES[k].measurement, "field": SERIES[k].field} for k in keys},
+            "points": int(np.isfinite(target).sum()),
+            "gaps": rf.gaps(target, plan.start_ns, plan.step_ns, max(2, task.max_last_gap_steps + 1)),
+            "regime_share": rf.regime_share(horizon),
+            "dataset": request.dataset,
+        },
+        "quiet_threshold_w": settings.quiet_threshold_w,
+        "cutoffs": {"planned": len(plan.cutoffs), "every_steps": plan.every_steps, "skipped": skipped},
+        "variants": [*VARIANTS, BASELINE_VARIANT],
+        "covariates": {"past": list(task.past_covariates), "known_future": list(task.known_covariates)},
+    }
+
+
+def read_series(store: ForecastStore, plan: Plan) -> dict[str, np.ndarray]:
+    """Every series of the task over [read_start, end): one query per series, not per cut-off."""
+    keys = [plan.task.target, *plan.task.past_covariates]
+    return store.read_grid(keys, plan.read_start_ns, plan.task.resolution_s, plan.n_steps)
+
+
+def default_run_id(site: str, task: str, split_ns: int, seed: int) -> str:
+    """Deterministic run id from what defines the run (re-running overwrites the same folder)."""
+    split = datetime.fromtimestamp(split_ns // NS, UTC).strftime("%Y%m%dT%H%MZ")
+    return f"bt-{site}-{task}-{split}-s{seed}"

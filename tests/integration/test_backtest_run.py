@@ -1,0 +1,146 @@
+"""The backtest command end to end on synthetic history in a real InfluxDB, with a tiny offline Chronos-2:
+run folder in the report's contract, tagged forecasts in InfluxDB, determinism, no post-split leakage into
+the fine-tune, clear usage errors, and the report rendered from the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from collector.common.influx import InfluxClient
+from collector.common.localservices import InfluxServer
+from forecaster.report.runfolder import load_run
+from tests.conftest import fc_synthetic_rows, run_cli
+
+pytestmark = pytest.mark.integration
+
+NS = 1_000_000_000
+DAY_NS = 86400 * NS
+START_NS = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
+ARGS = ["--start", "2026-01-01T00:00:00Z", "--split", "2026-01-03T12:00:00Z", "--end", "2026-01-04T00:00:00Z"]
+
+
+def config_text(influx_url: str, base_model: str, registry: Path) -> str:
+    return f"""site = "shop"
+[influx]
+url = "{influx_url}"
+[logging]
+format = "json"
+[forecaster]
+base_model = "{base_model}"
+registry_dir = "{registry}"
+[forecaster.finetune]
+task = "t5m"
+validation_days = 0.5
+context_steps = 128
+num_steps = 4
+learning_rate = 0.01
+batch_size_rows = 18
+eval_steps = 2
+[[forecaster.tasks]]
+name = "t5m"
+resolution = "5m"
+context_steps = 288
+horizon_steps = 24
+cadence = "1h"
+"""
+
+
+def fill(influx: InfluxClient, start_ns: int, end_ns: int, seed: int = 0) -> None:
+    rows = fc_synthetic_rows(start_ns, end_ns, step_s=60, seed=seed)
+    for i in range(0, len(rows), 5000):
+        influx.write(rows[i : i + 5000])
+
+
+def backtest(config: Path, out: Path, *extra: str) -> tuple[int, str]:
+    done = run_cli(
+        "forecaster", "backtest", "--config", str(config), "--task", "t5m", *ARGS, "--max-cutoffs", "4",
+        "--step", "6", "--out", str(out), "--run-id", "bt-test", "--seed", "3", *extra, timeout_s=240,
+    )  # fmt: skip
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.fixture
+def config(influx: InfluxClient, influx_server: InfluxServer, tiny_chronos_dir: Path, tmp_path: Path) -> Path:
+    fill(influx, START_NS, START_NS + 3 * DAY_NS)
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(influx_server.url, str(tiny_chronos_dir), tmp_path / "models"))
+    return path
+
+
+def test_when_a_backtest_runs_then_the_run_folder_influx_and_report_hold_every_model_and_variant(
+    config: Path, influx: InfluxClient, tmp_path: Path
+) -> None:
+    code, output = backtest(config, tmp_path / "runs")
+    assert code == 0, output
+    run_dir = tmp_path / "runs" / "bt-test"
+    frame = pd.read_csv(run_dir / "forecasts.csv")
+    pairs = set(zip(frame["model"], frame["variant"], strict=True))
+    assert pairs == {
+        *((m, v) for m in ("base", "finetuned") for v in ("target_only", "past_covariates", "all_covariates")),
+        ("persistence", "none"),
+        ("seasonal_naive", "none"),
+    }
+    assert frame["cutoff"].nunique() == 4
+    assert (frame["cutoff"] >= "2026-01-03T12:00:00Z").all() and (frame["timestamp"] < "2026-01-04").all()
+    assert set(frame["regime"]) <= {"quiet", "cycling", "transition"}
+    assert frame.groupby(["model", "variant", "cutoff"]).size().eq(24).all()
+    assert frame["actual"].notna().all()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["finetune"]["train_range"][0] == "2026-01-01T00:00:00Z"
+    assert manifest["finetune"]["validation_range"][1] == "2026-01-03T12:00:00Z"
+    assert manifest["base_model_is_stand_in"] is False and manifest["seed"] == 3
+    scores = pd.read_csv(run_dir / "scores.csv")
+    assert {"mae_w", "wql", "coverage_80", "skill", "variant", "regime", "lead_bucket"} <= set(scores.columns)
+    assert set(scores["variant"]) == {"target_only", "past_covariates", "all_covariates", "none"}
+
+    stored = influx.query(
+        'SELECT count("median") FROM "forecast" WHERE "run" = \'bt-test\' GROUP BY "model", "variant"'
+    )
+    counts = {(s.tags["model"], s.tags["variant"]): s.values[0][1] for s in stored}
+    assert counts == {pair: 4 * 24 for pair in pairs}  # variants do not overwrite each other
+    assert load_run(run_dir).forecasts.shape[0] == len(frame)
+    done = run_cli(
+        "forecaster", "report", "--run", str(run_dir), "--out", str(tmp_path / "report"), "--resamples", "50"
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "report" / "report.html").stat().st_size > 10_000
+
+
+def test_when_run_twice_then_identical_and_post_split_data_cannot_change_the_adapter(
+    config: Path, influx: InfluxClient, tmp_path: Path
+) -> None:
+    assert backtest(config, tmp_path / "a")[0] == 0
+    assert backtest(config, tmp_path / "b")[0] == 0
+    first = (tmp_path / "a" / "bt-test" / "forecasts.csv").read_bytes()
+    assert first == (tmp_path / "b" / "bt-test" / "forecasts.csv").read_bytes()
+    sha = json.loads((tmp_path / "a" / "bt-test" / "manifest.json").read_text())["finetune"]["adapter_sha256"]
+
+    split_ns = START_NS + 2 * DAY_NS + DAY_NS // 2
+    fill(influx, split_ns, START_NS + 3 * DAY_NS, seed=99)  # overwrite every point after the split
+    assert backtest(config, tmp_path / "c")[0] == 0
+    after = json.loads((tmp_path / "c" / "bt-test" / "manifest.json").read_text())["finetune"]["adapter_sha256"]
+    assert after == sha  # the fine-tune never saw data at or after the split
+    assert (tmp_path / "c" / "bt-test" / "forecasts.csv").read_bytes() != first  # but the actuals changed
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (["--task", "nope"], "unknown task 'nope'"),
+        (["--split", "2026-01-05T00:00:00Z"], "is outside"),
+        (["--start", "2026-01-03T08:00:00Z"], "too little data before the split"),
+    ],
+)
+def test_when_the_request_is_unusable_then_exit_2_with_a_clear_line(
+    config: Path, tmp_path: Path, change: list[str], expected: str
+) -> None:
+    args = ["--task", "t5m", *ARGS]
+    for i in range(0, len(change), 2):
+        args[args.index(change[i]) + 1] = change[i + 1]
+    done = run_cli("forecaster", "backtest", "--config", str(config), *args, "--out", str(tmp_path / "runs"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert expected in done.stderr
