@@ -1,0 +1,351 @@
+"""`make bench-forecaster` / `python -m bench.forecaster_bench [--quick]`: Chronos-2 on CPU (2 threads) with
+random weights of the real amazon/chronos-2 size (--quick: a tiny model, a smoke run only). Every scenario
+runs in its own process (peak RSS per scenario); InfluxDB is a real influxd. Prints a table and appends a
+dated section to docs/benchmarks.md; a missed latency/RSS target adds a torch.profiler table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.collector_env import python_env
+from bench.common import (
+    REPO_ROOT,
+    Row,
+    append_section,
+    command_line,
+    console_table,
+    fmt,
+    load_average,
+    machine_description,
+    median,
+    section,
+    utc_now_text,
+)
+from bench.forecaster_core import NS, estimate_finetune, synthetic_series, system_lines
+from bench.forecaster_model import REAL, SMALL, build_adapter, build_model
+from collector.common.config import InfluxSettings
+from collector.common.config.forecaster import FinetuneSettings
+from collector.common.influx import InfluxClient
+from collector.common.localservices import InfluxServer
+
+CYCLE_TARGET_S = 3.0
+RSS_TARGET_MB = 1500.0
+STEP_S = 60
+SITE = "bench"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Windows, steps and days per scenario."""
+
+    model: dict[str, int]
+    windows: int
+    batch_windows: int
+    cycles: int
+    steps: int
+    read_days: float
+    backtest_windows: int
+
+
+FULL = Sizes(REAL, 3, 6, 3, 4, 7.0, 6)
+QUICK = Sizes(SMALL, 1, 2, 1, 2, 0.125, 2)
+
+
+def _log(text: str) -> None:
+    print(f"[bench-forecaster] {text}", file=sys.stderr, flush=True)
+
+
+class Runner:
+    """Runs scenarios as child processes and collects their JSON."""
+
+    def __init__(self, work: Path, model_dir: Path, adapter_dir: Path) -> None:
+        self.work, self.model_dir, self.adapter_dir = work, model_dir, adapter_dir
+        self.errors: list[str] = []
+
+    def __call__(self, scenario: str, timeout_s: float = 600, **kw: Any) -> dict[str, Any] | None:
+        out = self.work / f"{scenario}-{len(list(self.work.glob('*.json')))}.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.forecaster_scenarios",
+            scenario,
+            "--model-dir",
+            str(self.model_dir),
+            "--adapter-dir",
+            str(self.adapter_dir),
+            "--out",
+            str(out),
+        ]
+        for key, value in kw.items():
+            cmd += [f"--{key.replace('_', '-')}", str(value)]
+        _log(f"scenario {scenario} {kw}")
+        proc = subprocess.run(
+            cmd, cwd=REPO_ROOT, env=python_env(), capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+        if proc.returncode != 0 or not out.exists():
+            self.errors.append(f"{scenario} {kw}: exit {proc.returncode}: {proc.stderr[-1500:]}")
+            _log(self.errors[-1])
+            return None
+        return dict(json.loads(out.read_text()))
+
+
+def _write_history(client: InfluxClient, start_ns: int, n: int, step_s: int) -> float:
+    """Write synthetic `system` rows; returns lines/s."""
+    lines = system_lines(synthetic_series(start_ns, n, step_s), start_ns, step_s, SITE)
+    began = time.monotonic()
+    for i in range(0, len(lines), 5000):
+        client.write(lines[i : i + 5000])
+    return len(lines) / (time.monotonic() - began)
+
+
+def read_rows(url: str, days: float) -> tuple[list[Row], float]:
+    """InfluxDB read of the fine-tune's training data at 1-min buckets over raw 1 Hz telemetry."""
+    from forecaster.store import ForecastStore
+
+    client = InfluxClient(InfluxSettings(url=url, database="fc1hz", timeout_s=300.0))
+    client.create_database()
+    n_s = int(days * 86400)
+    end = time.time_ns() // (60 * NS) * (60 * NS)
+    start = end - n_s * NS
+    write_lps = _write_history(client, start, n_s, 1)
+    store = ForecastStore(client, SITE)
+    keys = ["battery_power_w", "battery_voltage_v", "battery_soc_pct", "pv_power_w", "load_power_w"]
+    reads = []
+    for _ in range(2):
+        began = time.monotonic()
+        grid = store.read_grid(keys, start, STEP_S, n_s // STEP_S)
+        reads.append(time.monotonic() - began)
+    client.close()
+    filled = sum(int(np.isfinite(v).sum()) for v in grid.values()) / (len(keys) * (n_s // STEP_S))
+    per_day = median(reads) / days
+    return [
+        Row(
+            "read: 28-day training set, 1-min means of 1 Hz data",
+            fmt(per_day * 28, 1, "s"),
+            "",
+            None,
+            f"extrapolated linearly from {days:g} days read in {fmt(median(reads), 2, 's')} (5 series, "
+            f"{filled:.0%} buckets filled; written at {fmt(write_lps, 0)} lines/s); a scheduled run reads "
+            f"28 + 2 + 2 days = {fmt(per_day * 32, 1, 's')}",
+        ),
+    ], per_day * 28
+
+
+def predict_rows(run: Runner, sizes: Sizes) -> tuple[list[Row], dict[tuple[int, int, str], dict[str, Any]]]:
+    """Per-window latency and peak RSS over ctx x horizon x residency."""
+    rows, found = [], {}
+    for ctx in (512, 2048):
+        for horizon in (60, 96):
+            for resident in ("base", "base+adapter"):
+                r = run("predict", ctx=ctx, horizon=horizon, resident=resident, windows=sizes.windows)
+                if r is None:
+                    continue
+                found[(ctx, horizon, resident)] = r
+                per = r["per_window_s"]
+                value = " / ".join(f"{m} {fmt(v, 2, 's')}" for m, v in per.items())
+                rows.append(
+                    Row(
+                        f"predict ctx {ctx}, H {horizon}, resident {resident}",
+                        value,
+                        "",
+                        None,
+                        f"per window (median of {sizes.windows}, {r['rows']} rows: target + 4 measured "
+                        f"+ 4 time covariates); peak RSS {fmt(r['peak_rss_mb'], 0, 'MB')}, after load "
+                        f"{fmt(r['rss_loaded_mb'], 0, 'MB')}",
+                    )
+                )
+    return rows, found
+
+
+def batching_rows(r: dict[str, Any] | None) -> list[Row]:
+    """One window per forward vs one big forward."""
+    if r is None:
+        return []
+    better = "one window per forward" if r["single_wps"] >= r["batched_wps"] else "all windows in one forward"
+    return [
+        Row(
+            "batching, ctx 2048 H 60: windows/s one per forward vs all in one",
+            f"{r['single_wps']:.2f} vs {r['batched_wps']:.2f}",
+            "",
+            None,
+            f"{r['windows']} windows, same process; faster here: {better} (ratio "
+            f"{r['single_wps'] / r['batched_wps']:.2f}); ModelSet.predict runs one window per forward",
+        )
+    ]
+
+
+def cycle_rows(r: dict[str, Any] | None) -> list[Row]:
+    """The intraday cycle against both targets."""
+    if r is None:
+        return []
+    fell = ", ".join(r["failures"]) or "none"
+    return [
+        Row(
+            "intraday cycle: base + fine-tuned + baselines, ctx 2048, 1 h ahead",
+            fmt(r["cycle_s"], 2, "s"),
+            "< 3 s",
+            r["cycle_s"] < CYCLE_TARGET_S,
+            f"ForecastService.forecast against influxd, median of {len(r['cycles_s'])}; read "
+            f"{fmt(r['read_s'], 2, 's')}, models {fmt(r['models_s'], 2, 's')}; {r['written']} points written; "
+            f"fallbacks: {fell}",
+        ),
+        Row(
+            "both models resident: peak RSS",
+            fmt(r["peak_rss_mb"], 0, "MB"),
+            "< 1.5 GB",
+            r["peak_rss_mb"] < RSS_TARGET_MB,
+            f"base {r['params']['base']:,} + adapter "
+            f"{r['params']['adapter']:,} parameters, one process through the cycles",
+        ),
+    ]
+
+
+def finetune_rows(r: dict[str, Any] | None, read_s_28: float, predict: dict[Any, dict[str, Any]]) -> list[Row]:
+    """Seconds per LoRA step and the default scheduled fine-tune, extrapolated."""
+    if r is None:
+        return []
+    cfg = FinetuneSettings()
+    p512 = predict.get((512, 60, "base"), {}).get("per_window_s", {}).get("base", float("nan"))
+    p2048 = predict.get((2048, 60, "base"), {}).get("per_window_s", {}).get("base", float("nan"))
+    est = estimate_finetune(
+        read_s=read_s_28 * 32 / 28,
+        first_step_s=r["first_step_s"],
+        step_s=r["step_s"],
+        num_steps=cfg.num_steps,
+        eval_steps=cfg.eval_steps,
+        validation_windows=8,
+        predict_ctx_train_s=p512,
+        gate_windows=cfg.gate_windows,
+        predict_ctx_task_s=p2048,
+    )
+    return [
+        Row(
+            "fine-tune: seconds per LoRA step (batch 32 rows, ctx 512)",
+            fmt(r["step_s"], 2, "s"),
+            "",
+            None,
+            f"median of {len(r['steps_s'])} steps after the first ({fmt(r['first_step_s'], 1, 's')} incl. set-up);"
+            " a checkpoint is saved every step here (eval_steps=1 to time each step)",
+        ),
+        Row("fine-tune: peak RSS", fmt(r["peak_rss_mb"], 0, "MB"), "", None, "the fine-tune child process"),
+        Row(
+            "fine-tune: default scheduled run (200 steps), wall time",
+            fmt(est.total_s / 60, 1, "min"),
+            "",
+            None,
+            f"EXTRAPOLATED, not run: read {fmt(est.read_s, 0, 's')} + train {fmt(est.train_s, 0, 's')} + "
+            f"{cfg.num_steps // cfg.eval_steps} evaluations x 8 windows {fmt(est.eval_s, 0, 's')} + gate "
+            f"back-test 2 x {cfg.gate_windows} windows {fmt(est.gate_s, 0, 's')}",
+        ),
+    ]
+
+
+def backtest_rows(r: dict[str, Any] | None) -> list[Row]:
+    """Our backtest pipeline vs the model's own predict."""
+    if r is None:
+        return []
+    ratio = r["ours_wps"] / r["raw_wps"]
+    return [
+        Row(
+            "backtest: windows/s, backtest_mae vs pipeline.predict",
+            f"{r['ours_wps']:.3f} vs {r['raw_wps']:.3f}",
+            "",
+            None,
+            f"{r['windows']} windows, ctx 2048 H 60; ratio {ratio:.3f} (overhead of our code {1 / ratio - 1:+.1%})",
+        )
+    ]
+
+
+def profile_note(run: Runner, rows: list[Row]) -> list[str]:
+    """torch.profiler tables when the cycle or RSS target is missed."""
+    if not any(r.met is False for r in rows):
+        return []
+    r = run("profile", ctx=2048, horizon=60, rows=15)
+    if r is None:
+        return []
+    return [
+        f"Profile of one intraday run_models (base + fine-tuned + baselines, ctx 2048, H 60; torch.profiler, "
+        f"top by self CPU):\n\n```\n{r['table'].rstrip()}\n```"
+    ]
+
+
+def run(sizes: Sizes) -> tuple[list[Row], list[str]]:
+    """Build the model, start influxd, run every scenario; the rows and notes."""
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-forecaster-") as tmp:
+        work = Path(tmp)
+        model_dir, adapter_dir = work / "model", work / "adapter"
+        _log("building the random-weight model and adapter")
+        params = build_model(model_dir, sizes.model)
+        adapter = build_adapter(model_dir, adapter_dir)
+        runner = Runner(work, model_dir, adapter_dir)
+        with InfluxServer(work / "influxd") as influx:
+            client = InfluxClient(InfluxSettings(url=influx.url, database="fc", timeout_s=60.0))
+            client.create_database()
+            at = time.time_ns() // (60 * NS) * (60 * NS)
+            _write_history(client, at - 3 * 86400 * NS, 3 * 1440, STEP_S)
+            client.close()
+            pred_rows, predict = predict_rows(runner, sizes)
+            rows += pred_rows
+            rows += batching_rows(runner("batching", ctx=2048, horizon=60, windows=sizes.batch_windows))
+            rows += cycle_rows(runner("cycle", influx_url=influx.url, database="fc", at_ns=at, windows=sizes.cycles))
+            _log("read benchmark")
+            read, read_28 = read_rows(influx.url, sizes.read_days)
+            rows += read
+            rows += finetune_rows(runner("finetune", steps=sizes.steps), read_28, predict)
+            rows += backtest_rows(runner("backtest", ctx=2048, horizon=60, windows=sizes.backtest_windows))
+            notes = profile_note(runner, rows)
+        notes.insert(
+            0,
+            f"Model: random weights, {params:,} parameters; LoRA adapter {adapter:,} parameters "
+            "(r 8, alpha 16, Chronos-2's default targets); torch threads 2; fp32.",
+        )
+        notes += [f"Scenario failed: {e}" for e in runner.errors]
+    return rows, notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, print the table, append the section (unless --no-doc)."""
+    parser = argparse.ArgumentParser(prog="bench.forecaster_bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny model, one window each: a smoke run only")
+    parser.add_argument("--no-doc", action="store_true", help="print only; do not append to docs/benchmarks.md")
+    parser.add_argument("--title-note", default="", help="appended to the section title, e.g. 'under load'")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    load_start, machine, date = load_average(), machine_description(), utc_now_text()
+    rows, notes = run(sizes)
+    load_end = load_average()
+    print(console_table(rows))
+    for r in rows:
+        if r.note:
+            print(f"  {r.name}: {r.note}")
+    title = "Forecaster" + (" (--quick smoke run, tiny model)" if args.quick else "")
+    title += f" ({args.title_note})" if args.title_note else ""
+    if not args.no_doc:
+        append_section(
+            section(
+                title,
+                date=date,
+                machine=machine,
+                command=command_line(),
+                load_start=load_start,
+                load_end=load_end,
+                rows=rows,
+                notes=notes,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
