@@ -289,7 +289,8 @@ def run(sizes: Sizes) -> tuple[list[Row], list[str]]:
         params = build_model(model_dir, sizes.model)
         adapter = build_adapter(model_dir, adapter_dir)
         runner = Runner(work, model_dir, adapter_dir)
-        with InfluxServer(work / "influxd") as influx:
+        influx = InfluxServer(work / "influxd")
+        with influx:
             client = InfluxClient(InfluxSettings(url=influx.url, database="fc", timeout_s=60.0))
             client.create_database()
             at = time.time_ns() // (60 * NS) * (60 * NS)

@@ -62,5 +62,5 @@ def build_adapter(base_dir: Path, adapter_dir: Path) -> int:
         for name, param in peft.named_parameters():
             if "lora_B" in name:  # non-zero B: the adapter really changes the output
                 param.normal_(0.0, 0.01)
-    peft.save_pretrained(adapter_dir)
+    peft.save_pretrained(str(adapter_dir))
     return sum(p.numel() for n, p in peft.named_parameters() if "lora_" in n)

@@ -10,7 +10,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,9 @@ def predict(args: argparse.Namespace) -> dict[str, Any]:
     times: dict[str, list[float]] = {m: [] for m in models}
     for window in windows[1:]:
         for model in models:
-            times[model].append(_timed(lambda w=window, m=model: ms.predict(w, m, args.ctx)))
+            began = time.perf_counter()
+            ms.predict(window, model, args.ctx)
+            times[model].append(time.perf_counter() - began)
     return {
         "per_window_s": {m: median(v) for m, v in times.items()},
         "all_s": times,
@@ -186,7 +188,7 @@ def finetune(args: argparse.Namespace) -> dict[str, Any]:
     marks: list[float] = []
 
     class Timed(ft.ProgressCallback):
-        def on_log(self, a: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+        def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None, **kw: Any) -> None:
             if logs and "loss" in logs:
                 marks.append(time.monotonic())
 
