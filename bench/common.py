@@ -20,13 +20,37 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = REPO_ROOT / "docs" / "benchmarks.md"
-DOC_HEADER = (
-    "# Benchmarks\n\n"
-    "How fast and how cheap the collector and the forecaster are. Each run of `make bench-collector` or\n"
-    "`make bench-forecaster` (or `python -m bench.<name> [--quick]`) appends a dated section below with the\n"
-    "machine, the load average, the exact command and the numbers, each next to its target. Ratios are taken\n"
-    "within one run (the machines are noisy). Targets live here, never in timed tests.\n"
-)
+DOC_HEADER = """# Benchmarks
+
+How fast and how cheap the collector and the forecaster are. Targets live here, never in timed tests.
+
+Reproduce (each appends a dated section below: machine, load average, exact command, numbers, targets):
+
+- `make bench-collector` (= `python -m bench.collector_bench`, ~25 min): the collector against real influxd,
+  mosquitto and the simulator (16 cells, Modbus + MQTT).
+- `make bench-forecaster` (= `python -m bench.forecaster_bench`, ~10 min): Chronos-2 of the real size with
+  random weights, 2 torch threads, real influxd.
+- `python -m bench.collector_bench --quick` / `python -m bench.forecaster_bench --quick`: 1-3 min smoke runs
+  (tiny model, short phases); their numbers are not representative.
+
+Options: `--no-doc` (print only), `--title-note TEXT`; the collector also takes `--phases steady,drain,ceiling,latency`.
+Run them on a quiet machine (note the load average); ratios are always taken within one run.
+
+What is measured:
+
+- Collector, steady state: `collector run` as its own process for 10 min at 1 Hz; CPU seconds per wall second
+  of that process (/proc), its peak RSS (VmHWM), lines (= InfluxDB points) and field values per second, and the
+  1 Hz grid completeness: for every series and field seen in the window, `count()` of seconds present / seconds.
+- Collector, drain: 1 h of simulated 16-cell history (one buffer transaction per second, as the ticker does)
+  is drained by the real collector (simulator live) and, separately, by DiskBuffer + Writer in-process; both
+  compared with posting the same lines straight to InfluxDB in batches of 5000, before and after (ratio).
+- Collector, ingest ceiling: the simulator with more and more cells through the whole pipeline (sources ->
+  grid -> buffer -> InfluxDB) until a tick is missed, the buffer grows or a cell misses seconds.
+- Collector, latency: rows of `system` are polled every 50 ms; each row's values are matched to the one
+  simulator second that produced them (ambiguous rows are skipped); latency = first seen - that second.
+- Forecaster: every scenario in its own process (peak RSS = ru_maxrss of that process). Windows carry the
+  intraday task's shape: target + 4 measured covariates + 4 time features (9 rows).
+"""
 
 
 @dataclass(frozen=True)
