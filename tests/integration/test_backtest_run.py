@@ -144,3 +144,26 @@ def test_when_the_request_is_unusable_then_exit_2_with_a_clear_line(
     done = run_cli("forecaster", "backtest", "--config", str(config), *args, "--out", str(tmp_path / "runs"))
     assert done.returncode == 2, done.stdout + done.stderr
     assert expected in done.stderr
+
+
+def test_when_the_base_model_is_unavailable_then_one_line_says_so_and_the_stand_in_is_labelled(
+    influx: InfluxClient, influx_server: InfluxServer, tmp_path: Path
+) -> None:
+    fill(influx, START_NS, START_NS + 3 * DAY_NS)
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(influx_server.url, str(tmp_path / "no-such-model"), tmp_path / "models"))
+    code, output = backtest(config, tmp_path / "runs")
+    assert code == 1 and "--allow-stand-in" in output and "huggingface-cli download" in output
+
+    code, output = backtest(config, tmp_path / "runs", "--allow-stand-in")
+    assert code == 0, output
+    notices = [line for line in output.splitlines() if line.startswith("base model unavailable")]
+    assert len(notices) == 1 and "UNTRAINED stand-in" in notices[0] and "no-such-model" in notices[0]
+    run_dir = tmp_path / "runs" / "bt-test"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["base_model_is_stand_in"] is True and manifest["base_model"] == "stand-in:untrained"
+    frame = pd.read_csv(run_dir / "forecasts.csv")
+    learned = frame[frame["model"].isin(["base", "finetuned"])]
+    assert learned["model_version"].str.contains("stand-in:untrained").all()
+    assert (learned["fallback"] == 0).all()  # the stand-in really forecast; nothing fell back
+    assert load_run(run_dir).stand_in
