@@ -82,13 +82,14 @@ def sha256_of(directory: Path) -> str:
 
 
 class Progress:
-    """cut-off i/n with ETA: one refreshed line on a TTY, a log line every 30 s."""
+    """cut-off i/n with ETA: one refreshed line on a TTY; a log line every 10 % of the cut-offs or 30 s."""
 
     def __init__(self, total: int, tty: bool | None = None) -> None:
         self.total = total
         self.tty = sys.stderr.isatty() if tty is None else tty
         self.start = time.monotonic()
         self.last_log = self.start
+        self.tenth = 0
 
     def step(self, done: int) -> None:
         """Report `done` of `total` cut-offs finished."""
@@ -97,8 +98,9 @@ class Progress:
         if self.tty:
             end = "\n" if done == self.total else ""
             print(f"\rbacktest cut-off {done}/{self.total}  ETA {eta_s:5.0f} s", end=end, file=sys.stderr, flush=True)
-        if now - self.last_log >= 30 or done == self.total:
-            self.last_log = now
+        tenth = 10 * done // max(1, self.total)
+        if now - self.last_log >= 30 or tenth > self.tenth:
+            self.last_log, self.tenth = now, tenth
             log.info("backtest_progress", cutoff=done, cutoffs=self.total, eta_s=round(eta_s) if done else None)
 
 
