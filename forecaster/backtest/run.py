@@ -51,6 +51,7 @@ class Request:
     dataset: str = ""
     base_model: str = ""
     stand_in: bool = False
+    hold_last_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,7 @@ def build_manifest(
             "dataset": request.dataset,
         },
         "quiet_threshold_w": settings.quiet_threshold_w,
+        "hold_last_steps": request.hold_last_steps,
         "cutoffs": {"planned": len(plan.cutoffs), "every_steps": plan.every_steps, "skipped": skipped},
         "variants": [*VARIANTS, BASELINE_VARIANT],
         "covariates": {"past": list(task.past_covariates), "known_future": list(task.known_covariates)},

@@ -11,6 +11,7 @@ from pathlib import Path
 from collector.common.config import ForecastTask, Settings
 from collector.common.errors import FatalError, RejectedError, RetryableError
 from collector.common.influx import InfluxClient
+from forecaster.backtest.hold import hold_all
 from forecaster.backtest.plan import Plan, PlanError, history_problem, make_plan
 from forecaster.backtest.run import Request, default_run_id, read_series, run_backtest
 from forecaster.commands.common import add_config, load, parse_utc_ns
@@ -37,6 +38,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-finetune", action="store_true", help="skip the fine-tune (base and baselines only)")
     parser.add_argument("--dataset", default="", help="name of the dataset, shown in the report")
     parser.add_argument(
+        "--hold-last",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="carry each value forward over at most STEPS empty buckets (state-change recordings such as "
+        "Home Assistant, where a value holds until the next row); default 0 = off",
+    )
+    parser.add_argument(
         "--allow-stand-in",
         action="store_true",
         help="when the base model cannot be loaded, use an UNTRAINED stand-in (labelled as such everywhere)",
@@ -61,6 +70,8 @@ def _plan(settings: Settings, args: argparse.Namespace) -> Plan | list[str]:
             problems.append(f"--{name} {getattr(args, name)!r} is not an ISO-8601 time")
     if args.finetune_steps is not None and args.finetune_steps < 1:
         problems.append("--finetune-steps must be at least 1")
+    if args.hold_last < 0:
+        problems.append("--hold-last must be 0 or more")
     if problems:
         return problems
     try:
@@ -104,7 +115,7 @@ def _run(settings: Settings, plan: Plan, args: argparse.Namespace) -> int:
     started = time.monotonic()
     store = ForecastStore(InfluxClient(settings.influx), settings.site)
     try:
-        series = read_series(store, plan)
+        series = hold_all(read_series(store, plan), args.hold_last)
     except (RetryableError, RejectedError, FatalError) as exc:
         print(f"backtest: cannot read the series from InfluxDB: {exc}", file=sys.stderr)
         return 1
@@ -125,6 +136,7 @@ def _run(settings: Settings, plan: Plan, args: argparse.Namespace) -> int:
         dataset=args.dataset or settings.site,
         base_model=STAND_IN_VERSION if stand_in else settings.forecaster.base_model,
         stand_in=stand_in,
+        hold_last_steps=args.hold_last,
     )
     print(
         f"backtest {run_id}: task {plan.task.name}, {len(plan.cutoffs)} cut-offs, "

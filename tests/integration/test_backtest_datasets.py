@@ -53,12 +53,12 @@ def config(tmp_path: Path, server: InfluxServer, tiny: Path) -> Path:
 
 
 def backtest_and_report(
-    cfg: Path, site: str, task: str, times: list[str], out: Path
+    cfg: Path, site: str, task: str, times: list[str], out: Path, *extra: str
 ) -> tuple[pd.DataFrame, dict[str, object]]:
     env = {**python_env(), "BESS_SITE": site}  # the import's site tag (from the mapping) selects the series
     done = run_cli(
         "forecaster", "backtest", "--config", str(cfg), "--task", task, *times, "--max-cutoffs", "4",
-        "--finetune-steps", "2", "--out", str(out), "--run-id", site, "--dataset", site, timeout_s=300, env=env,
+        "--finetune-steps", "2", "--out", str(out), "--run-id", site, "--dataset", site, *extra, timeout_s=300, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     run_dir = out / site
@@ -82,8 +82,9 @@ def test_when_the_home_assistant_recording_is_imported_then_it_backtests_and_rep
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     times = ["--start", "2024-11-27T00:00:00Z", "--split", "2024-11-29T00:00:00Z", "--end", "2024-11-30T00:00:00Z"]
-    frame, manifest = backtest_and_report(cfg, "powerflow-es", "ha_1m", times, tmp_path / "runs")
-    assert frame["cutoff"].nunique() >= 3  # a window or two may be skipped for stale data, not most
+    # Home Assistant writes state changes only: a value holds until the next row (idle nights have none).
+    frame, manifest = backtest_and_report(cfg, "powerflow-es", "ha_1m", times, tmp_path / "runs", "--hold-last", "720")
+    assert frame["cutoff"].nunique() == 4 and manifest["hold_last_steps"] == 720
     assert manifest["data"]["points"] > 2 * 1440 * 0.9  # the 1-min grid of 3 days is nearly full
     assert frame["actual"].abs().max() > 500  # real charge/discharge, not zeros
     assert set(frame["model"]) == {"base", "finetuned", "persistence", "seasonal_naive"}

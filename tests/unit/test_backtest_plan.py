@@ -117,3 +117,13 @@ def test_when_windows_are_built_per_variant_then_only_the_covariates_differ() ->
         np.testing.assert_array_equal(window.target, windows["all_covariates"].target)
     with pytest.raises(ValueError, match="unknown variant"):
         variant_task(TASK, "everything")
+
+
+def test_when_values_are_held_then_only_holes_up_to_the_limit_fill_with_the_last_value() -> None:
+    from forecaster.backtest.hold import hold_last
+
+    nan = np.nan
+    values = np.array([nan, 1.0, nan, nan, 2.0, nan, nan, nan, 3.0])
+    np.testing.assert_array_equal(hold_last(values, 2), [nan, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, nan, 3.0])
+    np.testing.assert_array_equal(hold_last(values, 0), values)
+    assert np.isnan(hold_last(values, 2)[0])  # nothing before the first value is invented
