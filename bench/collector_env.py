@@ -101,7 +101,7 @@ class _Child:
 class Simulator(_Child):
     """`collector simulate` live: Modbus on a free port, MQTT on the broker."""
 
-    def __init__(self, workdir: Path, mqtt_port: int, *, seed: int, cells: int) -> None:
+    def __init__(self, workdir: Path, mqtt_port: int, *, seed: int, cells: int, start_timeout_s: float = 60) -> None:
         self.modbus_port = free_port()
         super().__init__(
             [
@@ -119,7 +119,11 @@ class Simulator(_Child):
             ],
             workdir / f"simulator-{seed}-{cells}.log",
         )
-        wait_port(self.modbus_port, 60.0)
+        try:
+            wait_port(self.modbus_port, start_timeout_s)  # it computes the day's arrays (cells x 86400) first
+        except TimeoutError:
+            self.stop()
+            raise
 
 
 @dataclass(frozen=True)

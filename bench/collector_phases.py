@@ -200,7 +200,11 @@ def ceiling_step(svc: Services, work: Path, *, cells: int, seconds: int, warmup_
     """One ingest step: the simulator with `cells` cells through the whole pipeline for `seconds`."""
     db = f"ceiling_{cells}"
     client = svc.client(db)
-    sim = Simulator(work, svc.mosquitto.port, seed=seed, cells=cells)
+    try:
+        sim = Simulator(work, svc.mosquitto.port, seed=seed, cells=cells, start_timeout_s=180)
+    except TimeoutError:
+        client.close()
+        raise
     col = Collector(work, svc, sim, db)
     try:
         col.wait_written(1, 90)
