@@ -209,19 +209,22 @@ def follow(args: list[str], log: Path, name: str, env: dict[str, str] | None = N
 
 def backfill(workdir: Path, influx: InfluxServer, start_s: int, end_s: int) -> int:
     """Simulated history at 60 s steps through the simulator's backfill (same physics as the live GX)."""
-    say(f"backfilling {HISTORY_DAYS} days of simulated history at 60 s steps ({iso(start_s)} .. {iso(end_s)})")
+    days = (end_s - start_s) / 86400
+    say(f"backfilling {days:g} days of simulated history at 60 s steps ({iso(start_s)} .. {iso(end_s)})")
     code, _ = follow(["collector", "simulate", "--backfill", "--start", iso(start_s), "--end", iso(end_s),
                       "--step-s", "60", "--influx-url", influx.url, "--database", "bess", "--site", "demo",
                       "--seed", "1"], workdir / "backfill.log", "backfill")
     return code
 
 
-def backtest(workdir: Path, config: Path, start_s: int, split_s: int, end_s: int) -> Path | None:
+def backtest(workdir: Path, start_s: int, split_s: int, end_s: int, args: argparse.Namespace) -> Path | None:
     """The forecaster's backtest with a short fine-tune; the run folder, or None on failure."""
+    config = workdir / "config.toml"
     plan = budget()
     say(plan.why)
+    plan = Budget(args.max_cutoffs or plan.max_cutoffs, args.finetune_steps or plan.finetune_steps, plan.env, plan.why)
     say(f"backtest: task {DEMO_TASK}, fine-tune on {iso(start_s)} .. {iso(split_s)} ({plan.finetune_steps} LoRA "
-        f"steps), {plan.max_cutoffs} cut-offs over the last {TEST_DAYS} days, 3 covariate variants")
+        f"steps), {plan.max_cutoffs} cut-offs after the split, 3 covariate variants")
     code, plain = follow(["forecaster", "backtest", "--config", str(config), "--task", DEMO_TASK,
                           "--start", iso(start_s), "--split", iso(split_s), "--end", iso(end_s),
                           "--max-cutoffs", str(plan.max_cutoffs), "--finetune-steps", str(plan.finetune_steps),
@@ -241,17 +244,19 @@ def report(workdir: Path, run: Path) -> Path | None:
     return Path(html) if code == 0 and html else None
 
 
-def forecast_story(workdir: Path, influx: InfluxServer, live_start_s: float, timings: dict[str, float]) -> int:
+def forecast_story(
+    workdir: Path, influx: InfluxServer, live_start_s: float, timings: dict[str, float], args: argparse.Namespace
+) -> int:
     """Backfill, backtest, report; each stage timed."""
     end_s = int(live_start_s) // 60 * 60
-    start_s = end_s - HISTORY_DAYS * 86400
-    split_s = end_s - TEST_DAYS * 86400
+    start_s = end_s - int(args.history_days * 86400)
+    split_s = end_s - int(min(TEST_DAYS, args.history_days / 4) * 86400)
     with timed("backfill", timings):
         if backfill(workdir, influx, start_s, end_s) != 0:
             say(f"backfill failed; see {workdir / 'backfill.log'}")
             return 1
     with timed("backtest", timings):
-        run = backtest(workdir, workdir / "config.toml", start_s, split_s, end_s)
+        run = backtest(workdir, start_s, split_s, end_s, args)
     if run is None:
         say(f"backtest failed; see {workdir / 'backtest.log'}")
         return 1
@@ -282,6 +287,9 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=ROOT / "demo-run")
     parser.add_argument("--live-seconds", type=int, default=60)
     parser.add_argument("--live-only", action="store_true", help="stop after the live part")
+    parser.add_argument("--history-days", type=float, default=HISTORY_DAYS, help="simulated history to backfill")
+    parser.add_argument("--max-cutoffs", type=int, default=None, help="override the backtest's cut-off budget")
+    parser.add_argument("--finetune-steps", type=int, default=None, help="override the fine-tune's step budget")
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     if workdir.exists():
@@ -301,7 +309,7 @@ def main() -> int:
         with timed("live", timings):
             code = run_live(workdir, args.live_seconds, influx, broker)
         if code == 0 and not args.live_only:
-            code = forecast_story(workdir, influx, live_start_s, timings)
+            code = forecast_story(workdir, influx, live_start_s, timings, args)
     finally:
         broker.stop()
         influx.stop()
