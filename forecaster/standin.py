@@ -62,7 +62,15 @@ def build_stand_in(directory: Path, seed: int = 0) -> Path:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Chronos2Model(_config())
-    model.save_pretrained(directory)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar in the one-line notice's neighbourhood
+    try:
+        model.save_pretrained(directory)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     (directory / MARKER_FILE).write_text(
         json.dumps({"what": "untrained random-weight Chronos-2 stand-in", "seed": seed}) + "\n", encoding="utf-8"
     )

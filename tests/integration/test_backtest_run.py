@@ -4,6 +4,7 @@ the fine-tune, clear usage errors, and the report rendered from the run."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from collector.common.influx import InfluxClient
 from collector.common.localservices import InfluxServer
 from forecaster.report.runfolder import load_run
+from forecaster.standin import STAND_IN_VERSION, build_stand_in, is_stand_in
 from tests.conftest import fc_synthetic_rows, run_cli
 
 pytestmark = pytest.mark.integration
@@ -167,3 +169,15 @@ def test_when_the_base_model_is_unavailable_then_one_line_says_so_and_the_stand_
     assert learned["model_version"].str.contains("stand-in:untrained").all()
     assert (learned["fallback"] == 0).all()  # the stand-in really forecast; nothing fell back
     assert load_run(run_dir).stand_in
+
+
+def test_when_the_stand_in_is_built_twice_then_its_weights_are_identical_and_marked(tmp_path: Path) -> None:
+    def digest(path: Path) -> str:
+        return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(path.glob("*.safetensors")))).hexdigest()
+
+    a = build_stand_in(tmp_path / "a", seed=0)
+    b = build_stand_in(tmp_path / "b", seed=0)
+    c = build_stand_in(tmp_path / "c", seed=1)
+    assert is_stand_in(a) and not is_stand_in(tmp_path)
+    assert digest(a) == digest(b) != digest(c)
+    assert "untrained" in STAND_IN_VERSION

@@ -1,8 +1,7 @@
-"""The run-folder writer: the report's contract, scores per variant, gaps, and the untrained stand-in."""
+"""The run-folder writer: the report's contract, scores per variant, gaps."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ import pandas as pd
 from forecaster.backtest import runfolder_writer as rf
 from forecaster.frame import Forecast, mean_from_quantiles, to_frame
 from forecaster.report.runfolder import load_run
-from forecaster.standin import STAND_IN_VERSION, build_stand_in, is_stand_in
 
 NS = 1_000_000_000
 T0 = 1_767_225_600 * NS
@@ -72,15 +70,3 @@ def test_when_the_target_has_holes_then_gaps_lists_the_long_ones() -> None:
         {"start": "2026-01-01T00:10:00Z", "end": "2026-01-01T00:15:00Z"}
     ]
     assert rf.regime_share({1: "quiet", 2: "quiet", 3: "cycling", 4: "quiet"}) == {"cycling": 0.25, "quiet": 0.75}
-
-
-def test_when_the_stand_in_is_built_twice_then_its_weights_are_identical_and_marked(tmp_path: Path) -> None:
-    def digest(path: Path) -> str:
-        return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(path.glob("*.safetensors")))).hexdigest()
-
-    a = build_stand_in(tmp_path / "a", seed=0)
-    b = build_stand_in(tmp_path / "b", seed=0)
-    c = build_stand_in(tmp_path / "c", seed=1)
-    assert is_stand_in(a) and not is_stand_in(tmp_path)
-    assert digest(a) == digest(b) != digest(c)
-    assert "untrained" in STAND_IN_VERSION
