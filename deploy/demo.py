@@ -50,8 +50,14 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT,
-                                cwd=ROOT, env=_env(), start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=_env(),
+            start_new_session=True,
+        )
 
 
 def _stop(proc: subprocess.Popen[bytes], name: str, timeout_s: float = 20.0) -> int:
@@ -102,8 +108,21 @@ def run_live(workdir: Path, seconds: int, influx: InfluxServer, broker: Mosquitt
     try:
         say(f"InfluxDB {influx.url}  Mosquitto 127.0.0.1:{broker.port}  (data in {workdir})")
         modbus_port = free_port()
-        sim = _spawn(["collector", "simulate", "--modbus-port", str(modbus_port), "--mqtt-host", "127.0.0.1",
-                      "--mqtt-port", str(broker.port), "--seed", "1"], workdir / "simulator.log")
+        sim = _spawn(
+            [
+                "collector",
+                "simulate",
+                "--modbus-port",
+                str(modbus_port),
+                "--mqtt-host",
+                "127.0.0.1",
+                "--mqtt-port",
+                str(broker.port),
+                "--seed",
+                "1",
+            ],
+            workdir / "simulator.log",
+        )
         procs.append(("simulator", sim))
         wait_port(modbus_port, 30)
         config = workdir / "config.toml"
@@ -124,11 +143,13 @@ def run_live(workdir: Path, seconds: int, influx: InfluxServer, broker: Mosquitt
         code = _stop(collector, "collector")
         say(f"collector stopped with exit code {code} (SIGTERM: buffer flushed)")
         print_landed(client, since_ns)
-        print(f"\n  Query it yourself while the demo's InfluxDB runs, e.g.:\n"
-              f"    influx -port {influx.port} -database bess -execute "
-              f"'SELECT mean(voltage_v) FROM cell WHERE time > now() - 5m GROUP BY cell'\n"
-              f"    curl -G '{influx.url}/query' --data-urlencode db=bess "
-              f"--data-urlencode \"q=SELECT * FROM battery ORDER BY time DESC LIMIT 3\"")
+        print(
+            f"\n  Query it yourself while the demo's InfluxDB runs, e.g.:\n"
+            f"    influx -port {influx.port} -database bess -execute "
+            f"'SELECT mean(voltage_v) FROM cell WHERE time > now() - 5m GROUP BY cell'\n"
+            f"    curl -G '{influx.url}/query' --data-urlencode db=bess "
+            f'--data-urlencode "q=SELECT * FROM battery ORDER BY time DESC LIMIT 3"'
+        )
         return 0 if code == 0 else 1
     finally:
         for name, proc in reversed(procs):
@@ -163,9 +184,14 @@ def budget() -> Budget:
         socket.getaddrinfo(HUB_HOST, 443)
     except OSError:
         offline = {"HF_HUB_OFFLINE": "1", "BESS_FORECASTER__FINETUNE__LEARNING_RATE": "0.001"}
-        return Budget(120, 100, offline, f"no network access to {HUB_HOST}: the pretrained {base_model} cannot be "
-                      f"downloaded, so the backtest uses a small UNTRAINED stand-in model, labelled as such "
-                      f"everywhere (fine-tune learning rate 1e-3 for it)")
+        return Budget(
+            120,
+            100,
+            offline,
+            f"no network access to {HUB_HOST}: the pretrained {base_model} cannot be "
+            f"downloaded, so the backtest uses a small UNTRAINED stand-in model, labelled as such "
+            f"everywhere (fine-tune learning rate 1e-3 for it)",
+        )
     return Budget(36, 20, {}, f"{HUB_HOST} reachable: {base_model} is downloaded on first use")
 
 
@@ -186,8 +212,15 @@ def follow(args: list[str], log: Path, name: str, env: dict[str, str] | None = N
     """Run `python -m ARGS`, keep its output in `log`, show its progress events and its plain lines."""
     plain: list[str] = []
     with log.open("a", encoding="utf-8") as out:
-        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                cwd=ROOT, env=_env(env), text=True, bufsize=1)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=_env(env),
+            text=True,
+            bufsize=1,
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(line)
@@ -211,9 +244,29 @@ def backfill(workdir: Path, influx: InfluxServer, start_s: int, end_s: int) -> i
     """Simulated history at 60 s steps through the simulator's backfill (same physics as the live GX)."""
     days = (end_s - start_s) / 86400
     say(f"backfilling {days:g} days of simulated history at 60 s steps ({iso(start_s)} .. {iso(end_s)})")
-    code, _ = follow(["collector", "simulate", "--backfill", "--start", iso(start_s), "--end", iso(end_s),
-                      "--step-s", "60", "--influx-url", influx.url, "--database", "bess", "--site", "demo",
-                      "--seed", "1"], workdir / "backfill.log", "backfill")
+    code, _ = follow(
+        [
+            "collector",
+            "simulate",
+            "--backfill",
+            "--start",
+            iso(start_s),
+            "--end",
+            iso(end_s),
+            "--step-s",
+            "60",
+            "--influx-url",
+            influx.url,
+            "--database",
+            "bess",
+            "--site",
+            "demo",
+            "--seed",
+            "1",
+        ],
+        workdir / "backfill.log",
+        "backfill",
+    )
     return code
 
 
@@ -223,14 +276,42 @@ def backtest(workdir: Path, start_s: int, split_s: int, end_s: int, args: argpar
     plan = budget()
     say(plan.why)
     plan = Budget(args.max_cutoffs or plan.max_cutoffs, args.finetune_steps or plan.finetune_steps, plan.env, plan.why)
-    say(f"backtest: task {DEMO_TASK}, fine-tune on {iso(start_s)} .. {iso(split_s)} ({plan.finetune_steps} LoRA "
-        f"steps), {plan.max_cutoffs} cut-offs after the split, 3 covariate variants")
-    code, plain = follow(["forecaster", "backtest", "--config", str(config), "--task", DEMO_TASK,
-                          "--start", iso(start_s), "--split", iso(split_s), "--end", iso(end_s),
-                          "--max-cutoffs", str(plan.max_cutoffs), "--finetune-steps", str(plan.finetune_steps),
-                          "--out", str(workdir / "runs"), "--run-id", "demo", "--seed", "0",
-                          "--dataset", "simulated (make demo)", "--allow-stand-in"],
-                         workdir / "backtest.log", "backtest", plan.env)
+    say(
+        f"backtest: task {DEMO_TASK}, fine-tune on {iso(start_s)} .. {iso(split_s)} ({plan.finetune_steps} LoRA "
+        f"steps), {plan.max_cutoffs} cut-offs after the split, 3 covariate variants"
+    )
+    code, plain = follow(
+        [
+            "forecaster",
+            "backtest",
+            "--config",
+            str(config),
+            "--task",
+            DEMO_TASK,
+            "--start",
+            iso(start_s),
+            "--split",
+            iso(split_s),
+            "--end",
+            iso(end_s),
+            "--max-cutoffs",
+            str(plan.max_cutoffs),
+            "--finetune-steps",
+            str(plan.finetune_steps),
+            "--out",
+            str(workdir / "runs"),
+            "--run-id",
+            "demo",
+            "--seed",
+            "0",
+            "--dataset",
+            "simulated (make demo)",
+            "--allow-stand-in",
+        ],
+        workdir / "backtest.log",
+        "backtest",
+        plan.env,
+    )
     run = next((line.split("run: ", 1)[1] for line in plain if line.startswith("run: ")), None)
     return Path(run) if code == 0 and run else None
 
@@ -238,8 +319,9 @@ def backtest(workdir: Path, start_s: int, split_s: int, end_s: int, args: argpar
 def report(workdir: Path, run: Path) -> Path | None:
     """Render the report of the run; the HTML path, or None on failure."""
     out = workdir / "report"
-    code, plain = follow(["forecaster", "report", "--run", str(run), "--out", str(out)],
-                         workdir / "report.log", "report")
+    code, plain = follow(
+        ["forecaster", "report", "--run", str(run), "--out", str(out)], workdir / "report.log", "report"
+    )
     html = next((line.split("html: ", 1)[1] for line in plain if line.startswith("html: ")), None)
     return Path(html) if code == 0 and html else None
 
