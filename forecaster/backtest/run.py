@@ -199,6 +199,29 @@ def with_variant(samples: list[Sample], variant: str) -> list[Sample]:
     return [Sample(s.measurement, {**s.tags, "variant": variant}, s.fields, s.ts_ns) for s in samples]
 
 
+def forecast_all(
+    plan: Plan, series: dict[str, np.ndarray], models: ModelSet, store: ForecastStore, *, run_id: str, tty: bool | None
+) -> tuple[list[tuple[str, Forecast]], dict[str, str], int]:
+    """Every cut-off, in order, written to InfluxDB as it is done: (forecasts, skipped, points written)."""
+    repeats = RepeatCounter(log)
+    progress = Progress(len(plan.cutoffs), tty)
+    forecasts: list[tuple[str, Forecast]] = []
+    skipped: dict[str, str] = {}
+    written = 0
+    for i, cutoff in enumerate(plan.cutoffs, 1):
+        done, failures, reason = forecast_cutoff(models, series, plan, cutoff)
+        if reason:
+            skipped[iso(cutoff)] = reason
+            repeats.hit("skip", "backtest_window_skipped", cutoff=iso(cutoff), reason=reason)
+        for name, error in failures.items():
+            repeats.hit(f"fallback:{name}", "model_fell_back_to_persistence", model=name, error=error[:300])
+        samples = [s for v, f in done for s in with_variant(forecast_samples(f, store.site, run_id), v)]
+        written += store.write_samples(samples) if samples else 0
+        forecasts.extend(done)
+        progress.step(i)
+    return forecasts, skipped, written
+
+
 def run_backtest(
     plan: Plan,
     series: dict[str, np.ndarray],
@@ -214,27 +237,11 @@ def run_backtest(
     request.out_dir.mkdir(parents=True, exist_ok=True)
     finetune = finetune_adapter(models, series, plan, settings, request) if request.finetune else None
     seed_everything(request.seed)
-    repeats = RepeatCounter(log)
-    progress = Progress(len(plan.cutoffs), tty)
-    forecasts: list[tuple[str, Forecast]] = []
-    skipped: dict[str, str] = {}
-    written = 0
-    for i, cutoff in enumerate(plan.cutoffs, 1):
-        done, failures, reason = forecast_cutoff(models, series, plan, cutoff)
-        if reason:
-            skipped[iso(cutoff)] = reason
-            repeats.hit("skip", "backtest_window_skipped", cutoff=iso(cutoff), reason=reason)
-        for name, error in failures.items():
-            repeats.hit(f"fallback:{name}", "model_fell_back_to_persistence", model=name, error=error[:300])
-        samples = [s for v, f in done for s in with_variant(forecast_samples(f, store.site, request.run_id), v)]
-        written += store.write_samples(samples) if samples else 0
-        forecasts.extend(done)
-        progress.step(i)
+    forecasts, skipped, written = forecast_all(plan, series, models, store, run_id=request.run_id, tty=tty)
     frame = _frame(forecasts, request.run_id)
     if frame.empty:
-        raise RuntimeError(
-            f"every cut-off was skipped ({len(skipped)}); first reason: {next(iter(skipped.values()), '')}"
-        )
+        first = next(iter(skipped.values()), "")
+        raise RuntimeError(f"every cut-off was skipped ({len(skipped)}); first reason: {first}")
     frame, horizon = label(frame, series, plan, settings.quiet_threshold_w)
     for cutoff in [c for c, r in horizon.items() if r == regimes.UNKNOWN]:
         skipped[iso(cutoff)] = "no actuals over the horizon (not scored; the forecasts are in InfluxDB)"
@@ -248,14 +255,10 @@ def run_backtest(
         plan, series, settings=settings, request=request, finetune=finetune, horizon=horizon, skipped=skipped
     )
     manifest["wall_s"] = round(time.monotonic() - started, 1)
-    rf.write_run_folder(
-        request.out_dir / request.run_id,
-        rf.contract_frame(frame, request.run_id, plan.task.resolution_s),
-        scores,
-        manifest,
-    )
+    run_dir = request.out_dir / request.run_id
+    rf.write_run_folder(run_dir, rf.contract_frame(frame, request.run_id, plan.task.resolution_s), scores, manifest)
     log.info("backtest_finished", run=request.run_id, windows=len(horizon), skipped=len(skipped), points=written)
-    return Outcome(request.out_dir / request.run_id, len(horizon), len(skipped), written, manifest)
+    return Outcome(run_dir, len(horizon), len(skipped), written, manifest)
 
 
 def _frame(forecasts: list[tuple[str, Forecast]], run_id: str) -> pd.DataFrame:
