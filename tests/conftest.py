@@ -13,6 +13,7 @@ import pytest
 from collector.common.config import InfluxSettings
 from collector.common.influx import InfluxClient
 from collector.common.localservices import InfluxServer, MosquittoServer
+from forecaster.modelbuild import CHRONOS2_QUANTILES, TINY_SIZE, save_random_chronos2
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The recorded datasets: ../shared/data beside the checkout (as in CI), or BESS_SHARED_DATA.
@@ -67,26 +68,14 @@ def run_cli(*args: str, timeout_s: float = 120.0, env: dict[str, str] | None = N
 
 # --- forecaster fixtures (appended by the forecaster helper) -------------------------------------------------
 
-FC_QUANTILES = [0.01, 0.05, *(round(0.05 * k, 2) for k in range(2, 19)), 0.95, 0.99]
+FC_QUANTILES = list(CHRONOS2_QUANTILES)
 
 
 @pytest.fixture(scope="session")
 def tiny_chronos_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random-weight Chronos-2 saved to a temp dir (offline; loads and predicts in well under 1 s)."""
-    import torch
-    from chronos.chronos2 import Chronos2Model
-    from chronos.chronos2.config import Chronos2CoreConfig
-
     path = tmp_path_factory.mktemp("tiny-chronos2")
-    config = Chronos2CoreConfig(
-        d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4, vocab_size=2, pad_token_id=0,
-        architectures=["Chronos2Model"], chronos_pipeline_class="Chronos2Pipeline", reg_token_id=1,
-        chronos_config={"context_length": 8192, "input_patch_size": 16, "output_patch_size": 16,
-                        "input_patch_stride": 16, "quantiles": FC_QUANTILES, "use_reg_token": True,
-                        "use_arcsinh": True, "max_output_patches": 64, "time_encoding_scale": 8192},
-    )
-    torch.manual_seed(0)
-    Chronos2Model(config).save_pretrained(path)
+    save_random_chronos2(path, TINY_SIZE, seed=0)
     return path
 
 

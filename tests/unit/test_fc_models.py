@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from forecaster.forecast import run_models
+from forecaster.modelbuild import TINY_SIZE, save_random_chronos2
 from forecaster.models import BaseModelUnavailable, ModelSet, load_pipeline
 from forecaster.windows import NS, build_window
 
@@ -15,35 +16,7 @@ LEVELS_9 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
 
 def tiny_with_levels(path: Path, levels: list[float], seed: int = 1) -> Path:
-    import torch
-    from chronos.chronos2 import Chronos2Model
-    from chronos.chronos2.config import Chronos2CoreConfig
-
-    config = Chronos2CoreConfig(
-        d_model=32,
-        d_kv=8,
-        d_ff=64,
-        num_layers=2,
-        num_heads=4,
-        vocab_size=2,
-        pad_token_id=0,
-        architectures=["Chronos2Model"],
-        chronos_pipeline_class="Chronos2Pipeline",
-        reg_token_id=1,
-        chronos_config={
-            "context_length": 8192,
-            "input_patch_size": 16,
-            "output_patch_size": 16,
-            "input_patch_stride": 16,
-            "quantiles": levels,
-            "use_reg_token": True,
-            "use_arcsinh": True,
-            "max_output_patches": 64,
-            "time_encoding_scale": 8192,
-        },
-    )
-    torch.manual_seed(seed)
-    Chronos2Model(config).save_pretrained(path)
+    save_random_chronos2(path, TINY_SIZE, seed=seed, quantiles=levels)
     return path
 
 
