@@ -207,7 +207,15 @@ def _phase(phase: str, svc: Services, work: Path, sizes: Sizes, seed: int) -> tu
             ph.steady(svc, work, seconds=sizes.steady_s, warmup_s=sizes.warmup_s, seed=seed, log=_log)
         ), []
     if phase == "drain":
-        return drain_rows(ph.drain(svc, work, outage_s=sizes.outage_s, seed=seed, log=_log)), []
+        result = ph.drain(svc, work, outage_s=sizes.outage_s, seed=seed, log=_log)
+        notes = []
+        if result.collector_lines_per_s / result.raw_mean < DRAIN_RATIO_TARGET:
+            _log("drain ratio target missed: profiling the in-process Writer drain")
+            notes.append(
+                "Profile of the drain (in-process DiskBuffer + Writer on the same backlog, cProfile, by own time "
+                f"then cumulative):\n\n```\n{ph.profile_drain(svc, work)}\n```"
+            )
+        return drain_rows(result), notes
     if phase == "ceiling":
         return _ceiling(svc, work, sizes, seed)
     return latency_rows(

@@ -186,7 +186,7 @@ def drain(svc: Services, work: Path, *, outage_s: int, seed: int, log: LOG) -> D
     log(f"drain: {len(lines)} lines for a {outage_s} s outage; filling the buffer")
     filled = work / "drain-filled"
     _fill_buffer(filled, seconds)
-    copies = [work / "drain-inprocess", work / "drain-collector"]
+    copies = [work / "drain-inprocess", work / "drain-collector", work / "drain-profile"]
     for copy in copies:
         shutil.copytree(filled, copy)
     raw = [_raw_ingest(svc, "raw_a", lines, batch)]
@@ -194,6 +194,32 @@ def drain(svc: Services, work: Path, *, outage_s: int, seed: int, log: LOG) -> D
     coll, coll_s = _collector_drain(svc, work, copies[1], seed, len(lines))
     raw.append(_raw_ingest(svc, "raw_b", lines, batch))
     return DrainResult(outage_s, len(lines), raw, inproc, coll, coll_s)
+
+
+def profile_drain(svc: Services, work: Path, top: int = 18) -> str:
+    """cProfile of the in-process Writer draining the third copy of the filled buffer (one thread)."""
+    import cProfile
+    import io
+    import pstats
+
+    directory = work / "drain-profile"
+    client = svc.client("drain_profile")
+    buffer = DiskBuffer(directory, 1024 * 1024 * 1024, "full")
+    try:
+        writer = Writer(buffer, client, DeadLetters(directory), batch_max_lines=5000)
+        prof = cProfile.Profile()
+        prof.enable()
+        writer.drain(600.0)
+        prof.disable()
+    finally:
+        buffer.close()
+        client.close()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out).strip_dirs()
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    text = out.getvalue()
+    return "\n".join(line for line in text.splitlines() if line.strip() and "Ordered by" not in line[:20])
 
 
 def ceiling_step(svc: Services, work: Path, *, cells: int, seconds: int, warmup_s: float, seed: int) -> Step:
