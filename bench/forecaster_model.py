@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-QUANTILES = [0.01, 0.05, *(round(0.05 * k, 2) for k in range(2, 19)), 0.95, 0.99]
-REAL = {"d_model": 768, "d_kv": 64, "d_ff": 3072, "num_layers": 12, "num_heads": 12}
-SMALL = {"d_model": 128, "d_kv": 32, "d_ff": 512, "num_layers": 2, "num_heads": 4}
+from forecaster.modelbuild import FULL_SIZE, save_random_chronos2
+
+REAL = FULL_SIZE  # amazon/chronos-2: 119.5M parameters
+SMALL = {"d_model": 128, "d_kv": 32, "d_ff": 512, "num_layers": 2, "num_heads": 4}  # --quick only
 LORA_TARGETS = [
     "self_attention.q",
     "self_attention.v",
@@ -19,34 +20,8 @@ LORA_TARGETS = [
 
 
 def build_model(directory: Path, size: dict[str, int]) -> int:
-    """Save a random Chronos-2 of `size` into `directory`; returns its parameter count."""
-    import torch
-    from chronos.chronos2 import Chronos2Model
-    from chronos.chronos2.config import Chronos2CoreConfig
-
-    config = Chronos2CoreConfig(
-        **size,
-        vocab_size=2,
-        pad_token_id=0,
-        architectures=["Chronos2Model"],
-        chronos_pipeline_class="Chronos2Pipeline",
-        reg_token_id=1,
-        chronos_config={
-            "context_length": 8192,
-            "input_patch_size": 16,
-            "output_patch_size": 16,
-            "input_patch_stride": 16,
-            "quantiles": QUANTILES,
-            "use_reg_token": True,
-            "use_arcsinh": True,
-            "max_output_patches": 64,
-            "time_encoding_scale": 8192,
-        },
-    )
-    torch.manual_seed(0)
-    model = Chronos2Model(config)
-    model.save_pretrained(directory)
-    return sum(p.numel() for p in model.parameters())
+    """Save a random Chronos-2 of `size` into `directory` (forecaster.modelbuild); its parameter count."""
+    return save_random_chronos2(directory, size)
 
 
 def build_adapter(base_dir: Path, adapter_dir: Path) -> int:
