@@ -55,10 +55,11 @@ class Sizes:
     steps: int
     read_days: float
     backtest_windows: int
+    backtest_cutoffs: int
 
 
-FULL = Sizes(REAL, 3, 6, 3, 4, 7.0, 6)
-QUICK = Sizes(SMALL, 1, 2, 1, 2, 0.125, 2)
+FULL = Sizes(REAL, 3, 6, 3, 4, 7.0, 6, 4)
+QUICK = Sizes(SMALL, 1, 2, 1, 2, 0.125, 2, 2)
 
 
 def _log(text: str) -> None:
@@ -257,11 +258,29 @@ def backtest_rows(r: dict[str, Any] | None) -> list[Row]:
     ratio = r["ours_wps"] / r["raw_wps"]
     return [
         Row(
-            "backtest: windows/s, backtest_mae vs pipeline.predict",
+            "gate back-test (backtest_mae): windows/s vs pipeline.predict",
             f"{r['ours_wps']:.3f} vs {r['raw_wps']:.3f}",
             "",
             None,
             f"{r['windows']} windows, ctx 2048 H 60; ratio {ratio:.3f} (overhead of our code {1 / ratio - 1:+.1%})",
+        )
+    ]
+
+
+def backtest_run_rows(r: dict[str, Any] | None) -> list[Row]:
+    """The backtest command's pipeline vs the model's own predict of the same windows."""
+    if r is None:
+        return []
+    ratio = r["ours_cps"] / r["raw_cps"]
+    return [
+        Row(
+            "backtest command pipeline (run_backtest): cut-offs/s vs pipeline.predict",
+            f"{r['ours_cps']:.3f} vs {r['raw_cps']:.3f}",
+            "",
+            None,
+            f"{r['cutoffs']} cut-offs x 3 covariate variants = {r['forwards']} forwards, base only (no fine-tune), "
+            f"ctx 2048 H 60, forecasts written to influxd, scored, run folder written; ratio {ratio:.3f} "
+            f"(overhead of our code {1 / ratio - 1:+.1%})",
         )
     ]
 
@@ -279,9 +298,41 @@ def profile_note(run: Runner, rows: list[Row]) -> list[str]:
     ]
 
 
-def run(sizes: Sizes) -> tuple[list[Row], list[str]]:
-    """Build the model, start influxd, run every scenario; the rows and notes."""
+SCENARIO_NAMES = ("predict", "batching", "cycle", "read", "finetune", "backtest", "backtest_run")
+
+
+def _scenarios(runner: Runner, sizes: Sizes, url: str, at: int, only: set[str]) -> list[Row]:
+    """Every selected scenario in order; a failed one is recorded and the rest still run."""
+    want = (lambda name: name in only) if only else (lambda name: True)
     rows: list[Row] = []
+    predict: dict[Any, dict[str, Any]] = {}
+    if want("predict"):
+        pred_rows, predict = predict_rows(runner, sizes)
+        rows += pred_rows
+    if want("batching"):
+        rows += batching_rows(runner("batching", ctx=2048, horizon=60, windows=sizes.batch_windows))
+    if want("cycle"):
+        rows += cycle_rows(runner("cycle", influx_url=url, database="fc", at_ns=at, windows=sizes.cycles))
+    read_28 = float("nan")
+    if want("read"):
+        _log("read benchmark")
+        try:
+            read, read_28 = read_rows(url, sizes.read_days)
+        except Exception as exc:  # keep the other scenarios' numbers
+            read = [Row("read: FAILED", type(exc).__name__, "", None, str(exc)[:300])]
+        rows += read
+    if want("finetune"):
+        rows += finetune_rows(runner("finetune", steps=sizes.steps), read_28, predict)
+    if want("backtest"):
+        rows += backtest_rows(runner("backtest", ctx=2048, horizon=60, windows=sizes.backtest_windows))
+    if want("backtest_run"):
+        r = runner("backtest_run", ctx=2048, horizon=60, windows=sizes.backtest_cutoffs, influx_url=url, database="bt")
+        rows += backtest_run_rows(r)
+    return rows
+
+
+def run(sizes: Sizes, only: set[str] | None = None) -> tuple[list[Row], list[str]]:
+    """Build the model, start influxd, run the scenarios (all, or `only`); the rows and notes."""
     with tempfile.TemporaryDirectory(prefix="bench-forecaster-") as tmp:
         work = Path(tmp)
         model_dir, adapter_dir = work / "model", work / "adapter"
@@ -296,18 +347,7 @@ def run(sizes: Sizes) -> tuple[list[Row], list[str]]:
             at = time.time_ns() // (60 * NS) * (60 * NS)
             _write_history(client, at - 3 * 86400 * NS, 3 * 1440, STEP_S)
             client.close()
-            pred_rows, predict = predict_rows(runner, sizes)
-            rows += pred_rows
-            rows += batching_rows(runner("batching", ctx=2048, horizon=60, windows=sizes.batch_windows))
-            rows += cycle_rows(runner("cycle", influx_url=influx.url, database="fc", at_ns=at, windows=sizes.cycles))
-            _log("read benchmark")
-            try:
-                read, read_28 = read_rows(influx.url, sizes.read_days)
-            except Exception as exc:  # keep the other scenarios' numbers
-                read, read_28 = [Row("read: FAILED", type(exc).__name__, "", None, str(exc)[:300])], float("nan")
-            rows += read
-            rows += finetune_rows(runner("finetune", steps=sizes.steps), read_28, predict)
-            rows += backtest_rows(runner("backtest", ctx=2048, horizon=60, windows=sizes.backtest_windows))
+            rows = _scenarios(runner, sizes, influx.url, at, only or set())
             notes = profile_note(runner, rows)
         notes.insert(
             0,
@@ -323,11 +363,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.forecaster_bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny model, one window each: a smoke run only")
     parser.add_argument("--no-doc", action="store_true", help="print only; do not append to docs/benchmarks.md")
+    parser.add_argument("--only", default="", help="comma-separated scenarios to run (default: all)")
     parser.add_argument("--title-note", default="", help="appended to the section title, e.g. 'under load'")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     load_start, machine, date = load_average(), machine_description(), utc_now_text()
-    rows, notes = run(sizes)
+    only = {x for x in args.only.split(",") if x}
+    unknown = only - set(SCENARIO_NAMES)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIO_NAMES)}")
+    rows, notes = run(sizes, only)
     load_end = load_average()
     print(console_table(rows))
     for r in rows:

@@ -258,6 +258,70 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def backtest_run(args: argparse.Namespace) -> dict[str, Any]:
+    """The backtest command's pipeline (forecaster.backtest.run.run_backtest: every covariate variant, base +
+    baselines, InfluxDB writes, labels, scores, run folder; no fine-tune) vs the model's own predict of the same
+    variant windows. Both in cut-offs per second."""
+    import torch
+
+    from collector.common.config import InfluxSettings
+    from collector.common.influx import InfluxClient
+    from forecaster.backtest.ablation import variant_windows
+    from forecaster.backtest.plan import make_plan
+    from forecaster.backtest.run import Request, run_backtest
+    from forecaster.models import ModelSet
+    from forecaster.store import ForecastStore
+    from forecaster.windows import chronos_input
+
+    pipe = _pipeline(args)
+    models = ModelSet(pipe, str(args.model_dir))
+    task = _task(args.ctx, args.horizon)
+    step_ns = STEP_S * NS
+    g0 = 1_760_000_000 * NS // step_ns * step_ns
+    n = task.context_steps + args.windows * 60 + task.horizon_steps
+    plan = make_plan(
+        task, g0, g0 + task.context_steps * step_ns, g0 + n * step_ns, every_steps=60, max_cutoffs=args.windows
+    )
+    series = synthetic_series(plan.read_start_ns, plan.n_steps, STEP_S)
+    windows = [w for c in plan.cutoffs for w in variant_windows(series, plan.read_start_ns, task, c).values()]
+    settings = ForecasterSettings(base_model=str(args.model_dir), num_threads=args.threads)
+    client = InfluxClient(InfluxSettings(url=args.influx_url, database=args.database, timeout_s=60.0))
+    client.create_database()
+    store = ForecastStore(client, SITE)
+
+    def raw() -> None:
+        with torch.inference_mode():
+            for w in windows:
+                pipe.predict(
+                    [chronos_input(w)],
+                    prediction_length=task.horizon_steps,
+                    context_length=task.context_steps,
+                    batch_size=1 + len(w.past),
+                )
+
+    with tempfile.TemporaryDirectory(prefix="bench-bt-") as out:
+
+        def ours() -> None:
+            request = Request(run_id=f"bench-{time.monotonic_ns()}", out_dir=Path(out), finetune=False)
+            run_backtest(plan, series, models, settings=settings, store=store, request=request)
+
+        raw()  # warm-up
+        raw_s = [_timed(raw)]
+        ours_s = _timed(ours)
+        raw_s.append(_timed(raw))
+    client.close()
+    k = len(plan.cutoffs)
+    return {
+        "cutoffs": k,
+        "forwards": len(windows),
+        "raw_cps": k / median(raw_s),
+        "ours_cps": k / ours_s,
+        "raw_s": raw_s,
+        "ours_s": ours_s,
+        "peak_rss_mb": self_peak_rss_mb(),
+    }
+
+
 def profile(args: argparse.Namespace) -> dict[str, Any]:
     """torch.profiler over one run_models (base + fine-tuned + baselines, ctx/horizon of the task)."""
     import torch
@@ -280,6 +344,7 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
 SCENARIOS = {
     "predict": predict,
     "batching": batching,
+    "backtest_run": backtest_run,
     "cycle": cycle,
     "finetune": finetune,
     "backtest": backtest,
