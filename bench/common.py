@@ -33,7 +33,8 @@ Reproduce (each appends a dated section below: machine, load average, exact comm
 - `python -m bench.collector_bench --quick` / `python -m bench.forecaster_bench --quick`: 1-3 min smoke runs
   (tiny model, short phases); their numbers are not representative.
 
-Options: `--no-doc` (print only), `--title-note TEXT`; the collector also takes `--phases steady,drain,ceiling,latency`.
+Options: `--no-doc` (print only), `--title-note TEXT`; the collector also takes `--phases steady,drain,ceiling,latency`,
+the forecaster `--only predict,batching,cycle,read,finetune,backtest,backtest_run`.
 Run them on a quiet machine (note the load average); ratios are always taken within one run.
 
 What is measured:
