@@ -20,6 +20,4 @@ class Sample:
 
     def finite_fields(self) -> dict[str, FieldValue]:
         """Fields with NaN/inf floats removed: those are never written as data."""
-        return {
-            k: v for k, v in self.fields.items() if not (isinstance(v, float) and not math.isfinite(v))
-        }
+        return {k: v for k, v in self.fields.items() if not (isinstance(v, float) and not math.isfinite(v))}

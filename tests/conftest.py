@@ -59,11 +59,20 @@ def python_env() -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, timeout_s: float = 120.0, env: dict[str, str] | None = None,
-            input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout_s: float = 120.0, env: dict[str, str] | None = None, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m <package> ...` of this checkout and capture its output."""
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout_s,
-                          env=env or python_env(), cwd=REPO_ROOT, input=input_text, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=env or python_env(),
+        cwd=REPO_ROOT,
+        input=input_text,
+        check=False,
+    )
 
 
 # --- forecaster fixtures (appended by the forecaster helper) -------------------------------------------------
@@ -79,8 +88,9 @@ def tiny_chronos_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def fc_synthetic_rows(start_ns: int, end_ns: int, step_s: int = 60, site: str = "shop", *, seed: int = 0,
-                      cycle_scale: float = 1.0) -> list[str]:
+def fc_synthetic_rows(
+    start_ns: int, end_ns: int, step_s: int = 60, site: str = "shop", *, seed: int = 0, cycle_scale: float = 1.0
+) -> list[str]:
     """Synthetic BESS history as `system` line protocol (schema names): quiet nights, PV charging at midday,
     evening discharge. Used by the forecaster tests until collector.simulator.history lands."""
     import numpy as np

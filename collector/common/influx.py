@@ -80,8 +80,9 @@ class InfluxClient:
             return urllib3.make_headers(basic_auth=f"{settings.username}:{settings.password.get_secret_value()}")
         return {}
 
-    def _request(self, method: str, path: str, params: dict[str, str], body: bytes | None = None,
-                 content_type: str | None = None) -> urllib3.BaseHTTPResponse:
+    def _request(
+        self, method: str, path: str, params: dict[str, str], body: bytes | None = None, content_type: str | None = None
+    ) -> urllib3.BaseHTTPResponse:
         url = f"{self.base_url}{path}?{urlencode(params)}"
         headers = dict(self._headers)
         if content_type:
@@ -141,8 +142,9 @@ class InfluxClient:
             if "error" in result:
                 raise RejectedError(f"query: {result['error']}")
             for s in result.get("series", []):
-                out.append(Series(s.get("name", ""), s.get("columns", []), s.get("values", []),
-                                  s.get("tags", {}) or {}))
+                out.append(
+                    Series(s.get("name", ""), s.get("columns", []), s.get("values", []), s.get("tags", {}) or {})
+                )
         return out
 
     def create_database(self) -> None:

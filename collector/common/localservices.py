@@ -66,8 +66,9 @@ class _Server:
         if self.running:
             return
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         log.close()
         try:
             self._wait_ready(timeout_s)
@@ -106,8 +107,14 @@ class InfluxServer(_Server):
 
     name = "influxd"
 
-    def __init__(self, workdir: Path, port: int | None = None, auth: bool = False,
-                 https_cert: Path | None = None, https_key: Path | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        auth: bool = False,
+        https_cert: Path | None = None,
+        https_key: Path | None = None,
+    ) -> None:
         super().__init__(workdir, port)
         self.rpc_port = free_port()
         self.auth = auth
@@ -123,18 +130,20 @@ class InfluxServer(_Server):
         d = self.workdir
         https = ""
         if self.https_cert:
-            https = (f'  https-enabled = true\n  https-certificate = "{self.https_cert}"\n'
-                     f'  https-private-key = "{self.https_key}"\n')
+            https = (
+                f'  https-enabled = true\n  https-certificate = "{self.https_cert}"\n'
+                f'  https-private-key = "{self.https_key}"\n'
+            )
         return (
             f'reporting-disabled = true\nbind-address = "127.0.0.1:{self.rpc_port}"\n'
             f'[meta]\n  dir = "{d}/meta"\n'
             f'[data]\n  dir = "{d}/data"\n  wal-dir = "{d}/wal"\n  query-log-enabled = false\n'
             f'  cache-snapshot-write-cold-duration = "10s"\n'
             f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
-            f'  auth-enabled = {"true" if self.auth else "false"}\n{https}'
-            f'[monitor]\n  store-enabled = false\n'
-            f'[continuous_queries]\n  enabled = false\n'
-            f'[subscriber]\n  enabled = false\n'
+            f"  auth-enabled = {'true' if self.auth else 'false'}\n{https}"
+            f"[monitor]\n  store-enabled = false\n"
+            f"[continuous_queries]\n  enabled = false\n"
+            f"[subscriber]\n  enabled = false\n"
         )
 
     def _command(self) -> list[str]:
@@ -162,8 +171,14 @@ class MosquittoServer(_Server):
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, port: int | None = None, tls_port: int | None = None,
-                 certfile: Path | None = None, keyfile: Path | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        tls_port: int | None = None,
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+    ) -> None:
         super().__init__(workdir, port)
         self.tls_port = tls_port
         self.certfile = certfile
@@ -172,11 +187,12 @@ class MosquittoServer(_Server):
     def _command(self) -> list[str]:
         conf = self.workdir / "mosquitto.conf"
         lines = [
-            "per_listener_settings false", "allow_anonymous true", "persistence false",
+            "per_listener_settings false",
+            "allow_anonymous true",
+            "persistence false",
             f"listener {self.port} 127.0.0.1",
         ]
         if self.tls_port and self.certfile and self.keyfile:
-            lines += [f"listener {self.tls_port} 127.0.0.1", f"certfile {self.certfile}",
-                      f"keyfile {self.keyfile}"]
+            lines += [f"listener {self.tls_port} 127.0.0.1", f"certfile {self.certfile}", f"keyfile {self.keyfile}"]
         conf.write_text("\n".join(lines) + "\n")
         return [_which("mosquitto", ("/usr/sbin/mosquitto",)), "-c", str(conf)]

@@ -77,7 +77,7 @@ def _rows(name: str) -> list[dict[str, str]]:
 
 def _parse_type(raw: str) -> tuple[RegType, int]:
     if raw.startswith("string"):
-        return "string", int(raw[len("string"):])
+        return "string", int(raw[len("string") :])
     if raw not in _WORDS:
         raise ValueError(f"unknown register type {raw!r}")
     return raw, _WORDS[raw]  # type: ignore[return-value]
@@ -89,8 +89,18 @@ def registers() -> tuple[Register, ...]:
     out = []
     for row in _rows("registers.csv"):
         reg_type, words = _parse_type(row["type"])
-        out.append(Register(row["service"], int(row["address"]), reg_type, words, float(row["scale"]),
-                            row["unit"], row["dbus_path"], row["access"] == "w"))
+        out.append(
+            Register(
+                row["service"],
+                int(row["address"]),
+                reg_type,
+                words,
+                float(row["scale"]),
+                row["unit"],
+                row["dbus_path"],
+                row["access"] == "w",
+            )
+        )
     out.sort(key=lambda r: (r.service, r.address))
     for prev, cur in itertools.pairwise(out):
         if prev.service == cur.service and cur.address < prev.end:
@@ -103,8 +113,7 @@ def fields() -> tuple[FieldSpec, ...]:
     """The field map; raises ValueError on unknown roles, kinds or TTL classes."""
     out = []
     for row in _rows("fields.csv"):
-        spec = FieldSpec(row["role"], row["path"], row["measurement"], row["field"],
-                         row["kind"], row["ttl"])  # type: ignore[arg-type]
+        spec = FieldSpec(row["role"], row["path"], row["measurement"], row["field"], row["kind"], row["ttl"])  # type: ignore[arg-type]
         if spec.role not in ROLE_SERVICE:
             raise ValueError(f"fields.csv: unknown role {spec.role!r}")
         if spec.kind not in ("float", "int", "bool"):
