@@ -25,6 +25,8 @@ from collector.observation import Event, Observation, Source
 from collector.sink import Writer
 
 CLOCK_JUMP_S = 2.0  # wall vs monotonic disagreement between two ticks that counts as a clock jump
+LOOP_GRACE_S = 30.0  # beyond the writer's longest legitimate pause (backoff cap + HTTP timeout)
+SOURCE_LOOP_LIMIT_S = 90.0  # a source loop quiet for longer than its backoff cap + timeouts is hung
 
 
 def build_sources(settings: Settings) -> list[Source]:
@@ -217,12 +219,17 @@ class Agent:
         return drained
 
     def healthy(self) -> bool:
-        """For the systemd watchdog: every thread alive and the ticker ticked within a few seconds."""
+        """For the systemd watchdog: the ticker ticked within a few seconds, and the writer's and every
+        source's loop went round recently (a write or a read stuck past its timeout stops the pings)."""
         threads = [self._ticker, self._writer_thread]
         if any(t is None or not t.is_alive() for t in threads):
             return False
-        limit_s = 3 * self._interval_ns / 1e9 + 2.0
-        return self._mono_s() - self._tick.last_mono_s < limit_s
+        if self._mono_s() - self._tick.last_mono_s >= 3 * self._interval_ns / 1e9 + 2.0:
+            return False
+        c = self.settings.collector
+        if self.writer.loop_age_s() > c.retry_max_s + self.settings.influx.timeout_s + LOOP_GRACE_S:
+            return False
+        return all(source.loop_age_s() <= SOURCE_LOOP_LIMIT_S for source in self.sources)
 
     def snapshot(self) -> HealthSnapshot:
         """Current health numbers (the probe behind /metrics and collector_health)."""

@@ -74,3 +74,6 @@ class Source(Protocol):
 
     def state(self) -> dict[str, SourceState]:
         """Connection state per device/role, for health metrics and logs."""
+
+    def loop_age_s(self) -> float:
+        """Seconds since the source's loop last went round (the systemd watchdog checks it)."""

@@ -68,6 +68,7 @@ class Writer:
         self._retry_min_s = min(retry_min_s, retry_max_s)
         self._flush_interval_s = flush_interval_s
         self._clock = clock
+        self._beat = clock()
         self._wall_ns = wall_ns
         self._rng = rng
         self._sleep = sleep
@@ -190,6 +191,7 @@ class Writer:
     def run(self, stop: threading.Event) -> None:
         """Flush until `stop` is set. Never dies on an unexpected error: it is logged and retried."""
         while not stop.is_set():
+            self._beat = self._clock()
             try:
                 self.flush_once()
                 delay = self.next_delay_s()
@@ -198,6 +200,10 @@ class Writer:
                 delay = self._flush_interval_s
             if delay > 0:
                 stop.wait(delay)
+
+    def loop_age_s(self) -> float:
+        """Seconds since the run loop last went round: a write stuck past its HTTP timeout shows here."""
+        return self._clock() - self._beat
 
     def drain(self, deadline_s: float) -> bool:
         """Flush for at most `deadline_s` seconds (shutdown); True when the buffer is empty."""

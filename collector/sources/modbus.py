@@ -112,6 +112,7 @@ class ModbusSource:
         self._clock = GxClock()
         self._gx_ts: int | None = None
         self._gx_frozen = False
+        self._beat_mono = time.monotonic()
 
     # --- Source protocol -------------------------------------------------------------------------
     def start(self, sink: ObservationSink) -> None:
@@ -149,9 +150,14 @@ class ModbusSource:
         with self._lock:
             self._states[role] = state
 
+    def loop_age_s(self) -> float:
+        """Seconds since the poll loop last went round (the watchdog's proof that it is not hung)."""
+        return time.monotonic() - self._beat_mono
+
     def _run(self, sink: ObservationSink) -> None:
         try:
             while not self._stop.is_set():
+                self._beat_mono = time.monotonic()
                 if not self._connected and not self._connect():
                     self._stop.wait(self._backoff.next_delay())
                     continue

@@ -95,6 +95,7 @@ class MqttSource:
         self._stored_cache: dict[tuple[str, str], bool] = {}
         self._connack_refused = False
         self._portal_seen = ""
+        self._beat_mono = time.monotonic()
 
     # --- Source protocol -------------------------------------------------------------------------
     def start(self, sink: ObservationSink) -> None:
@@ -140,8 +141,13 @@ class MqttSource:
             getattr(self._log, level)(event, host=self._gx.host, port=self._gx.mqtt_port, **kw)
 
     # --- connection loop -------------------------------------------------------------------------
+    def loop_age_s(self) -> float:
+        """Seconds since the client loop last went round (the watchdog's proof that it is not hung)."""
+        return time.monotonic() - self._beat_mono
+
     def _run(self, sink: ObservationSink) -> None:
         while not self._stop.is_set():
+            self._beat_mono = time.monotonic()
             try:
                 self._one_connection(sink)
             except Exception as exc:  # loop boundary: a bug or a failing sink must not end the source
@@ -173,6 +179,7 @@ class MqttSource:
     def _drive(self, client: mqtt.Client, sink: ObservationSink) -> None:
         started = time.monotonic()
         while not self._stop.is_set():
+            self._beat_mono = time.monotonic()
             rc = client.loop(timeout=LOOP_STEP_S)
             self._flush(sink)
             if rc != mqtt.MQTT_ERR_SUCCESS:

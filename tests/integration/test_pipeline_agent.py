@@ -28,6 +28,7 @@ class FakeSource:
     def __init__(self) -> None:
         self.sink: ObservationSink | None = None
         self.stopped = False
+        self.loop_age = 0.0  # a test sets it high to play a hung source loop
 
     def start(self, sink: ObservationSink) -> None:
         self.sink = sink
@@ -40,6 +41,9 @@ class FakeSource:
 
     def counters(self) -> dict[str, int]:
         return {"messages": 7, "garbage_json": 2}
+
+    def loop_age_s(self) -> float:
+        return self.loop_age
 
     def push(self, voltage_v: float, mono_s: float) -> None:
         assert self.sink is not None
@@ -150,6 +154,10 @@ def test_when_running_then_metrics_endpoint_and_health_rows_report_the_pipeline(
             10,
             "a health row reporting written lines",
         )
+        assert agent.healthy()
+        source.loop_age = 120.0
+        assert not agent.healthy(), "a hung source loop must stop the watchdog pings"
+        source.loop_age = 0.0
         assert agent.healthy()
         text = urllib3.PoolManager().request("GET", f"http://127.0.0.1:{port}/metrics").data.decode()
     finally:
