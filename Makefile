@@ -13,7 +13,9 @@ TORCH_PIP_ARGS ?= $(if $(wildcard $(TORCH_WHEELS)/torch-$(TORCH_VERSION)*),--fin
 # OS packages: InfluxDB 1.x and Mosquitto for the demo and the tests, Chromium for the report test.
 OS_PACKAGES := influxdb mosquitto
 TEST_OS_PACKAGES := chromium systemd
-PYTEST_ARGS ?=
+# Two workers: the integration tests mostly wait on real time (outages, stalls, TTLs), so two files at
+# once halve the wall time on 2 cores; a file always stays on one worker (its servers and timing).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: help system-deps test-system-deps venv test test-unit lint typecheck demo clean bench-collector bench-forecaster
 

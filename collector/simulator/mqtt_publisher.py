@@ -117,6 +117,7 @@ class MqttPublisher:
         self._thread: threading.Thread | None = None
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sim-gx-{portal_id}-{id(self)}")
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(min_delay=1, max_delay=2)  # tests restart the broker
 
@@ -164,6 +165,9 @@ class MqttPublisher:
             return
         client.subscribe([(f"R/{self.portal_id}/#", 0), (f"W/{self.portal_id}/#", 0)])
         self._publish_serial()
+
+    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: Any, _codes: Any, _props: Any) -> None:
+        # Ready only once the broker acknowledged R/ and W/: a keepalive sent earlier would be lost.
         self._connected.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
