@@ -122,6 +122,15 @@ class Agent:
             samples.append(self.health.sample(ts_ns))
         self.buffer.append(to_lines(samples))
 
+    def _final_health(self) -> None:
+        """One last collector_health row at the last grid second, so the counters of a run's final
+        seconds (a rejection just before shutdown, say) are not lost with the process."""
+        ts_ns = self._tick.last_ts_ns or self._wall_ns() // self._interval_ns * self._interval_ns
+        try:
+            self.buffer.append(to_lines([self.health.sample(ts_ns)]))
+        except Exception as exc:  # shutdown must go on
+            self._log.warning("final_health_failed", error=repr(exc))
+
     def tick_once(self) -> bool:
         """Emit the current grid second unless it was already emitted; return whether it emitted."""
         now_ns, mono = self._wall_ns(), self._mono_s()
@@ -203,6 +212,7 @@ class Agent:
         if self._ticker is not None:
             self._ticker.join()
         self.tick_once()  # the final snapshot (skipped when this second was already emitted)
+        self._final_health()
         self._writer_stop.set()
         if self._writer_thread is not None:
             self._writer_thread.join(max(0.0, end - self._mono_s()))
