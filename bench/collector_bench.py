@@ -21,15 +21,11 @@ from bench.collector_env import Services, python_env
 from bench.common import (
     REPO_ROOT,
     Row,
-    append_section,
-    command_line,
     console_table,
+    finish_run,
     fmt,
-    load_average,
-    machine_description,
     median,
-    section,
-    utc_now_text,
+    start_run,
 )
 
 CPU_TARGET = 0.02  # of one core
@@ -257,31 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title-note", default="", help="appended to the section title, e.g. 'under load'")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    load_start, machine, date = load_average(), machine_description(), utc_now_text()
+    title = "Collector" + (" (--quick smoke run)" if args.quick else "")
+    title += f" ({args.title_note})" if args.title_note else ""
+    ctx = start_run(title)
     rows, notes = run(sizes, set(args.phases.split(",")), args.seed)
-    load_end = load_average()
-    print(console_table(rows))
-    for r in rows:
-        if r.note:
-            print(f"  {r.name}: {r.note}")
-    title = (
-        "Collector"
-        + (" (--quick smoke run)" if args.quick else "")
-        + (f" ({args.title_note})" if args.title_note else "")
-    )
-    if not args.no_doc:
-        append_section(
-            section(
-                title,
-                date=date,
-                machine=machine,
-                command=command_line(),
-                load_start=load_start,
-                load_end=load_end,
-                rows=rows,
-                notes=notes,
-            )
-        )
+    finish_run(ctx, rows, notes, write_doc=not args.no_doc)
     return 0
 
 

@@ -208,6 +208,43 @@ def section(
     return "\n".join(parts) + "\n"
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What a benchmark section records about the run besides its rows."""
+
+    title: str
+    date: str
+    machine: str
+    load_start: str
+
+
+def start_run(title: str) -> RunContext:
+    """Record the machine, the date and the load before a benchmark starts."""
+    return RunContext(title, utc_now_text(), machine_description(), load_average())
+
+
+def finish_run(ctx: RunContext, rows: Sequence[Row], notes: Sequence[str], *, write_doc: bool) -> None:
+    """Print the table (and each row's note); append the dated section to docs/benchmarks.md."""
+    load_end = load_average()
+    print(console_table(rows))
+    for r in rows:
+        if r.note:
+            print(f"  {r.name}: {r.note}")
+    if write_doc:
+        append_section(
+            section(
+                ctx.title,
+                date=ctx.date,
+                machine=ctx.machine,
+                command=command_line(),
+                load_start=ctx.load_start,
+                load_end=load_end,
+                rows=rows,
+                notes=notes,
+            )
+        )
+
+
 def append_section(text: str, path: Path = DOC_PATH) -> None:
     """Append a section to docs/benchmarks.md (created with its header when missing)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,15 +21,10 @@ from bench.collector_env import python_env
 from bench.common import (
     REPO_ROOT,
     Row,
-    append_section,
-    command_line,
-    console_table,
+    finish_run,
     fmt,
-    load_average,
-    machine_description,
     median,
-    section,
-    utc_now_text,
+    start_run,
 )
 from bench.forecaster_core import NS, estimate_finetune, synthetic_series, system_lines
 from bench.forecaster_model import REAL, SMALL, build_adapter, build_model
@@ -367,32 +362,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title-note", default="", help="appended to the section title, e.g. 'under load'")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    load_start, machine, date = load_average(), machine_description(), utc_now_text()
     only = {x for x in args.only.split(",") if x}
     unknown = only - set(SCENARIO_NAMES)
     if unknown:
         parser.error(f"unknown scenarios {sorted(unknown)}; choose from {', '.join(SCENARIO_NAMES)}")
-    rows, notes = run(sizes, only)
-    load_end = load_average()
-    print(console_table(rows))
-    for r in rows:
-        if r.note:
-            print(f"  {r.name}: {r.note}")
     title = "Forecaster" + (" (--quick smoke run, tiny model)" if args.quick else "")
     title += f" ({args.title_note})" if args.title_note else ""
-    if not args.no_doc:
-        append_section(
-            section(
-                title,
-                date=date,
-                machine=machine,
-                command=command_line(),
-                load_start=load_start,
-                load_end=load_end,
-                rows=rows,
-                notes=notes,
-            )
-        )
+    ctx = start_run(title)
+    rows, notes = run(sizes, only)
+    finish_run(ctx, rows, notes, write_doc=not args.no_doc)
     return 0
 
 
