@@ -123,13 +123,12 @@ class MqttPublisher:
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def start(self, timeout_s: float = 10.0) -> None:
-        """Connect, publish the retained Serial and N/<portal>/keepalive "1", start publishing."""
+        """Connect, publish the retained Serial and N/<portal>/keepalive "1" (on every connect), start publishing."""
         self._client.connect(self.host, self.port, keepalive=30)
         self._client.loop_start()
         if not self._connected.wait(timeout_s):
             self._client.loop_stop()
             raise ConnectionError(f"simulator could not connect to MQTT broker {self.host}:{self.port}")
-        self._client.publish(f"N/{self.portal_id}/keepalive", b"1", qos=0)
         self._thread = threading.Thread(target=self._run, name="sim-mqtt", daemon=True)
         self._thread.start()
 
@@ -166,8 +165,11 @@ class MqttPublisher:
         client.subscribe([(f"R/{self.portal_id}/#", 0), (f"W/{self.portal_id}/#", 0)])
         self._publish_serial()
 
-    def _on_subscribe(self, _client: mqtt.Client, _userdata: Any, _mid: Any, _codes: Any, _props: Any) -> None:
-        # Ready only once the broker acknowledged R/ and W/: a keepalive sent earlier would be lost.
+    def _on_subscribe(self, client: mqtt.Client, _userdata: Any, _mid: Any, _codes: Any, _props: Any) -> None:
+        # Ready only once the broker acknowledged R/ and W/: a keepalive sent earlier would be lost. On a GX
+        # the broker and the plugin are one process, so every (re)connect is a plugin start, announced with
+        # N/<portal>/keepalive "1" (clients whose keepalive went unheard ask again).
+        client.publish(f"N/{self.portal_id}/keepalive", b"1", qos=0)
         self._connected.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:

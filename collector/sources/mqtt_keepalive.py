@@ -18,6 +18,7 @@ from collector.observation import Confirm, Role
 from collector.sources.mqtt_protocol import SERIAL_DISCOVERY_TOPIC, SUPPRESS_REPUBLISH, TopicMap, full_keepalive
 
 FULL_PUBLISH_WAIT_S = 15.0  # re-ask if full_publish_completed has not come back by then
+PENDING_RESEND_S = 1.0  # a plugin (re)start while our full keepalive is unanswered: re-ask, at most this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +143,13 @@ class KeepaliveSession:
     def on_plugin_restart(self, now: float) -> list[Action]:
         """`N/<id>/keepalive` from a (re)started plugin: our keepalive is forgotten, ask again.
 
-        Rate-limited to one full keepalive per `full_publish_wait_s`, so that a GX publishing this topic
-        more often than at start-up can never drive a republish storm.
+        While our own full keepalive is still unanswered the plugin cannot have seen it (it was not
+        listening yet: after a broker restart we may reconnect first), so ask again at once, at most once
+        per `PENDING_RESEND_S`. Otherwise rate-limited to one per `full_publish_wait_s`, so that a GX
+        publishing this topic more often than at start-up can never drive a republish storm.
         """
-        if self.portal is None or now - self._last_full < self.timers.full_publish_wait_s:
+        limit_s = PENDING_RESEND_S if not self.complete else self.timers.full_publish_wait_s
+        if self.portal is None or now - self._last_full < limit_s:
             return []
         self.complete = False
         return [self._full(now)]

@@ -59,8 +59,8 @@ class FakeGx:
         self._stop = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fake-gx")
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
-        self._client.on_subscribe = lambda *_: self.ready.set()
         self._client.reconnect_delay_set(0.1, 0.5)
         self.ready = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, daemon=True)
@@ -79,6 +79,10 @@ class FakeGx:
     def _on_connect(self, client: mqtt.Client, *_: object) -> None:
         client.publish(f"N/{PORTAL}/system/0/Serial", json.dumps({"value": PORTAL}), retain=True)
         client.subscribe([("R/#", 0), ("W/#", 0)])
+
+    def _on_subscribe(self, client: mqtt.Client, *_: object) -> None:
+        client.publish(f"N/{PORTAL}/keepalive", b"1")  # the plugin announces each start, as on a GX
+        self.ready.set()
 
     def _on_message(self, client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         self.requests.append((msg.topic, bytes(msg.payload)))

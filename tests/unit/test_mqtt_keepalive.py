@@ -137,13 +137,24 @@ def test_when_plugin_restarts_then_snapshot_incomplete_and_full_keepalive_again(
     assert s.on_heartbeat(51.0) is None
 
 
+def test_when_plugin_starts_while_our_full_keepalive_is_unanswered_then_ask_again_at_once() -> None:
+    s = session()
+    s.start()  # full keepalive tok1 sent at t=0, before the plugin listened (e.g. after a broker restart)
+    actions = s.on_plugin_restart(2.0)
+    assert [token_of(a) for a in actions] == ["tok2"]
+    assert s.on_plugin_restart(2.5) == []  # at most one per second while still unanswered
+    assert s.on_full_publish_completed("tok2")
+
+
 def test_when_plugin_restart_marker_repeats_then_at_most_one_full_keepalive_per_wait() -> None:
     s = session()
     s.start()
     s.on_full_publish_completed("tok1")
     assert s.on_plugin_restart(5.0) == []  # right after our own full keepalive: nothing to redo
     assert len(s.on_plugin_restart(20.0)) == 1
-    assert s.on_plugin_restart(21.0) == []
+    assert s.on_full_publish_completed("tok2")
+    assert s.on_plugin_restart(21.0) == []  # answered: the marker again within the wait changes nothing
+    assert s.on_plugin_restart(34.0) == []
 
 
 def test_when_reconnects_fail_then_backoff_doubles_with_jitter_up_to_the_cap_and_resets() -> None:
