@@ -10,7 +10,6 @@ Read-only by construction: see collector/sources/modbus_client.py.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,6 +31,7 @@ from collector.sources.modbus_client import (
     default_client_factory,
 )
 from collector.sources.modbus_liveness import GxClock
+from collector.sources.threaded import ThreadedSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +74,13 @@ def next_tick(now_s: float, interval_s: float) -> float:
     return (math.floor(now_s / interval_s) + 1) * interval_s
 
 
-class ModbusSource:
-    """Polls the GX over Modbus-TCP on its own thread; implements collector.observation.Source."""
+class ModbusSource(ThreadedSource):
+    """Polls the GX over Modbus-TCP on its own thread; implements collector.observation.Source.
+
+    counters(): polls, reads, reconnects, device_gone, errors_* and garbage_* by kind."""
 
     name = "modbus"
+    thread_name = "modbus-poller"
 
     def __init__(
         self,
@@ -87,6 +90,7 @@ class ModbusSource:
         absent_probe_s: float = 10.0,
         backoff: Backoff | None = None,
     ) -> None:
+        super().__init__(counts={"polls": 0, "reads": 0, "reconnects": 0, "device_gone": 0})
         self._gx = gx
         self._interval_s = collector.interval_s
         self._client_factory = client_factory
@@ -100,64 +104,31 @@ class ModbusSource:
         self._garbage = RepeatCounter(self._log)  # values that are no data (saturated registers)
         self._errors = RepeatCounter(self._log)  # Modbus exceptions other than "absent"
         self._internal = RepeatCounter(self._log)  # bugs / sink failures caught at the loop boundary
-        self._lock = threading.Lock()
+        self._repeat_counters.update(garbage=self._garbage, errors=self._errors)
         self._states: dict[str, SourceState] = {p.role: "starting" for p in self._plans}
         self._absent_since: dict[str, float] = {}
-        self._counts: dict[str, int] = {"polls": 0, "reads": 0, "reconnects": 0, "device_gone": 0}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._modbus: ReadOnlyModbus | None = None
         self._connected = False
         self._link_up: bool | None = None  # None until the first connect attempt resolves
         self._clock = GxClock()
         self._gx_ts: int | None = None
         self._gx_frozen = False
-        self._beat_mono = time.monotonic()
 
-    # --- Source protocol -------------------------------------------------------------------------
-    def start(self, sink: ObservationSink) -> None:
-        """Start polling on a daemon thread (returns at once)."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(sink,), name="modbus-poller", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop polling and close the connection."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
-
+    # --- Source protocol (start, stop, counters, loop_age_s: ThreadedSource) ---------------------
     def state(self) -> dict[str, SourceState]:
         """Per-role state: starting, connected, disconnected or absent."""
         with self._lock:
             return dict(self._states)
 
-    def counters(self) -> dict[str, int]:
-        """Polls, reads, reconnects, errors and garbage by kind (for health metrics)."""
-        with self._lock:
-            out = dict(self._counts)
-        out.update({f"garbage_{kind}": n for kind, n in self._garbage.count().items()})
-        out.update({f"errors_{kind}": n for kind, n in self._errors.count().items()})
-        return out
-
     # --- loop ------------------------------------------------------------------------------------
-    def _bump(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + n
-
     def _set_state(self, role: str, state: SourceState) -> None:
         with self._lock:
             self._states[role] = state
 
-    def loop_age_s(self) -> float:
-        """Seconds since the poll loop last went round (the watchdog's proof that it is not hung)."""
-        return time.monotonic() - self._beat_mono
-
     def _run(self, sink: ObservationSink) -> None:
         try:
             while not self._stop.is_set():
-                self._beat_mono = time.monotonic()
+                self._beat()
                 if not self._connected and not self._connect():
                     self._stop.wait(self._backoff.next_delay())
                     continue

@@ -11,7 +11,6 @@ not used.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 
 import paho.mqtt.client as mqtt
@@ -43,6 +42,7 @@ from collector.sources.mqtt_protocol import (
     portal_from_serial,
 )
 from collector.sources.mqtt_tls import tls_context
+from collector.sources.threaded import ThreadedSource
 
 ROLES: tuple[Role, ...] = ("system", "settings", "shunt", "bms")
 MQTT_KEEPALIVE_S = 15  # MQTT PINGREQ period (transport level; the Venus keepalive is separate)
@@ -58,10 +58,13 @@ def _check_tls(gx: GxSettings) -> None:
         raise ConfigError([f"gx.mqtt_tls: {exc}"]) from None
 
 
-class MqttSource:
-    """Venus MQTT client on its own thread; implements collector.observation.Source."""
+class MqttSource(ThreadedSource):
+    """Venus MQTT client on its own thread; implements collector.observation.Source.
+
+    counters(): messages, observations, connections, stalls, keepalives, device_gone, errors_* and garbage_*."""
 
     name = "mqtt"
+    thread_name = "mqtt-client"
 
     def __init__(
         self,
@@ -70,6 +73,7 @@ class MqttSource:
         client_factory: ClientFactory = default_client_factory,
         backoff: Backoff | None = None,
     ) -> None:
+        super().__init__()
         self._gx = gx
         self._timers = Timers(
             collector.keepalive_interval_s, collector.full_refresh_interval_s, collector.stall_timeout_s
@@ -80,14 +84,11 @@ class MqttSource:
         self._log = get_logger("collector.sources.mqtt")
         self._garbage = RepeatCounter(self._log)
         self._internal = RepeatCounter(self._log)
+        self._repeat_counters.update(garbage=self._garbage)
         if gx.mqtt_tls:
             _check_tls(gx)
-        self._lock = threading.Lock()
         self._link: SourceState = "starting"
         self._gone: set[Role] = set()
-        self._counts: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         # owned by the loop thread
         self._client: mqtt.Client | None = None
         self._session: KeepaliveSession | None = None
@@ -95,33 +96,12 @@ class MqttSource:
         self._stored_cache: dict[tuple[str, str], bool] = {}
         self._connack_refused = False
         self._portal_seen = ""
-        self._beat_mono = time.monotonic()
 
-    # --- Source protocol -------------------------------------------------------------------------
-    def start(self, sink: ObservationSink) -> None:
-        """Connect and deliver events on a daemon thread (returns at once)."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(sink,), name="mqtt-client", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Disconnect and stop the thread."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
-
+    # --- Source protocol (start, stop, counters, loop_age_s: ThreadedSource) ---------------------
     def state(self) -> dict[str, SourceState]:
         """Per role: connected (snapshot complete), starting, stalled, disconnected or absent."""
         with self._lock:
             return {role: ("absent" if role in self._gone else self._link) for role in ROLES}
-
-    def counters(self) -> dict[str, int]:
-        """Messages, observations, connections, stalls, keepalives, device_gone, garbage by kind."""
-        with self._lock:
-            out = dict(self._counts)
-        out.update({f"garbage_{kind}": n for kind, n in self._garbage.count().items()})
-        return out
 
     @property
     def portal(self) -> str:
@@ -129,10 +109,6 @@ class MqttSource:
         return self._portal_seen
 
     # --- bookkeeping -----------------------------------------------------------------------------
-    def _bump(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + n
-
     def _set_link(self, state: SourceState, event: str, level: str = "info", **kw: object) -> None:
         with self._lock:
             changed = self._link != state
@@ -141,13 +117,9 @@ class MqttSource:
             getattr(self._log, level)(event, host=self._gx.host, port=self._gx.mqtt_port, **kw)
 
     # --- connection loop -------------------------------------------------------------------------
-    def loop_age_s(self) -> float:
-        """Seconds since the client loop last went round (the watchdog's proof that it is not hung)."""
-        return time.monotonic() - self._beat_mono
-
     def _run(self, sink: ObservationSink) -> None:
         while not self._stop.is_set():
-            self._beat_mono = time.monotonic()
+            self._beat()
             try:
                 self._one_connection(sink)
             except Exception as exc:  # loop boundary: a bug or a failing sink must not end the source
@@ -179,7 +151,7 @@ class MqttSource:
     def _drive(self, client: mqtt.Client, sink: ObservationSink) -> None:
         started = time.monotonic()
         while not self._stop.is_set():
-            self._beat_mono = time.monotonic()
+            self._beat()
             rc = client.loop(timeout=LOOP_STEP_S)
             self._flush(sink)
             if rc != mqtt.MQTT_ERR_SUCCESS:
