@@ -36,6 +36,20 @@ def load(args: argparse.Namespace) -> Settings | None:
     return settings
 
 
+def load_with_time(args: argparse.Namespace, option: str) -> tuple[Settings, int | None] | None:
+    """`load(args)` plus the optional ISO-8601 UTC time of `--<option>` as int ns (None when not given);
+    None after printing the config problems or the malformed time (exit 2)."""
+    settings = load(args)
+    if settings is None:
+        return None
+    text = getattr(args, option)
+    try:
+        return settings, (parse_utc_ns(text) if text else None)
+    except ValueError:
+        print(f"--{option}: not an ISO-8601 time: {text!r}")
+        return None
+
+
 @dataclass
 class Runtime:
     """Everything a command needs, built once."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from collector.common.errors import FatalError, RejectedError, RetryableError
-from forecaster.commands.common import add_config, load, parse_utc_ns, runtime
+from forecaster.commands.common import add_config, load_with_time, runtime
 from forecaster.finetune import iso
 
 HELP = "Forecast once with every model (base, finetuned, persistence, seasonal_naive) and write to InfluxDB"
@@ -21,14 +21,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Exit 0 when every task was forecast; 1 on a runtime failure or when the base model is unavailable."""
-    settings = load(args)
-    if settings is None:
+    loaded = load_with_time(args, "at")
+    if loaded is None:
         return 2
-    try:
-        at_ns = parse_utc_ns(args.at) if args.at else None
-    except ValueError:
-        print(f"--at: not an ISO-8601 time: {args.at!r}")
-        return 2
+    settings, at_ns = loaded
     names = {t.name for t in settings.forecaster.tasks}
     unknown = set(args.task or []) - names
     if unknown:

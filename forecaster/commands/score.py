@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from collector.common.errors import FatalError, RejectedError, RetryableError
-from forecaster.commands.common import add_config, load, parse_utc_ns, runtime
+from forecaster.commands.common import add_config, load_with_time, runtime
 
 HELP = "Score forecasts whose horizon ended in the last score_period and write forecast_score"
 
@@ -19,14 +19,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Exit 0 on success, 1 when InfluxDB failed."""
-    settings = load(args)
-    if settings is None:
+    loaded = load_with_time(args, "end")
+    if loaded is None:
         return 2
-    try:
-        end_ns = parse_utc_ns(args.end) if args.end else None
-    except ValueError:
-        print(f"--end: not an ISO-8601 time: {args.end!r}")
-        return 2
+    settings, end_ns = loaded
     svc = runtime(settings, with_models=False).service()
     for task in settings.forecaster.tasks:
         try:
