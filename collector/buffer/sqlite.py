@@ -246,11 +246,15 @@ class DiskBuffer:
             self._checkpoint_if_large()
             return len(rows)
 
-    def peek(self, max_lines: int) -> Batch:
-        """The oldest `max_lines` lines (fewer when the buffer holds fewer), oldest first."""
+    def peek(self, max_lines: int, after_id: int | None = None) -> Batch:
+        """The oldest `max_lines` lines (fewer when the buffer holds fewer), oldest first; with `after_id`,
+        the oldest lines after that id (the batch behind one still in flight)."""
+        lower = -1 if after_id is None else after_id
         with self._lock:
             rows = self._guard(
-                lambda: self._conn.execute("SELECT id, line FROM lines ORDER BY id LIMIT ?", (max_lines,)).fetchall()
+                lambda: self._conn.execute(
+                    "SELECT id, line FROM lines WHERE id > ? ORDER BY id LIMIT ?", (lower, max_lines)
+                ).fetchall()
             )
         return Batch(tuple(r[0] for r in rows), [r[1] for r in rows])
 

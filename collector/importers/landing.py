@@ -86,7 +86,7 @@ class Lander:
         """Flush until the buffer holds at most `depth` lines; ImportStalled after the stall deadline."""
         stalled_since: float | None = None
         while self._buffer.depth() > depth:
-            written = self._writer.flush_once()
+            written = self._writer.flush_backlog()
             self._sync_counts()
             if written or self._writer.stats().up:
                 stalled_since = None

@@ -9,6 +9,11 @@ Outcome per batch (like telegraf's accept / reject / keep):
 - connection failure, 5xx, 429, 401/403, database not found: keep the batch; back off exponentially with
   full jitter up to retry_max_s, honouring Retry-After; log the state change (influx_down /
   influx_recovered with the outage length and backlog), not every attempt. A missing database is created.
+
+While a backlog drains (batches come back full), `flush_backlog` keeps the network busy: on a second thread
+it acks the batch just written and reads the next one while the current HTTP write is in flight, so the
+buffer's SQLite time (read, delete, fsync) overlaps InfluxDB's answer instead of adding to it. An ack is at
+most one batch late; a crash in between re-sends that batch, which is idempotent (same series + timestamp).
 """
 
 from __future__ import annotations
@@ -18,15 +23,17 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from collector.buffer import DiskBuffer
+from collector.buffer import Batch, DiskBuffer
 from collector.common.errors import RejectedError, RetryableError
 from collector.common.influx import AuthError, DatabaseNotFound, InfluxClient
 from collector.common.logs import RepeatCounter, get_logger
 from collector.deadletters import DeadLetter, DeadLetters, short_reason
 
 STILL_DOWN_LOG_PERIOD_S = 300.0
+BACKLOG_BATCHES_PER_CALL = 20  # bounds one flush_backlog call (~1 s at 5000 lines) so the loop stays live
 _DROPPED = re.compile(r"dropped=(\d+)")
 
 
@@ -98,6 +105,44 @@ class Writer:
         self._on_success(written, sum(len(r.lines) for r in rejected))
         self._backlog_left = len(batch.lines) >= self._batch_max
         return written
+
+    def flush_backlog(self, max_batches: int = BACKLOG_BATCHES_PER_CALL) -> int:
+        """Write up to `max_batches` batches back to back, the buffer's reads and acks overlapping each HTTP
+        write (see the module doc); every batch written is acked on return. Lines InfluxDB accepted."""
+        batch = self._buffer.peek(self._batch_max)
+        total = 0
+        settled: Batch | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="buffer-io") as io:
+            for _ in range(max_batches):
+                if not batch.lines:
+                    self._backlog_left = False
+                    break
+                full = len(batch.lines) >= self._batch_max
+                ahead = io.submit(self._ack_then_peek, settled, batch.ids[-1] if full else None)
+                try:
+                    written, rejected = self._deliver(batch.lines)
+                except (RetryableError, AuthError) as exc:
+                    ahead.result()  # the previous batch's ack still lands; the read-ahead is dropped
+                    self._on_failure(exc)
+                    return total
+                self._dead.add(rejected)  # durable before the lines leave the buffer
+                self._on_success(written, sum(len(r.lines) for r in rejected))
+                total += written
+                settled = batch
+                self._backlog_left = full
+                batch = ahead.result()
+                if not full:
+                    break
+        if settled is not None:
+            self._buffer.ack(settled)
+        return total
+
+    def _ack_then_peek(self, settled: Batch | None, after_id: int | None) -> Batch:
+        if settled is not None:
+            self._buffer.ack(settled)
+        if after_id is None:
+            return Batch((), [])
+        return self._buffer.peek(self._batch_max, after_id=after_id)
 
     def _deliver(self, lines: list[str]) -> tuple[int, list[DeadLetter]]:
         """Write lines; isolate rejected ones by bisection. Raises on keep-class errors."""
@@ -193,7 +238,10 @@ class Writer:
         while not stop.is_set():
             self._beat = self._clock()
             try:
-                self.flush_once()
+                if self._backlog_left:
+                    self.flush_backlog()
+                else:
+                    self.flush_once()
                 delay = self.next_delay_s()
             except Exception as exc:  # a bug or a buffer fault must not kill the thread silently
                 self._repeats.hit("writer_error", "writer_error", error=repr(exc))
@@ -211,7 +259,7 @@ class Writer:
         while self._clock() < end:
             if self._buffer.depth() == 0:
                 return True
-            self.flush_once()
+            self.flush_backlog()
             wait = min(self.next_delay_s(), end - self._clock()) if self._down_since is not None else 0.0
             if wait > 0:
                 self._sleep(wait)

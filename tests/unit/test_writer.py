@@ -252,3 +252,84 @@ def test_when_database_stays_missing_then_kept_and_logged_once_per_outage(
     assert out.count("influx_down") == 1
     assert rig.buffer.depth() == 2
     assert rig.writer.stats().failures == {"DatabaseNotFound": 4}
+
+
+class RecordingBuffer(DiskBuffer):
+    """A DiskBuffer that signals each read-ahead (peek after an id) as it happens."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.read_ahead: dict[int, threading.Event] = {}
+
+    def peek(self, max_lines: int, after_id: int | None = None):  # type: ignore[no-untyped-def]
+        batch = super().peek(max_lines, after_id)
+        if after_id is not None:
+            self.read_ahead.setdefault(after_id, threading.Event()).set()
+        return batch
+
+
+def test_when_a_backlog_drains_then_the_next_batch_is_read_while_the_write_is_in_flight(
+    fake: FakeInflux, tmp_path: Path
+) -> None:
+    rig = _rig(tmp_path, fake.url, batch_max_lines=5)
+    buffer = RecordingBuffer(tmp_path / "rec", max_bytes=4 * 1024 * 1024)
+    client = InfluxClient(InfluxSettings(url=fake.url, database="bess", timeout_s=2.0))
+    writer = Writer(buffer, client, rig.dead, batch_max_lines=5)
+    buffer.append(_lines(23))
+    first_id = buffer.peek(1).ids[0]
+    overlapped: list[bool] = []
+
+    def decide(lines: list[str]) -> Reply:
+        if len(lines) == 5:  # a full batch: the writer must already be reading the one behind it
+            last_id = first_id + int(lines[-1].rsplit(" ", 1)[1])
+            event = buffer.read_ahead.setdefault(last_id, threading.Event())
+            overlapped.append(event.wait(5.0))
+        return 204, "", {}
+
+    fake.decide = decide
+    assert writer.flush_backlog() == 23
+    assert fake.stored == _lines(23)
+    assert overlapped == [True, True, True, True]
+    assert buffer.depth() == 0
+
+
+def test_when_influx_fails_mid_backlog_then_written_batches_are_acked_and_the_rest_kept(
+    fake: FakeInflux, tmp_path: Path
+) -> None:
+    fake.decide = lambda lines: (503, '{"error":"unavailable"}', {}) if lines[0].endswith(" 14") else (204, "", {})
+    rig = _rig(tmp_path, fake.url, batch_max_lines=7)
+    rig.buffer.append(_lines(30))
+    assert rig.writer.flush_backlog() == 14
+    assert fake.stored == _lines(14)
+    assert rig.buffer.peek(100).lines == _lines(16, start=14)
+    assert not rig.writer.stats().up
+    fake.decide = lambda lines: (204, "", {})
+    assert rig.writer.drain(5.0) is True
+    assert fake.stored == _lines(30)
+
+
+def test_when_a_bad_line_sits_in_a_backlog_then_only_it_is_set_aside(fake: FakeInflux, tmp_path: Path) -> None:
+    def decide(lines: list[str]) -> Reply:
+        bad = [line for line in lines if "bad" in line]
+        return (400, f'{{"error":"partial write: unable to parse dropped={len(bad)}"}}', {}) if bad else (204, "", {})
+
+    fake.decide = decide
+    rig = _rig(tmp_path, fake.url, batch_max_lines=6)
+    lines = _lines(20)
+    lines[9] = "m,site=t v=bad 9"
+    rig.buffer.append(lines)
+    assert rig.writer.flush_backlog() == 19
+    assert [e.lines for e in rig.dead.entries()] == [["m,site=t v=bad 9"]]
+    assert sorted(set(fake.stored)) == sorted(set(lines) - {lines[9]})
+    assert rig.buffer.depth() == 0
+
+
+def test_when_the_batch_budget_is_spent_then_the_rest_waits_for_the_next_call(fake: FakeInflux, tmp_path: Path) -> None:
+    rig = _rig(tmp_path, fake.url, batch_max_lines=4)
+    rig.buffer.append(_lines(20))
+    assert rig.writer.flush_backlog(max_batches=2) == 8
+    assert rig.buffer.peek(100).lines == _lines(12, start=8)
+    assert rig.writer.next_delay_s() == 0.0  # backlog left: go again at once
+    assert rig.writer.flush_backlog() == 12
+    assert rig.writer.next_delay_s() == 1.0
+    assert fake.stored == _lines(20)
