@@ -26,6 +26,7 @@ from bench.common import (
     median,
     start_run,
 )
+from bench.finetune_run import run_default_finetune
 from bench.forecaster_core import NS, estimate_finetune, synthetic_series, system_lines
 from bench.forecaster_model import REAL, SMALL, build_adapter, build_model
 from collector.common.config import InfluxSettings
@@ -293,7 +294,7 @@ def profile_note(run: Runner, rows: list[Row]) -> list[str]:
     ]
 
 
-SCENARIO_NAMES = ("predict", "batching", "cycle", "read", "finetune", "backtest", "backtest_run")
+SCENARIO_NAMES = ("predict", "batching", "cycle", "read", "finetune", "backtest", "backtest_run", "finetune_run")
 
 
 def _scenarios(runner: Runner, sizes: Sizes, url: str, at: int, only: set[str]) -> list[Row]:
@@ -323,6 +324,11 @@ def _scenarios(runner: Runner, sizes: Sizes, url: str, at: int, only: set[str]) 
     if want("backtest_run"):
         r = runner("backtest_run", ctx=2048, horizon=60, windows=sizes.backtest_cutoffs, influx_url=url, database="bt")
         rows += backtest_run_rows(r)
+    if want("finetune_run"):  # last: the longest (~30 min at full size)
+        try:
+            rows += run_default_finetune(url, runner.work, runner.model_dir, quick=sizes.model is SMALL, log=_log)
+        except Exception as exc:  # keep the other scenarios' numbers
+            rows.append(Row("fine-tune run: FAILED", type(exc).__name__, "", None, str(exc)[:300]))
     return rows
 
 
