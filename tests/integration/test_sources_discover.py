@@ -2,52 +2,44 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from collector.common.localservices import MosquittoServer, free_port
 from tests.conftest import python_env, run_cli
-from tests.integration.test_sources_modbus import VALUES as MODBUS_VALUES
-from tests.integration.test_sources_modbus import GxModbusServer, image
+from tests.integration.test_sources_modbus import GxModbusServer, gx_units
 from tests.integration.test_sources_mqtt import PORTAL, FakeGx
 
 pytestmark = pytest.mark.integration
 
 
+def discover(
+    mqtt_port: int, modbus_port: int | None = None, wait_s: int | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`bess-collector discover --host 127.0.0.1` on these ports (--timeout-s wait_s when given)."""
+    args = ["--host", "127.0.0.1", "--mqtt-port", str(mqtt_port)]
+    if modbus_port is not None:
+        args += ["--modbus-port", str(modbus_port)]
+    if wait_s is not None:
+        args += ["--timeout-s", str(wait_s)]
+    return run_cli("collector", "discover", *args, timeout_s=60, env=env)
+
+
 @pytest.fixture
 def gx(mosquitto: MosquittoServer) -> Iterator[tuple[FakeGx, GxModbusServer]]:
-    fake = FakeGx(mosquitto.port)
-    fake.start()
-    modbus = GxModbusServer(
-        {100: image(("system", "settings", "battery"), MODBUS_VALUES), 225: image(("battery",), MODBUS_VALUES)}
-    )
+    modbus = GxModbusServer(gx_units())
     modbus.absent.add(223)
-    modbus.start()
-    try:
+    with FakeGx(mosquitto.port) as fake, modbus:
         yield fake, modbus
-    finally:
-        modbus.stop()
-        fake.stop()
 
 
 def test_when_gx_reachable_then_portal_services_units_cells_printed(
     mosquitto: MosquittoServer, gx: tuple[FakeGx, GxModbusServer]
 ) -> None:
     _fake, modbus = gx
-    result = run_cli(
-        "collector",
-        "discover",
-        "--host",
-        "127.0.0.1",
-        "--mqtt-port",
-        str(mosquitto.port),
-        "--modbus-port",
-        str(modbus.port),
-        "--timeout-s",
-        "5",
-        timeout_s=60,
-    )
+    result = discover(mosquitto.port, modbus.port, wait_s=5)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert f"portal id {PORTAL}" in out
@@ -73,35 +65,14 @@ def test_when_gx_reachable_then_portal_services_units_cells_printed(
 
 def test_when_gx_unreachable_then_exit_1_with_a_clear_line() -> None:
     port = free_port()
-    result = run_cli(
-        "collector",
-        "discover",
-        "--host",
-        "127.0.0.1",
-        "--mqtt-port",
-        str(port),
-        "--modbus-port",
-        str(port),
-        timeout_s=60,
-    )
+    result = discover(port, port)
     assert result.returncode == 1
     assert "error: cannot reach the GX over MQTT" in result.stdout
     assert "error: cannot reach the GX over Modbus-TCP at 127.0.0.1" in result.stdout
 
 
 def test_when_broker_answers_but_no_gx_publishes_then_exit_1_with_a_hint(mosquitto: MosquittoServer) -> None:
-    result = run_cli(
-        "collector",
-        "discover",
-        "--host",
-        "127.0.0.1",
-        "--mqtt-port",
-        str(mosquitto.port),
-        "--timeout-s",
-        "1",
-        timeout_s=60,
-        env={**python_env(), "BESS_GX__MODBUS_ENABLED": "false"},
-    )
+    result = discover(mosquitto.port, wait_s=1, env={**python_env(), "BESS_GX__MODBUS_ENABLED": "false"})
     assert result.returncode == 1
     assert "no GX published N/<portal>/system/0/Serial within 1 s" in result.stdout
     assert "Modbus-TCP" not in result.stdout  # disabled in [gx]: not probed

@@ -14,9 +14,9 @@ from collector.grid import Grid
 from collector.model import Sample
 from collector.sources.modbus import ModbusSource
 from collector.sources.mqtt import MqttSource
-from tests.integration.test_sources_modbus import VALUES as MODBUS_VALUES
-from tests.integration.test_sources_modbus import GxModbusServer, image
-from tests.integration.test_sources_mqtt import PORTAL, FakeGx, wait_until
+from tests.integration.sourcewait import wait_until
+from tests.integration.test_sources_modbus import GxModbusServer, gx_units
+from tests.integration.test_sources_mqtt import PORTAL, FakeGx
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +36,8 @@ def has_shunt_voltage(grid: Grid) -> bool:
 
 @pytest.fixture
 def fake_gx(mosquitto: MosquittoServer) -> Iterator[FakeGx]:
-    gx = FakeGx(mosquitto.port)
-    gx.start()
-    try:
+    with FakeGx(mosquitto.port) as gx:
         yield gx
-    finally:
-        gx.stop()
 
 
 def test_when_value_published_once_then_it_lands_every_second_until_the_gx_freezes(
@@ -72,9 +68,7 @@ def test_when_value_published_once_then_it_lands_every_second_until_the_gx_freez
 
 
 def test_when_only_modbus_runs_then_the_grid_still_has_every_second_from_it() -> None:
-    server = GxModbusServer(
-        {100: image(("system", "settings", "battery"), MODBUS_VALUES), 225: image(("battery",), MODBUS_VALUES)}
-    )
+    server = GxModbusServer(gx_units())
     server.start()
     grid = Grid("shop", TTL)
     gx = GxSettings(host="127.0.0.1", modbus_port=server.port, mqtt_enabled=False)

@@ -11,7 +11,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -23,11 +23,12 @@ from collector.gx import tables
 from collector.observation import DeviceGone, Event, Observation
 from collector.sources.modbus import ModbusSource
 from collector.sources.modbus_client import ReadOnlyModbus, ReadOnlyTcpClient, WriteRefused
+from tests.integration.sourcewait import Collected, StartStop, started
 
 pytestmark = pytest.mark.integration
 
 
-class GxModbusServer:
+class GxModbusServer(StartStop):
     """A Modbus-TCP server with per-unit register images; records every received frame."""
 
     def __init__(self, units: dict[int, dict[int, int]], port: int | None = None) -> None:
@@ -145,43 +146,47 @@ VALUES = {
 }
 
 
+def gx_units(bms_image: dict[int, int] | None = None) -> dict[int, dict[int, int]]:
+    """The GX's unit ids with VALUES: 100 (system, settings, shunt) and 225 (the BMS, or `bms_image`)."""
+    return {
+        100: image(("system", "settings", "battery"), VALUES),
+        225: image(("battery",), VALUES) if bms_image is None else bms_image,
+    }
+
+
 @pytest.fixture
 def gx_server() -> Iterator[GxModbusServer]:
-    server = GxModbusServer(
-        {
-            100: image(("system", "settings", "battery"), VALUES),
-            225: image(("battery",), VALUES),
-        }
-    )
-    server.start()
-    try:
+    with GxModbusServer(gx_units()) as server:
         yield server
-    finally:
-        server.stop()
-
-
-class Collected:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, events: list[Event]) -> None:
-        with self._lock:
-            self.events.extend(events)
-
-    def wait_for(self, predicate: Callable[[list[Event]], bool], timeout_s: float = 5.0) -> list[Event]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                snapshot = list(self.events)
-            if predicate(snapshot):
-                return snapshot
-            time.sleep(0.02)
-        raise AssertionError(f"condition not met in {timeout_s}s; got {len(self.events)} events")
 
 
 def values_of(events: list[Event], role: str) -> dict[str, object]:
     return {e.path: e.value for e in events if isinstance(e, Observation) and e.role == role}
+
+
+def all_roles_read(events: list[Event]) -> bool:
+    """True once the BMS voltage and a setting have arrived (the shunt and system come first)."""
+    return "/Dc/0/Voltage" in values_of(events, "bms") and bool(values_of(events, "settings"))
+
+
+def shunt_read(events: list[Event]) -> bool:
+    """True once a shunt value has arrived."""
+    return bool(values_of(events, "shunt"))
+
+
+def bms_gone(events: list[Event]) -> bool:
+    """True once the BMS was reported gone."""
+    return any(isinstance(e, DeviceGone) and e.role == "bms" for e in events)
+
+
+def cells_read(events: list[Event]) -> bool:
+    """True once the BMS cell count has arrived."""
+    return "/System/NrOfCellsPerBattery" in values_of(events, "bms")
+
+
+def many_shunt_reads(events: list[Event]) -> bool:
+    """True after more than 40 shunt values (several polls)."""
+    return len([e for e in events if isinstance(e, Observation) and e.role == "shunt"]) > 40
 
 
 def settings(server: GxModbusServer) -> tuple[GxSettings, CollectorSettings]:
@@ -191,25 +196,25 @@ def settings(server: GxModbusServer) -> tuple[GxSettings, CollectorSettings]:
 
 def test_when_polled_then_block_values_arrive_decoded_and_only_reads_were_sent(gx_server: GxModbusServer) -> None:
     source = ModbusSource(*settings(gx_server))
-    sink = Collected()
-    source.start(sink)
-    try:
-        events = sink.wait_for(lambda ev: "/Dc/0/Voltage" in values_of(ev, "bms") and values_of(ev, "settings"))
-    finally:
-        source.stop()
-    shunt = values_of(events, "shunt")
-    assert shunt["/Dc/0/Voltage"] == pytest.approx(53.27)
-    assert shunt["/Dc/0/Current"] == pytest.approx(-12.5)
-    assert shunt["/Soc"] == pytest.approx(80.5)
-    assert values_of(events, "bms")["/System/NrOfCellsPerBattery"] == 16
-    system = values_of(events, "system")
-    assert system["/Dc/Battery/Voltage"] == pytest.approx(53.2)
-    assert system["/Dc/Battery/Power"] == -650
-    assert str(system["/Dc/Battery/Soc"]) == "Invalid.NULL"  # 0xFFFF: saturated, not data
-    assert values_of(events, "settings")["/Settings/CGwacs/BatteryLife/State"] == 10
-    assert gx_server.received and {frame[7] for frame in gx_server.received} == {3}
-    assert source.state() == {"system": "connected", "settings": "connected", "shunt": "connected", "bms": "connected"}
-    assert source.counters()["garbage_out_of_range"] >= 1
+    with started(source, until=all_roles_read) as (_, events):
+        shunt = values_of(events, "shunt")
+        assert shunt["/Dc/0/Voltage"] == pytest.approx(53.27)
+        assert shunt["/Dc/0/Current"] == pytest.approx(-12.5)
+        assert shunt["/Soc"] == pytest.approx(80.5)
+        assert values_of(events, "bms")["/System/NrOfCellsPerBattery"] == 16
+        system = values_of(events, "system")
+        assert system["/Dc/Battery/Voltage"] == pytest.approx(53.2)
+        assert system["/Dc/Battery/Power"] == -650
+        assert str(system["/Dc/Battery/Soc"]) == "Invalid.NULL"  # 0xFFFF: saturated, not data
+        assert values_of(events, "settings")["/Settings/CGwacs/BatteryLife/State"] == 10
+        assert gx_server.received and {frame[7] for frame in gx_server.received} == {3}
+        assert source.state() == {
+            "system": "connected",
+            "settings": "connected",
+            "shunt": "connected",
+            "bms": "connected",
+        }
+        assert source.counters()["garbage_out_of_range"] >= 1
 
 
 def test_when_a_write_is_attempted_by_any_route_then_refused_and_the_server_sees_nothing(
@@ -249,32 +254,23 @@ def test_when_factory_returns_an_unguarded_client_then_refused() -> None:
 def test_when_unit_absent_then_device_gone_once_and_recovery_when_it_returns(gx_server: GxModbusServer) -> None:
     gx_server.absent.add(225)
     source = ModbusSource(*settings(gx_server), absent_probe_s=0.3)
-    sink = Collected()
-    try:
-        with structlog.testing.capture_logs() as logs:
-            source.start(sink)
-            sink.wait_for(lambda ev: any(isinstance(e, DeviceGone) and e.role == "bms" for e in ev))
-            time.sleep(1.0)  # several polls and probes while absent
-            assert source.state()["bms"] == "absent"
-            assert source.state()["shunt"] == "connected"
-            gone = [e for e in sink.events if isinstance(e, DeviceGone)]
-            assert len(gone) == 1
-            gx_server.absent.clear()
-            sink.wait_for(lambda ev: "/Dc/0/Voltage" in values_of(ev, "bms"))
-            assert source.state()["bms"] == "connected"
-        loud = [e["event"] for e in logs if e["log_level"] != "debug"]
-        # the saturated system SoC register of VALUES is logged once as garbage, then only counted
-        assert loud == ["modbus_connected", "modbus_garbage", "modbus_unit_absent", "modbus_unit_recovered"]
-    finally:
-        source.stop()
+    with structlog.testing.capture_logs() as logs, started(source, until=bms_gone) as (sink, _):
+        time.sleep(1.0)  # several polls and probes while absent
+        assert source.state()["bms"] == "absent"
+        assert source.state()["shunt"] == "connected"
+        gone = [e for e in sink.snapshot() if isinstance(e, DeviceGone)]
+        assert len(gone) == 1
+        gx_server.absent.clear()
+        sink.wait_for(lambda ev: "/Dc/0/Voltage" in values_of(ev, "bms"))
+        assert source.state()["bms"] == "connected"
+    loud = [e["event"] for e in logs if e["log_level"] != "debug"]
+    # the saturated system SoC register of VALUES is logged once as garbage, then only counted
+    assert loud == ["modbus_connected", "modbus_garbage", "modbus_unit_absent", "modbus_unit_recovered"]
 
 
 def test_when_server_restarts_then_poller_reconnects(gx_server: GxModbusServer) -> None:
     source = ModbusSource(*settings(gx_server))
-    sink = Collected()
-    source.start(sink)
-    try:
-        sink.wait_for(lambda ev: bool(values_of(ev, "shunt")))
+    with started(source, until=shunt_read) as (sink, _):
         with structlog.testing.capture_logs() as logs:
             gx_server.stop()
             deadline = time.monotonic() + 5
@@ -283,69 +279,39 @@ def test_when_server_restarts_then_poller_reconnects(gx_server: GxModbusServer) 
             assert source.state()["shunt"] == "disconnected"
             time.sleep(3.0)  # several failed reconnect attempts
             gx_server.start()
-            with sink._lock:
-                sink.events.clear()
-            sink.wait_for(lambda ev: bool(values_of(ev, "shunt")), timeout_s=10)
+            sink.clear()
+            sink.wait_for(shunt_read, timeout_s=10)
         assert source.counters()["reconnects"] >= 2
         assert source.counters()["errors_connection"] >= 3
         assert [e["event"] for e in logs if e["log_level"] != "debug"] == ["modbus_disconnected", "modbus_connected"]
-    finally:
-        source.stop()
 
 
 def test_when_older_firmware_lacks_a_register_then_block_split_and_other_values_still_read() -> None:
     bms_image = image(("battery",), VALUES)
     del bms_image[1297]  # /Io/AllowToCharge not mapped: a read across it fails with exception 2
-    server = GxModbusServer({100: image(("system", "settings", "battery"), VALUES), 225: bms_image})
-    server.start()
+    server = GxModbusServer(gx_units(bms_image))
     source = ModbusSource(*settings(server))
-    sink = Collected()
-    source.start(sink)
-    try:
-        events = sink.wait_for(lambda ev: "/System/NrOfCellsPerBattery" in values_of(ev, "bms"))
+    with server, started(source, until=cells_read) as (_, events):
         assert "/Io/AllowToCharge" not in values_of(events, "bms")
         assert "/Io/AllowToDischarge" in values_of(events, "bms")
         assert source.counters()["errors_exception_0x02"] >= 1
         assert source.state()["bms"] == "connected"
-    finally:
-        source.stop()
-        server.stop()
 
 
 def test_when_the_sink_fails_once_then_the_poller_keeps_going(gx_server: GxModbusServer) -> None:
-    sink = Collected()
-    calls = [0]
-
-    def flaky(events: list[Event]) -> None:
-        calls[0] += 1
-        if calls[0] == 1:
-            raise RuntimeError("grid bug")
-        sink(events)
-
     source = ModbusSource(*settings(gx_server))
-    source.start(flaky)
-    try:
-        sink.wait_for(lambda ev: bool(values_of(ev, "shunt")))
+    with started(source, until=shunt_read, sink=Collected(fail_first=1)):
         assert source.counters()["errors_internal"] == 1
-    finally:
-        source.stop()
 
 
 def test_when_a_unit_refuses_every_address_then_no_split_storm() -> None:
-    server = GxModbusServer({100: image(("system", "settings", "battery"), VALUES), 225: image(("battery",), VALUES)})
+    server = GxModbusServer(gx_units())
     server.refusing.add(225)
-    server.start()
     source = ModbusSource(*settings(server))
-    sink = Collected()
-    source.start(sink)
-    try:
-        sink.wait_for(lambda ev: len([e for e in ev if isinstance(e, Observation) and e.role == "shunt"]) > 40)
+    with server, started(source, until=many_shunt_reads) as (sink, _):
         start = len(server.received)
         time.sleep(1.0)  # five polls at 0.2 s
         to_bms = [f for f in server.received[start:] if f[6] == 225]
         assert 0 < len(to_bms) <= 2 * 6  # the two whole blocks per poll, no per-register retries
-        assert not values_of(sink.events, "bms")
+        assert not values_of(sink.snapshot(), "bms")
         assert source.counters()["errors_exception_0x02"] >= 10
-    finally:
-        source.stop()
-        server.stop()

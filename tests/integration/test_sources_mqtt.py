@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -29,6 +29,7 @@ from collector.observation import Confirm, DeviceGone, Event, Invalid, Observati
 from collector.sources.mqtt import MqttSource
 from collector.sources.mqtt_client import GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_protocol import PublishRefused
+from tests.integration.sourcewait import Collected, StartStop, confirmed, started, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ VALUES = {
 }
 
 
-class FakeGx:
+class FakeGx(StartStop):
     """A Venus-like publisher on the broker."""
 
     def __init__(self, port: int, heartbeat_s: float = 0.3) -> None:
@@ -112,50 +113,19 @@ class FakeGx:
         return [p for t, p in self.requests if t == f"R/{PORTAL}/keepalive"]
 
 
-class Collected:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, events: list[Event]) -> None:
-        with self._lock:
-            self.events.extend(events)
-
-    def snapshot(self) -> list[Event]:
-        with self._lock:
-            return list(self.events)
-
-    def wait_for(self, predicate: Callable[[list[Event]], bool], timeout_s: float = 8.0) -> list[Event]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            events = self.snapshot()
-            if predicate(events):
-                return events
-            time.sleep(0.02)
-        raise AssertionError(f"condition not met in {timeout_s}s; {len(self.events)} events")
-
-
 def observed(events: list[Event], role: str, path: str) -> list[object]:
     return [e.value for e in events if isinstance(e, Observation) and e.role == role and e.path == path]
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met in {timeout_s}s")
+def has_voltage(events: list[Event]) -> bool:
+    """True once the shunt voltage has arrived."""
+    return bool(observed(events, "shunt", "/Dc/0/Voltage"))
 
 
 @pytest.fixture
 def fake_gx(mosquitto: MosquittoServer) -> Iterator[FakeGx]:
-    gx = FakeGx(mosquitto.port)
-    gx.start()
-    try:
+    with FakeGx(mosquitto.port) as gx:
         yield gx
-    finally:
-        gx.stop()
 
 
 def make_source(port: int, portal_id: str = "", **gx_kw: object) -> MqttSource:
@@ -168,14 +138,9 @@ def test_when_started_then_portal_discovered_full_publish_echoed_values_and_conf
     mosquitto: MosquittoServer, fake_gx: FakeGx
 ) -> None:
     source = make_source(mosquitto.port)
-    sink = Collected()
-    source.start(sink)
-    try:
-        events = sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev))
+    with started(source, until=confirmed) as (sink, _):
         wait_until(lambda: any(b"suppress-republish" in p for p in fake_gx.keepalives()))
         events = sink.snapshot()
-    finally:
-        source.stop()
     assert source.portal == PORTAL
     assert observed(events, "shunt", "/Dc/0/Voltage") == [53.27]
     assert observed(events, "bms", "/Voltages/Cell2") == [3.305]
@@ -195,10 +160,7 @@ def test_when_values_change_or_go_invalid_or_device_leaves_then_events_follow(
     mosquitto: MosquittoServer, fake_gx: FakeGx
 ) -> None:
     source = make_source(mosquitto.port, portal_id=PORTAL)
-    sink = Collected()
-    source.start(sink)
-    try:
-        sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev))
+    with started(source, until=confirmed) as (sink, _):
         fake_gx.publish("battery/0/Dc/0/Voltage", {"value": 53.31})
         fake_gx.publish("battery/0/Soc", {"value": None})
         for path in ("Dc/0/Voltage", "Soc", "ProductName"):
@@ -216,8 +178,6 @@ def test_when_values_change_or_go_invalid_or_device_leaves_then_events_follow(
         fake_gx.publish("battery/512/Voltages/Cell1", {"value": 3.31})
         wait_until(lambda: source.state()["bms"] != "absent")
         wait_until(lambda: len(fake_gx.keepalives()) > before)  # a device back asks for everything
-    finally:
-        source.stop()
 
 
 GARBAGE: list[tuple[str, bytes, str]] = [
@@ -236,10 +196,7 @@ def test_when_gx_sends_garbage_then_each_kind_counted_and_never_an_observation(
     mosquitto: MosquittoServer, fake_gx: FakeGx
 ) -> None:
     source = make_source(mosquitto.port, portal_id=PORTAL)
-    sink = Collected()
-    source.start(sink)
-    try:
-        sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev))
+    with started(source, until=confirmed) as (sink, _):
         start = len(sink.snapshot())
         for path, payload, _kind in GARBAGE:
             fake_gx.publish(path, payload)
@@ -247,8 +204,6 @@ def test_when_gx_sends_garbage_then_each_kind_counted_and_never_an_observation(
         sink.wait_for(lambda ev: 54.0 in observed(ev, "shunt", "/Dc/0/Voltage"))
         new = [e for e in sink.snapshot()[start:] if isinstance(e, Observation)]
         counters = source.counters()
-    finally:
-        source.stop()
     assert [(e.path, e.value) for e in new] == [("/Dc/0/Voltage", 54.0)]
     for kind in {k for _, _, k in GARBAGE}:
         assert counters.get(f"garbage_{kind}", 0) >= 1, kind
@@ -259,10 +214,7 @@ def test_when_gx_freezes_then_reconnect_and_recover_when_it_answers_again(
     mosquitto: MosquittoServer, fake_gx: FakeGx
 ) -> None:
     source = make_source(mosquitto.port, portal_id=PORTAL)
-    sink = Collected()
-    source.start(sink)
-    try:
-        sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev))
+    with started(source, until=confirmed) as (sink, _):
         with structlog.testing.capture_logs() as logs:
             fake_gx.frozen.set()
             wait_until(lambda: source.counters().get("stalls", 0) >= 3, timeout_s=15)  # frozen for a while
@@ -272,7 +224,7 @@ def test_when_gx_freezes_then_reconnect_and_recover_when_it_answers_again(
             wait_until(lambda: source.state()["shunt"] == "connected", timeout_s=10)
         loud = [e["event"] for e in logs if e["log_level"] in ("info", "warning", "error")]
         assert loud == ["mqtt_stalled", "mqtt_recovered"]  # state changes only, however many reconnects
-        events = sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev[frozen_at:]))[frozen_at:]
+        events = sink.wait_for(lambda ev: confirmed(ev[frozen_at:]))[frozen_at:]
         assert observed(events, "shunt", "/Dc/0/Voltage") == [53.27]  # the full publish after reconnect
         assert source.counters()["connections"] >= 2
         tokens = {
@@ -281,31 +233,22 @@ def test_when_gx_freezes_then_reconnect_and_recover_when_it_answers_again(
             if b"echo" in p
         }
         assert len(tokens) >= 2  # a fresh token on the reconnect
-    finally:
-        source.stop()
 
 
 def test_when_broker_restarts_then_data_resumes_within_10_s(mosquitto: MosquittoServer, fake_gx: FakeGx) -> None:
     source = make_source(mosquitto.port)
-    sink = Collected()
-    source.start(sink)
-    try:
-        sink.wait_for(lambda ev: any(isinstance(e, Confirm) for e in ev))
+    with started(source, until=confirmed) as (sink, _):
         mosquitto.stop()
         time.sleep(2.0)
         mosquitto.start()
         restarted = time.monotonic()
         start = len(sink.snapshot())
         sink.wait_for(
-            lambda ev: (
-                any(isinstance(e, Confirm) for e in ev[start:]) and bool(observed(ev[start:], "shunt", "/Dc/0/Voltage"))
-            ),
+            lambda ev: confirmed(ev[start:]) and has_voltage(ev[start:]),
             timeout_s=10,
         )
         assert time.monotonic() - restarted < 10
         wait_until(lambda: any(b"suppress-republish" in p for p in fake_gx.keepalives()[-3:]))
-    finally:
-        source.stop()
 
 
 def test_when_write_attempted_through_the_client_then_refused_and_broker_sees_nothing(
@@ -391,67 +334,46 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, Path, str]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def tls_source(broker: tuple[MosquittoServer, Path, str], trust: str) -> MqttSource:
+    """An MqttSource on the broker's TLS port that trusts it by `trust`: "pin", "ca", "pin+ca" (right),
+    "wrong_pin" (one hex digit off) or "no_ca" (neither: the system store, which lacks our test CA)."""
+    server, cert, fingerprint = broker
+    assert server.tls_port is not None
+    ways = set(trust.split("+"))
+    kw: dict[str, object] = {"mqtt_tls": True}
+    if "pin" in ways:
+        kw["mqtt_cert_sha256"] = ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
+    if "wrong_pin" in ways:
+        kw["mqtt_cert_sha256"] = ("0" if fingerprint[0] != "0" else "1") + fingerprint[1:]
+    if "ca" in ways:
+        kw["mqtt_ca_file"] = cert
+    return make_source(server.tls_port, portal_id=PORTAL, **kw)
+
+
 @pytest.mark.parametrize("trust", ["pin", "ca", "pin+ca"])
 def test_when_tls_with_right_ca_or_pin_then_data_flows(
     tls_broker: tuple[MosquittoServer, Path, str], trust: str
 ) -> None:
-    server, cert, fingerprint = tls_broker
-    fake = FakeGx(server.port)
-    fake.start()
-    assert server.tls_port is not None
-    kw: dict[str, object] = {"mqtt_tls": True}
-    if "pin" in trust:
-        kw["mqtt_cert_sha256"] = ":".join(fingerprint[i : i + 2] for i in range(0, 64, 2)).upper()
-    if "ca" in trust:
-        kw["mqtt_ca_file"] = cert
-    source = make_source(server.tls_port, portal_id=PORTAL, **kw)
-    sink = Collected()
-    source.start(sink)
-    try:
-        events = sink.wait_for(lambda ev: bool(observed(ev, "shunt", "/Dc/0/Voltage")))
+    source = tls_source(tls_broker, trust)
+    with FakeGx(tls_broker[0].port), started(source, until=has_voltage) as (_, events):
         assert observed(events, "shunt", "/Dc/0/Voltage") == [53.27]
-    finally:
-        source.stop()
-        fake.stop()
 
 
 @pytest.mark.parametrize("trust", ["wrong_pin", "no_ca"])
 def test_when_tls_certificate_not_trusted_then_no_connection(
     tls_broker: tuple[MosquittoServer, Path, str], trust: str
 ) -> None:
-    server, _cert, fingerprint = tls_broker
-    assert server.tls_port is not None
-    kw: dict[str, object] = {"mqtt_tls": True}
-    if trust == "wrong_pin":
-        kw["mqtt_cert_sha256"] = ("0" if fingerprint[0] != "0" else "1") + fingerprint[1:]
-    source = make_source(server.tls_port, portal_id=PORTAL, **kw)
-    sink = Collected()
-    source.start(sink)
-    try:
+    source = tls_source(tls_broker, trust)
+    with started(source) as (sink, _):
         wait_until(lambda: source.counters().get("errors_connect", 0) >= 2, timeout_s=8)
         assert source.counters().get("connections", 0) == 0
         assert source.state()["shunt"] == "disconnected"
         assert sink.snapshot() == []
-    finally:
-        source.stop()
 
 
 def test_when_the_sink_fails_once_then_the_client_reconnects_and_keeps_going(
     mosquitto: MosquittoServer, fake_gx: FakeGx
 ) -> None:
-    sink = Collected()
-    calls = [0]
-
-    def flaky(events: list[Event]) -> None:
-        calls[0] += 1
-        if calls[0] == 1:
-            raise RuntimeError("grid bug")
-        sink(events)
-
     source = make_source(mosquitto.port, portal_id=PORTAL)
-    source.start(flaky)
-    try:
-        sink.wait_for(lambda ev: bool(observed(ev, "shunt", "/Dc/0/Voltage")))
+    with started(source, until=has_voltage, sink=Collected(fail_first=1)):
         assert source.counters()["errors_internal"] == 1
-    finally:
-        source.stop()

@@ -17,8 +17,8 @@ from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest, MqttMessage
 from collector.sources.modbus import ModbusSource
 from collector.sources.mqtt import MqttSource
-from tests.conftest import run_cli
-from tests.integration.test_sources_mqtt import wait_until
+from tests.integration.sourcewait import wait_until
+from tests.integration.test_sources_discover import discover
 
 pytestmark = pytest.mark.integration
 
@@ -140,19 +140,7 @@ def test_when_modbus_reads_out_of_range_then_counted_and_not_data(
 def test_when_discover_runs_against_simulator_then_cells_and_units_found(
     sim: GxSimulator, mosquitto: MosquittoServer
 ) -> None:
-    result = run_cli(
-        "collector",
-        "discover",
-        "--host",
-        "127.0.0.1",
-        "--mqtt-port",
-        str(mosquitto.port),
-        "--modbus-port",
-        str(sim.modbus_port),
-        "--timeout-s",
-        "8",
-        timeout_s=60,
-    )
+    result = discover(mosquitto.port, sim.modbus_port, wait_s=8)
     assert result.returncode == 0, result.stdout + result.stderr
     bms = next(line for line in result.stdout.splitlines() if line.split()[:2] == ["battery", "512"])
     assert bms.split()[3] == str(CELLS)

@@ -18,6 +18,10 @@ url = "http://127.0.0.1:9"
 """
 
 
+# each command with its time option and its other arguments
+COMMANDS = [(predict, "at", {"task": None, "run": "live"}), (score, "end", {"run": "live"})]
+
+
 def _config(tmp_path: Path, body: str = CONFIG) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(body)
@@ -44,10 +48,7 @@ def test_when_time_not_given_then_none(tmp_path: Path) -> None:
     assert loaded[1] is None
 
 
-@pytest.mark.parametrize(
-    ("command", "option", "extra"),
-    [(predict, "at", {"task": None, "run": "live"}), (score, "end", {"run": "live"})],
-)
+@pytest.mark.parametrize(("command", "option", "extra"), COMMANDS)
 def test_when_time_malformed_then_exit_2_naming_the_option(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: ModuleType, option: str, extra: dict[str, object]
 ) -> None:
@@ -56,10 +57,7 @@ def test_when_time_malformed_then_exit_2_naming_the_option(
     assert f"--{option}: not an ISO-8601 time: 'yesterday'" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("command", "option", "extra"),
-    [(predict, "at", {"task": None, "run": "live"}), (score, "end", {"run": "live"})],
-)
+@pytest.mark.parametrize(("command", "option", "extra"), COMMANDS)
 def test_when_config_bad_then_exit_2_with_the_problem(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: ModuleType, option: str, extra: dict[str, object]
 ) -> None:
