@@ -181,14 +181,26 @@ def batching_rows(r: dict[str, Any] | None) -> list[Row]:
     ]
 
 
-def cycle_rows(r: dict[str, Any] | None) -> list[Row]:
-    """The intraday cycle against both targets."""
+def cycle_rows(r: dict[str, Any] | None, four: dict[str, Any] | None = None) -> list[Row]:
+    """The intraday cycle against both targets; `four`: the same cycle with 4 covariates instead of 8."""
     if r is None:
         return []
     fell = ", ".join(r["failures"]) or "none"
+    extra = []
+    if four is not None:
+        extra.append(
+            Row(
+                "intraday cycle with 4 covariates (voltage, SoC, PV past; tod_sin known), ctx 2048, 1 h",
+                fmt(four["cycle_s"], 2, "s"),
+                "< 3 s",
+                four["cycle_s"] < CYCLE_TARGET_S,
+                f"same run and code path, 5 rows per window instead of 9: models {fmt(four['models_s'], 2, 's')}, "
+                f"read {fmt(four['read_s'], 2, 's')}; the shape chronos.md measured (issue 7's '4 covariates')",
+            )
+        )
     return [
         Row(
-            "intraday cycle: base + fine-tuned + baselines, ctx 2048, 1 h ahead",
+            "intraday cycle (default task: 4 measured + 4 time covariates), ctx 2048, 1 h ahead",
             fmt(r["cycle_s"], 2, "s"),
             "< 3 s",
             r["cycle_s"] < CYCLE_TARGET_S,
@@ -204,6 +216,7 @@ def cycle_rows(r: dict[str, Any] | None) -> list[Row]:
             f"base {r['params']['base']:,} + adapter "
             f"{r['params']['adapter']:,} parameters, one process through the cycles",
         ),
+        *extra,
     ]
 
 
@@ -308,7 +321,9 @@ def _scenarios(runner: Runner, sizes: Sizes, url: str, at: int, only: set[str]) 
     if want("batching"):
         rows += batching_rows(runner("batching", ctx=2048, horizon=60, windows=sizes.batch_windows))
     if want("cycle"):
-        rows += cycle_rows(runner("cycle", influx_url=url, database="fc", at_ns=at, windows=sizes.cycles))
+        default = runner("cycle", influx_url=url, database="fc", at_ns=at, windows=sizes.cycles)
+        four = runner("cycle", influx_url=url, database="fc", at_ns=at, windows=sizes.cycles, shape="4cov")
+        rows += cycle_rows(default, four)
     read_28 = float("nan")
     if want("read"):
         _log("read benchmark")
