@@ -10,17 +10,18 @@ from collector.simulator.faults import Faults
 from collector.simulator.modbus_server import ModbusServer
 from collector.simulator.mqtt_publisher import MqttPublisher
 from collector.simulator.physics import BessPhysics
-from collector.simulator.profiles import DAY_S
 from collector.simulator.recording import Received, Recorder
 from collector.simulator.truth import DEFAULT_PORTAL_ID, Key, Truth, Value
 
-PREFETCH_AHEAD_S = 120.0
+PREFETCH_AHEAD_S = 30.0  # compute the next chunk of the day (truth.chunk_seconds: >= 60 s) this early
 
 
 class GxSimulator:
     """A simulated Cerbo GX. Either server may be disabled (port None); port 0 picks a free Modbus port.
 
     `clock` returns UTC unix seconds (default time.time); the published values are those of int(clock()).
+    `reconnect_delay_s`: the MQTT client's wait before reconnecting to a lost broker, (min, max) growing
+    exponentially, or one fixed delay.
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class GxSimulator:
         modbus_host: str = "127.0.0.1",
         keepalive_timeout_s: float = 60.0,
         heartbeat_s: float = 3.0,
+        reconnect_delay_s: float | tuple[float, float] = (1.0, 2.0),
     ) -> None:
         self.seed = seed
         self.portal_id = portal_id
@@ -52,6 +54,7 @@ class GxSimulator:
         self._modbus_host = modbus_host
         self._keepalive_timeout_s = keepalive_timeout_s
         self._heartbeat_s = heartbeat_s
+        self._reconnect_delay_s = reconnect_delay_s
         self._stop = threading.Event()
         self._prefetch: threading.Thread | None = None
 
@@ -60,10 +63,10 @@ class GxSimulator:
         return self._truth.values_at(t_s)
 
     def _truth_now(self) -> dict[Key, Value]:
-        return self._truth.values_at(int(self.clock()))
+        return self._truth.shared_values_at(int(self.clock()))  # read-only: one dict per second for every reader
 
     def current_values(self) -> dict[Key, Value]:
-        """What the GX serves right now: the frozen snapshot while frozen, else truth(now)."""
+        """What the GX serves right now: the frozen snapshot while frozen, else truth(now) (read-only: shared)."""
         frozen = self.faults.frozen_values()
         return frozen if frozen is not None else self._truth_now()
 
@@ -94,6 +97,7 @@ class GxSimulator:
                     seed=self.seed,
                     keepalive_timeout_s=self._keepalive_timeout_s,
                     heartbeat_s=self._heartbeat_s,
+                    reconnect_delay_s=self._reconnect_delay_s,
                 )
                 self.faults.mqtt = self._mqtt
                 self._mqtt.start()
@@ -106,9 +110,9 @@ class GxSimulator:
         return self
 
     def _prefetch_days(self) -> None:
-        """Compute the next UTC day before midnight so serving never stalls on it."""
+        """Compute the next chunk of the day (the next day before midnight) so serving never stalls on it."""
         while not self._stop.wait(5.0):
-            self._truth.columns(int(self.clock() + PREFETCH_AHEAD_S) // DAY_S)
+            self._truth.prefetch(int(self.clock() + PREFETCH_AHEAD_S))
 
     def stop(self) -> None:
         """Stop both servers and free the port; idempotent."""

@@ -73,8 +73,8 @@ def _convert(spec: FieldSpec, value: object) -> FieldValue | None:
     return float(value) if spec.kind == "float" else round(value)
 
 
-def _day_rows(plan: _RowPlan, cols: dict[Key, Column], day: int, idx: np.ndarray) -> list[Sample]:
-    series = [(name, _field_values(cols[key], spec, idx)) for name, spec, key in plan.fields]
+def _day_rows(plan: _RowPlan, cols: dict[Key, Column], day: int, idx: np.ndarray, offset_s: int) -> list[Sample]:
+    series = [(name, _field_values(cols[key], spec, idx - offset_s)) for name, spec, key in plan.fields]
     base_ns = day * DAY_S * NS
     out = []
     for n, sec in enumerate(idx.tolist()):
@@ -117,13 +117,15 @@ def history_samples(
         lo, hi = max(first_s, day * DAY_S), min(end_s, (day + 1) * DAY_S)
         start = lo + (-(lo - first_s)) % step_s
         if start < hi:
-            cols = truth.columns(day)
-            plans = plans or _row_plans(list(cols), site)
             day_idx = np.arange(start - day * DAY_S, hi - day * DAY_S, step_s)
-            for chunk in range(0, len(day_idx), CHUNK_ROWS):  # bounded memory: one chunk of rows at a time
-                idx = day_idx[chunk : chunk + CHUNK_ROWS]
-                per_plan = [_day_rows(plan, cols, day, idx) for plan in plans]
-                for n in range(len(idx)):
-                    for rows in per_plan:
-                        yield rows[n]
+            for span_s in range(int(day_idx[0]) // truth.chunk_s * truth.chunk_s, int(day_idx[-1]) + 1, truth.chunk_s):
+                cols = truth.chunk(day, span_s).merged()  # bounded memory with many cells: a span of the day
+                plans = plans or _row_plans(list(cols), site)
+                span_idx = day_idx[(day_idx >= span_s) & (day_idx < span_s + truth.chunk_s)]
+                for chunk in range(0, len(span_idx), CHUNK_ROWS):  # bounded memory: one chunk of rows at a time
+                    idx = span_idx[chunk : chunk + CHUNK_ROWS]
+                    per_plan = [_day_rows(plan, cols, day, idx, span_s) for plan in plans]
+                    for n in range(len(idx)):
+                        for rows in per_plan:
+                            yield rows[n]
         day += 1

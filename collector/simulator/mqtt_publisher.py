@@ -10,6 +10,7 @@ arrived within `keepalive_timeout_s`. `R/<portal>/keepalive` triggers a full rep
 from __future__ import annotations
 
 import json
+import math
 import queue
 import threading
 import time
@@ -40,10 +41,18 @@ def topic_for(portal_id: str, role: str, path: str) -> str:
 
 def payload_for(role: str, path: str, value: Value) -> bytes:
     """The JSON payload: {"value": X}; settings also carry min/max; invalid -> {"value": null}."""
-    body: dict[str, Any] = {"value": value}
     if role == "settings" and path in SETTING_LIMITS:
+        body: dict[str, Any] = {"value": value}
         body["min"], body["max"] = SETTING_LIMITS[path]
-    return json.dumps(body).encode()
+        return json.dumps(body).encode()
+    kind = type(value)
+    if (kind is float and math.isfinite(value)) or kind is int:  # type: ignore[arg-type]
+        text = repr(value)  # what json.dumps writes for these (float.__repr__ / int.__repr__): same bytes, faster
+    elif value is None:
+        text = "null"
+    else:
+        text = json.dumps(value)
+    return b'{"value": ' + text.encode() + b"}"
 
 
 def keepalive_options(payload: bytes) -> tuple[bool, str | None]:
@@ -102,12 +111,14 @@ class MqttPublisher:
         keepalive_timeout_s: float = 60.0,
         heartbeat_s: float = 3.0,
         tick_s: float = 0.05,
+        reconnect_delay_s: float | tuple[float, float] = (1.0, 2.0),
     ) -> None:
         self.host, self.port, self.portal_id = host, port, portal_id
         self._faults, self._values, self._recorder, self._clock = faults, values, recorder, clock
         self._seed, self._timeout_s, self._heartbeat_s, self._tick_s = seed, keepalive_timeout_s, heartbeat_s, tick_s
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._published: dict[str, bytes] = {}  # topic -> last payload sent (change detection)
+        self._topics: dict[Key, str] = {}  # (role, path) -> N/ topic, built once per key
         self._last_keepalive: float | None = None
         self._last_heartbeat = 0.0
         self._last_full = -1e9
@@ -119,7 +130,9 @@ class MqttPublisher:
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
-        self._client.reconnect_delay_set(min_delay=1, max_delay=2)  # tests restart the broker
+        low, high = reconnect_delay_s if isinstance(reconnect_delay_s, tuple) else (reconnect_delay_s,) * 2
+        delay_set: Any = self._client.reconnect_delay_set  # paho types the delays as int; it sleeps floats fine
+        delay_set(min_delay=low, max_delay=high)  # tests restart the broker
 
     # --- lifecycle ------------------------------------------------------------------------------------
     def start(self, timeout_s: float = 10.0) -> None:
@@ -224,21 +237,28 @@ class MqttPublisher:
         elif topic.startswith(f"R/{p}/") and self._faults.frozen_values() is None:
             self._read_request(topic[len(f"R/{p}/") :])
 
-    def _current(self) -> dict[str, tuple[str, str, Value]]:
-        """topic -> (role, path, value) for every present device."""
+    def _topic(self, key: Key) -> str:
+        topic = self._topics.get(key)
+        if topic is None:
+            topic = self._topics[key] = topic_for(self.portal_id, *key)
+        return topic
+
+    def _current(self, roles: frozenset[str] | None = None) -> dict[str, tuple[str, str, Value]]:
+        """topic -> (role, path, value) for every present device (of `roles` when given)."""
         dropped = self._faults.dropped()
         out: dict[str, tuple[str, str, Value]] = {}
-        for (role, path), value in self._values().items():
-            if role not in dropped and (role, path) not in MODBUS_ONLY:
-                out[topic_for(self.portal_id, role, path)] = (role, path, value)
+        for key, value in self._values().items():
+            role = key[0]
+            if role not in dropped and (roles is None or role in roles) and key not in MODBUS_ONLY:
+                out[self._topic(key)] = (role, key[1], value)
         return out
 
     def _publish_changes(self, roles: list[str]) -> None:
-        for topic, (role, path, value) in self._current().items():
-            if role in roles:
-                payload = payload_for(role, path, value)
-                if self._published.get(topic) != payload:
-                    self._send(topic, payload)
+        published = self._published
+        for topic, (role, path, value) in self._current(frozenset(roles)).items():
+            payload = payload_for(role, path, value)
+            if published.get(topic) != payload:
+                self._send(topic, payload)
 
     def _full_publish(self, now: float) -> None:
         for topic, (role, path, value) in self._current().items():

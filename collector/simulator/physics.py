@@ -1,9 +1,13 @@
 """Deterministic BESS physics: a 16-cell LFP pack behind an ESS on a shop with PV, at 1 s, UTC days.
 
-Each UTC day is simulated from midnight in one vectorised pass (`day_arrays`). Its start state (SoC at
-midnight) is a per-(seed, day) draw, and the last two hours of every day steer the pack to the next day's
-start SoC, so days join without a jump and any second can be computed without simulating the past. A fast
-backfill and the live simulator therefore produce identical values for the same second.
+Each UTC day is simulated from midnight: the pack level (controller, current, SoC, site) in one pass
+(`pack_day`), the per-cell arrays (voltages, temperatures) for any span of seconds of that day on demand
+(`span_arrays`; `day_arrays` is the whole-day span). Per-cell temperatures are integrated once per day
+and kept as hourly checkpoints, so a span needs no per-cell state of the whole day: memory grows with
+cells x span, not cells x 86 400. A day's start state (SoC at midnight) is a per-(seed, day) draw, and the
+last two hours of every day steer the pack to the next day's start SoC, so days join without a jump and
+any second can be computed without simulating the past. A fast backfill and the live simulator therefore
+produce identical values for the same second, whatever span they were computed in.
 """
 
 from __future__ import annotations
@@ -47,24 +51,42 @@ class PackParams:
 
 @dataclass(frozen=True, slots=True)
 class DayArrays:
-    """One simulated UTC day at 1 s (index = seconds since midnight)."""
+    """A span of one simulated UTC day at 1 s (index 0 = second `start_s` after midnight; whole day: 0)."""
 
     day: int
-    regime: np.ndarray  # (86400,) int8, PARK/SELF/FORCE/BRIDGE
+    regime: np.ndarray  # (n,) int8, PARK/SELF/FORCE/BRIDGE
     current_a: np.ndarray  # pack current, + = charging
     soc: np.ndarray  # pack SoC 0..1 by coulomb counting against CAPACITY_AH
-    cell_v: np.ndarray  # (cells, 86400), terminal voltage of each cell
-    cell_t_c: np.ndarray  # (cells, 86400)
+    cell_v: np.ndarray  # (cells, n), terminal voltage of each cell
+    cell_t_c: np.ndarray  # (cells, n)
     pack_v: np.ndarray  # voltage at the pack terminals (cells + external IR drop)
     ambient_c: np.ndarray
     pv_w: np.ndarray
     load_w: np.ndarray
     dc_system_w: np.ndarray
+    start_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PackDay:
+    """The pack level of one UTC day at 1 s (no per-cell arrays) plus hourly per-cell temperature checkpoints."""
+
+    day: int
+    regime: np.ndarray  # (86400,) int8
+    current_a: np.ndarray
+    soc: np.ndarray
+    ambient_c: np.ndarray
+    pv_w: np.ndarray
+    load_w: np.ndarray
+    dc_system_w: np.ndarray
+    heat_a2: np.ndarray  # (1440,) per-minute mean of I^2 (times a cell's resistance = its I^2 R heat)
+    ambient_min_c: np.ndarray  # (1440,) per-minute mean ambient
+    temp_hourly_c: np.ndarray  # (25, cells) cell temperatures at minutes 0, 60, ..., 1440
 
 
 @dataclass(frozen=True, slots=True)
 class State:
-    """The pack at one second (a view into DayArrays)."""
+    """The pack at one second."""
 
     t_s: int
     regime: int
@@ -89,6 +111,7 @@ class BessPhysics:
         self.seed = seed
         self.cells = cells
         self._cache: OrderedDict[int, DayArrays] = OrderedDict()
+        self._packs: OrderedDict[int, PackDay] = OrderedDict()
         self._cache_days = cache_days
         self._lock = threading.Lock()
         self._truths: dict[str, Any] = {}
@@ -139,37 +162,69 @@ class BessPhysics:
 
     # --- simulation -----------------------------------------------------------------------------------
     def day_arrays(self, day: int) -> DayArrays:
-        """The whole UTC day `day` (days since 1970-01-01) at 1 s; cached."""
+        """The whole UTC day `day` (days since 1970-01-01) at 1 s; cached. Needs cells x 86400 x 8 B per array:
+        for many cells use `span_arrays`."""
         with self._lock:
             found = self._cache.get(day)
             if found is not None:
                 self._cache.move_to_end(day)
                 return found
-        arrays = self._simulate(day)
+        arrays = self.span_arrays(day, 0, DAY_S)
         with self._lock:
             self._cache[day] = arrays
             while len(self._cache) > self._cache_days:
                 self._cache.popitem(last=False)
         return arrays
 
+    def pack_day(self, day: int) -> PackDay:
+        """The pack level of UTC day `day` (controller, SoC, site, temperature checkpoints); cached."""
+        with self._lock:
+            found = self._packs.get(day)
+            if found is not None:
+                self._packs.move_to_end(day)
+                return found
+        pack = self._simulate_pack(day)
+        with self._lock:
+            self._packs[day] = pack
+            while len(self._packs) > max(self._cache_days, 2):
+                self._packs.popitem(last=False)
+        return pack
+
+    def span_arrays(self, day: int, lo_s: int, hi_s: int) -> DayArrays:
+        """Seconds [lo_s, hi_s) after midnight of `day`, per-cell arrays included (not cached)."""
+        if not 0 <= lo_s < hi_s <= DAY_S:
+            raise ValueError(f"bad span [{lo_s}, {hi_s}) of a day")
+        pack = self.pack_day(day)
+        sl = slice(lo_s, hi_s)
+        current, soc = pack.current_a[sl], pack.soc[sl]
+        cell_v = self._cell_voltages(soc, current)
+        m0, m1 = lo_s // 60, (hi_s - 1) // 60 + 1
+        temps = self._minute_temps(pack, m0, m1)
+        cell_t = _interp_minutes(temps, m0, lo_s, hi_s)
+        pack_v = sum_cells(cell_v) + current * R_EXTERNAL_OHM
+        return DayArrays(
+            day, pack.regime[sl], current, soc, cell_v, cell_t, pack_v, pack.ambient_c[sl], pack.pv_w[sl],
+            pack.load_w[sl], pack.dc_system_w[sl], lo_s,
+        )  # fmt: skip
+
     def state_at(self, t_s: int) -> State:
         """The pack and site at UTC second `t_s`."""
         day, i = divmod(int(t_s), DAY_S)
-        a = self.day_arrays(day)
+        a = self.span_arrays(day, i, i + 1)
         return State(
             int(t_s),
-            int(a.regime[i]),
-            float(a.current_a[i]),
-            float(a.soc[i]),
-            float(a.pack_v[i]),
-            a.cell_v[:, i].astype(np.float64),
-            a.cell_t_c[:, i].astype(np.float64),
-            float(a.ambient_c[i]),
-            float(a.pv_w[i]),
-            float(a.load_w[i]),
+            int(a.regime[0]),
+            float(a.current_a[0]),
+            float(a.soc[0]),
+            float(a.pack_v[0]),
+            a.cell_v[:, 0].astype(np.float64),
+            a.cell_t_c[:, 0].astype(np.float64),
+            float(a.ambient_c[0]),
+            float(a.pv_w[0]),
+            float(a.load_w[0]),
         )
 
-    def _simulate(self, day: int) -> DayArrays:
+    def _simulate_pack(self, day: int) -> PackDay:
         load = profiles.shop_load_w(day, _rng(self.seed, day, 4))
         pv = profiles.clear_sky_w(day) * profiles.cloud_factor(_rng(self.seed, day, 5))
         noise = _rng(self.seed, day, 6)
@@ -178,12 +233,11 @@ class BessPhysics:
         minute_plan = self.plan(day)
         current = self._control(minute_plan, pv - load - dc_sys, jitter, self.start_soc(day), self.start_soc(day + 1))
         soc = np.clip(self.start_soc(day) + np.cumsum(current) / 3600.0 / CAPACITY_AH, 0.0, 1.0)
-        cell_v = self._cell_voltages(soc, current)
         ambient = profiles.ambient_c(day)
-        cell_t = self.cell_temperatures(current, ambient)
-        pack_v = cell_v.sum(axis=0) + current * R_EXTERNAL_OHM
-        return DayArrays(
-            day, np.repeat(minute_plan, 60), current, soc, cell_v, cell_t, pack_v, ambient, pv, load, dc_sys
+        heat_a2, amb_min = _minute_heat(current, ambient)
+        hourly = self._integrate_temps(heat_a2, amb_min, every_min=60)
+        return PackDay(
+            day, np.repeat(minute_plan, 60), current, soc, ambient, pv, load, dc_sys, heat_a2, amb_min, hourly
         )
 
     def _control(
@@ -236,17 +290,61 @@ class BessPhysics:
         volts = profiles.ocv_v(cell_soc) + current[None, :] * p.resistance_ohm[:, None]
         return np.asarray(volts)
 
-    def cell_temperatures(self, current: np.ndarray, ambient: np.ndarray) -> np.ndarray:
-        """First-order I²R heating per cell against the ambient, integrated at one-minute steps."""
+    def _thermal_step(self, t: np.ndarray, heat_a2: float, ambient_c: float) -> np.ndarray:
+        """One minute of first-order I^2 R heating of every cell against the ambient."""
         p = self.params
-        heat_w = (current.reshape(MINUTES, 60) ** 2).mean(axis=1)[:, None] * p.resistance_ohm[None, :]
-        amb_min = ambient.reshape(MINUTES, 60).mean(axis=1)
-        temps = np.empty((MINUTES + 1, self.cells))
+        return t + 60.0 / THERMAL_C_J_PER_K * (heat_a2 * p.resistance_ohm - (t - ambient_c) / p.thermal_r_k_per_w)
+
+    def _integrate_temps(self, heat_a2: np.ndarray, amb_min: np.ndarray, every_min: int) -> np.ndarray:
+        """Cell temperatures from midnight at minutes 0, every_min, ..., 1440: (1440 // every_min + 1, cells)."""
+        out = np.empty((MINUTES // every_min + 1, self.cells))
         t = np.full(self.cells, amb_min[0] + 0.3)
-        temps[0] = t
+        out[0] = t
         for m in range(MINUTES):
-            t = t + 60.0 / THERMAL_C_J_PER_K * (heat_w[m] - (t - amb_min[m]) / p.thermal_r_k_per_w)
-            temps[m + 1] = t
-        x = np.arange(DAY_S) / 60.0
-        grid = np.arange(MINUTES + 1)
-        return np.stack([np.interp(x, grid, temps[:, c]) for c in range(self.cells)])
+            t = self._thermal_step(t, float(heat_a2[m]), float(amb_min[m]))
+            if (m + 1) % every_min == 0:
+                out[(m + 1) // every_min] = t
+        return out
+
+    def _minute_temps(self, pack: PackDay, m0: int, m1: int) -> np.ndarray:
+        """Cell temperatures at minutes m0..m1 (inclusive), from the hourly checkpoint before m0."""
+        m = m0 // 60 * 60
+        t = pack.temp_hourly_c[m // 60]
+        out = np.empty((m1 - m0 + 1, self.cells))
+        if m == m0:
+            out[0] = t
+        while m < m1:
+            t = self._thermal_step(t, float(pack.heat_a2[m]), float(pack.ambient_min_c[m]))
+            m += 1
+            if m >= m0:
+                out[m - m0] = t
+        return out
+
+    def cell_temperatures(self, current: np.ndarray, ambient: np.ndarray) -> np.ndarray:
+        """First-order I²R heating per cell against the ambient, integrated at one-minute steps (cells x 86400)."""
+        heat_a2, amb_min = _minute_heat(current, ambient)
+        return _interp_minutes(self._integrate_temps(heat_a2, amb_min, every_min=1), 0, 0, DAY_S)
+
+
+def sum_cells(x: np.ndarray) -> np.ndarray:
+    """Sum over cells (axis 0), one cell after the other: the same bits whatever the span's length (numpy's
+    own reduction switches to pairwise summation for short spans)."""
+    out = np.array(x[0], dtype=np.float64)
+    for row in x[1:]:
+        out += row
+    return out
+
+
+def _minute_heat(current: np.ndarray, ambient: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-minute mean of I^2 and per-minute mean ambient of a whole day."""
+    return (current.reshape(MINUTES, 60) ** 2).mean(axis=1), ambient.reshape(MINUTES, 60).mean(axis=1)
+
+
+def _interp_minutes(temps: np.ndarray, m0: int, lo_s: int, hi_s: int) -> np.ndarray:
+    """Linear interpolation of per-minute rows (minute m0 first) at seconds [lo_s, hi_s): (cells, n).
+
+    The same arithmetic as np.interp on a one-minute grid (slope * (x - x_j) + y_j), for all cells at once."""
+    x = np.arange(lo_s, hi_s) / 60.0
+    j = np.floor(x).astype(np.int64)
+    below, above = temps[j - m0], temps[j - m0 + 1]
+    return np.ascontiguousarray(((above - below) * (x - j)[:, None] + below).T)

@@ -2,17 +2,24 @@
 
 A column is either a constant (int, float, str or None) or a per-second numpy array for the day. Float
 arrays use NaN for an invalid (None) value. `values_at` picks one second; `history` picks many at once.
+
+`values_at` computes the day in chunks of `chunk_seconds(cells)` seconds (the whole day for a 16-cell
+pack, two minutes for 16 384 cells), so memory and start time grow with cells x chunk, not cells x day;
+the per-cell paths of a chunk stay (cells, n) matrices and one second of them is read in one go. The
+values do not depend on the chunking (the physics is span-independent to the bit).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from collector.simulator.physics import CAPACITY_AH, FORCE, BessPhysics, DayArrays
+from collector.simulator.physics import CAPACITY_AH, FORCE, BessPhysics, DayArrays, sum_cells
 from collector.simulator.profiles import DAY_S
 
 Key = tuple[str, str]
@@ -26,6 +33,17 @@ INVERTER_EFFICIENCY = 0.94
 MODBUS_ONLY = frozenset({("system", "/Timestamp")})  # served from register 830, never a D-Bus topic
 FLOAT32_ROLES = frozenset({"shunt"})
 BALANCE_ABOVE_V = 3.45
+CHUNK_CELL_SECONDS = 2_000_000  # cells x seconds computed at once by values_at (~16 MB per float matrix)
+CHUNK_CHOICES_S = (86_400, 43_200, 21_600, 10_800, 7_200, 3_600, 1_800, 900, 600, 300, 120, 60)
+CELL_PATHS = ("/Voltages/Cell", "/Balances/Cell", "/Temperatures/Cell")  # + n: the per-cell BMS paths
+
+
+def chunk_seconds(cells: int) -> int:
+    """The span values_at computes at once: the longest choice within CHUNK_CELL_SECONDS (at least 60 s)."""
+    for chunk_s in CHUNK_CHOICES_S:
+        if cells * chunk_s <= CHUNK_CELL_SECONDS:
+            return chunk_s
+    return CHUNK_CHOICES_S[-1]
 
 
 def f32(x: np.ndarray) -> np.ndarray:
@@ -34,12 +52,12 @@ def f32(x: np.ndarray) -> np.ndarray:
 
 
 def _time_to_go_s(current_a: np.ndarray, soc: np.ndarray) -> np.ndarray:
-    """Time to 10 % SoC at the 60 s mean discharge current; NaN (invalid) unless discharging."""
+    """Time to 10 % SoC at the 60 s mean discharge current; NaN (invalid) unless discharging (whole days)."""
     csum = np.concatenate(([0.0], np.cumsum(current_a)))
-    idx = np.arange(DAY_S)
+    idx = np.arange(len(current_a))
     lo = np.maximum(idx - 59, 0)
     mean_a = (csum[idx + 1] - csum[lo]) / (idx + 1 - lo)
-    out = np.full(DAY_S, np.nan)
+    out = np.full(len(current_a), np.nan)
     discharging = (mean_a < -0.5) & (soc > 0.10)
     out[discharging] = (soc[discharging] - 0.10) * CAPACITY_AH * 3600.0 / -mean_a[discharging]
     return np.round(np.minimum(out, 864_000.0) / 60.0) * 60.0
@@ -85,7 +103,7 @@ def _system(a: DayArrays, shunt: dict[str, Column], portal_id: str) -> dict[str,
     return out
 
 
-def _shunt(a: DayArrays, day: int) -> dict[str, Column]:
+def _shunt(a: DayArrays, day: int, time_to_go_s: np.ndarray) -> dict[str, Column]:
     volts = f32(np.round(a.pack_v, 2))
     amps = f32(np.round(a.current_a, 1))
     age_days = max(day - 20_000, 0)
@@ -93,10 +111,10 @@ def _shunt(a: DayArrays, day: int) -> dict[str, Column]:
         "/Dc/0/Voltage": volts,
         "/Dc/0/Current": amps,
         "/Dc/0/Power": f32(np.round(volts * amps)),
-        "/Dc/0/Temperature": f32(np.round(a.cell_t_c.mean(axis=0) - 0.4, 2)),
+        "/Dc/0/Temperature": f32(np.round(_cell_mean(a.cell_t_c) - 0.4, 2)),
         "/Soc": f32(np.round(a.soc * 100.0, 1)),
         "/ConsumedAmphours": f32(-np.round((1.0 - a.soc) * CAPACITY_AH, 1)),
-        "/TimeToGo": _time_to_go_s(a.current_a, a.soc),
+        "/TimeToGo": time_to_go_s,
         "/History/DeepestDischarge": -201.5,
         "/History/LastDischarge": -96.3,
         "/History/AverageDischarge": -88.0,
@@ -137,8 +155,15 @@ def balance_flags(cell_v: np.ndarray) -> np.ndarray:
     return ((cell_v > BALANCE_ABOVE_V) & (cell_v >= vmax[None, :] - 0.015)).astype(np.int64)
 
 
+def _cell_mean(x: np.ndarray) -> np.ndarray:
+    """Mean over cells (axis 0), span-independent to the bit (as np.mean: the sum divided by the count)."""
+    return sum_cells(x) / x.shape[0]
+
+
 def _arg_extreme(x: np.ndarray, lowest: bool) -> np.ndarray:
     """argmin/argmax over cells (axis 0), first index on ties; a loop over cells is faster than strided argmin."""
+    if x.shape[0] > 64:
+        return np.argmin(x, axis=0) if lowest else np.argmax(x, axis=0)
     best = x[0].copy()
     idx = np.zeros(x.shape[1], dtype=np.int64)
     for c in range(1, x.shape[0]):
@@ -148,7 +173,10 @@ def _arg_extreme(x: np.ndarray, lowest: bool) -> np.ndarray:
     return idx
 
 
-def _bms_cells(a: DayArrays) -> dict[str, Column]:
+Block = tuple[tuple[Key, ...], np.ndarray]  # the keys of the rows of a (cells, n) matrix
+
+
+def _bms_cells(a: DayArrays) -> tuple[dict[str, Column], list[Block]]:
     n = a.cell_v.shape[0]
     cell_v = np.round(a.cell_v, 3)
     cell_t = np.round(a.cell_t_c, 1)
@@ -166,7 +194,7 @@ def _bms_cells(a: DayArrays) -> dict[str, Column]:
         "/System/MaxTemperatureCellId": ids[_arg_extreme(cell_t, lowest=False)],
         "/Balancing": flags.max(axis=0),
         "/Balancer/Status": np.where(flags.max(axis=0) > 0, 2, 1),
-        "/Voltages/Sum": np.round(cell_v.sum(axis=0), 3),
+        "/Voltages/Sum": np.round(sum_cells(cell_v), 3),
         "/Voltages/Diff": np.round(vmax - vmin, 3),
         "/Info/MaxChargeCurrent": np.where(vmax > 3.45, 20.0, 140.0),
         "/Io/AllowToCharge": (vmax < 3.60).astype(np.int64),
@@ -174,15 +202,15 @@ def _bms_cells(a: DayArrays) -> dict[str, Column]:
         "/Alarms/CellImbalance": ((vmax - vmin) > 0.15).astype(np.int64),
         "/Alarms/LowCellVoltage": (vmin < 2.95).astype(np.int64),
     }
-    for i in range(n):
-        out[f"/Voltages/Cell{i + 1}"] = cell_v[i]
-        out[f"/Balances/Cell{i + 1}"] = flags[i]
-        out[f"/Temperatures/Cell{i + 1}"] = cell_t[i]
-    return out
+    blocks = [
+        (tuple(("bms", f"{prefix}{i + 1}") for i in range(n)), matrix)
+        for prefix, matrix in zip(CELL_PATHS, (cell_v, flags, cell_t), strict=True)
+    ]
+    return out, blocks
 
 
-def _bms(a: DayArrays) -> dict[str, Column]:
-    out = _bms_cells(a)
+def _bms(a: DayArrays) -> tuple[dict[str, Column], list[Block]]:
+    out, blocks = _bms_cells(a)
     volts = np.round(out["/Voltages/Sum"], 2)
     amps = np.round(a.current_a, 1)
     out.update(
@@ -190,7 +218,7 @@ def _bms(a: DayArrays) -> dict[str, Column]:
             "/Dc/0/Voltage": volts,
             "/Dc/0/Current": amps,
             "/Dc/0/Power": np.round(volts * amps),
-            "/Dc/0/Temperature": np.round(a.cell_t_c.mean(axis=0), 1),
+            "/Dc/0/Temperature": np.round(_cell_mean(a.cell_t_c), 1),
             "/Soc": np.round(a.soc * 100.0),
             "/Soh": 99.0,
             "/Capacity": CAPACITY_AH,
@@ -233,7 +261,7 @@ def _bms(a: DayArrays) -> dict[str, Column]:
         "LowChargeTemperature",
     ):
         out[f"/Alarms/{alarm}"] = 0
-    return out
+    return out, blocks
 
 
 def _settings(a: DayArrays) -> dict[str, Column]:
@@ -245,19 +273,57 @@ def _settings(a: DayArrays) -> dict[str, Column]:
     }
 
 
-def day_columns(a: DayArrays, portal_id: str) -> dict[Key, Column]:
-    """Every (role, path) of the simulated GX for one day."""
-    shunt = _shunt(a, a.day)
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """The columns of seconds [start_s, start_s + n) of a day: per-cell paths kept as (cells, n) blocks."""
+
+    day: int
+    start_s: int
+    columns: dict[Key, Column]  # every path but the per-cell ones
+    blocks: tuple[Block, ...]
+
+    def merged(self) -> dict[Key, Column]:
+        """One column per (role, path), the per-cell ones as rows of their block (views, no copy)."""
+        out = dict(self.columns)
+        if self.blocks:
+            for i in range(len(self.blocks[0][0])):
+                for keys, matrix in self.blocks:
+                    out[keys[i]] = matrix[i]
+        return out
+
+    def values(self, i: int) -> dict[Key, Value]:
+        """Every (role, path) at index i of the chunk as plain Python values (NaN -> None)."""
+        out = {key: pick(col, i) for key, col in self.columns.items()}
+        for keys, matrix in self.blocks:
+            column = matrix[:, i]
+            values: list[Any] = column.tolist()
+            if column.dtype.kind == "f" and np.isnan(column).any():
+                values = [None if math.isnan(v) else v for v in values]
+            out.update(zip(keys, values, strict=True))
+        return out
+
+
+def chunk_columns(a: DayArrays, portal_id: str, time_to_go_s: np.ndarray | None = None) -> Chunk:
+    """Every (role, path) of the simulated GX for the span `a` (time_to_go_s: the span's slice of the day's
+    time-to-go; computed from `a` when None, which needs `a` to be the whole day)."""
+    ttg = _time_to_go_s(a.current_a, a.soc) if time_to_go_s is None else time_to_go_s
+    shunt = _shunt(a, a.day, ttg)
+    bms, blocks = _bms(a)
     out: dict[Key, Column] = {}
     for role, paths in (
         ("system", _system(a, shunt, portal_id)),
         ("settings", _settings(a)),
         ("shunt", shunt),
-        ("bms", _bms(a)),
+        ("bms", bms),
     ):
         for path, column in paths.items():
             out[(role, path)] = column
-    return out
+    return Chunk(a.day, a.start_s, out, tuple(blocks))
+
+
+def day_columns(a: DayArrays, portal_id: str) -> dict[Key, Column]:
+    """Every (role, path) of the simulated GX for one whole day."""
+    return chunk_columns(a, portal_id).merged()
 
 
 def pick(column: Column, i: int) -> Value:
@@ -278,26 +344,69 @@ class Truth:
     def __init__(self, physics: BessPhysics, portal_id: str = DEFAULT_PORTAL_ID, cache_days: int = 2) -> None:
         self.physics = physics
         self.portal_id = portal_id
-        self._cache: OrderedDict[int, dict[Key, Column]] = OrderedDict()
-        self._cache_days = cache_days
+        self.chunk_s = chunk_seconds(physics.cells)
+        self._cache: OrderedDict[tuple[int, int], Chunk] = OrderedDict()
+        self._cache_n = cache_days if self.chunk_s == DAY_S else max(cache_days, 3)
+        self._ttg: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._last: tuple[int, dict[Key, Value]] | None = None
 
     def columns(self, day: int) -> dict[Key, Column]:
-        """All columns of one UTC day (cached)."""
-        with self._lock:
-            found = self._cache.get(day)
-            if found is not None:
-                return found
-        cols = day_columns(self.physics.day_arrays(day), self.portal_id)
-        with self._lock:
-            self._cache[day] = cols
-            while len(self._cache) > self._cache_days:
-                self._cache.popitem(last=False)
-        return cols
+        """All columns of one whole UTC day (cached when values_at computes whole days too)."""
+        if self.chunk_s == DAY_S:
+            return self.chunk(day, 0).merged()
+        return day_columns(self.physics.day_arrays(day), self.portal_id)
+
+    def prefetch(self, t_s: int) -> None:
+        """Compute the chunk holding UTC second t_s ahead of time (a no-op when it is cached)."""
+        day, i = divmod(int(t_s), DAY_S)
+        self.chunk(day, i // self.chunk_s * self.chunk_s)
 
     def values_at(self, t_s: int) -> dict[Key, Value]:
         """The value of every (role, path) at UTC second `t_s` (includes ("system", "/Timestamp"))."""
-        day, i = divmod(int(t_s), DAY_S)
-        out = {key: pick(col, i) for key, col in self.columns(day).items()}
-        out[("system", "/Timestamp")] = int(t_s)
+        return dict(self.shared_values_at(t_s))
+
+    def shared_values_at(self, t_s: int) -> dict[Key, Value]:
+        """values_at without the copy: the same dict for every call within one second; never modify it."""
+        t_s = int(t_s)
+        last = self._last
+        if last is not None and last[0] == t_s:
+            return last[1]
+        day, i = divmod(t_s, DAY_S)
+        start = i // self.chunk_s * self.chunk_s
+        out = self.chunk(day, start).values(i - start)
+        out[("system", "/Timestamp")] = t_s
+        self._last = (t_s, out)
         return out
+
+    def chunk(self, day: int, start_s: int) -> Chunk:
+        """The columns of seconds [start_s, start_s + chunk_s) of `day` (start_s a multiple of chunk_s); cached."""
+        with self._lock:
+            found = self._cache.get((day, start_s))
+            if found is not None:
+                self._cache.move_to_end((day, start_s))
+                return found
+        end_s = min(start_s + self.chunk_s, DAY_S)
+        if start_s == 0 and end_s == DAY_S:
+            chunk = chunk_columns(self.physics.day_arrays(day), self.portal_id)
+        else:
+            arrays = self.physics.span_arrays(day, start_s, end_s)
+            chunk = chunk_columns(arrays, self.portal_id, self._time_to_go(day)[start_s:end_s])
+        with self._lock:
+            self._cache[(day, start_s)] = chunk
+            while len(self._cache) > self._cache_n:
+                self._cache.popitem(last=False)
+        return chunk
+
+    def _time_to_go(self, day: int) -> np.ndarray:
+        """The shunt's TimeToGo for the whole day (a 60 s running mean of the pack current; cheap)."""
+        with self._lock:
+            found = self._ttg.get(day)
+        if found is None:
+            pack = self.physics.pack_day(day)
+            found = _time_to_go_s(pack.current_a, pack.soc)
+            with self._lock:
+                self._ttg[day] = found
+                while len(self._ttg) > 2:
+                    self._ttg.popitem(last=False)
+        return found

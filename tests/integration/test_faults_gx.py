@@ -161,25 +161,23 @@ def _wait_cells_fresh(influx: InfluxClient, since_ns: int, timeout_s: float, wha
     )
 
 
-def _gx_returns_with_its_broker(sim: GxSimulator) -> None:
+def _gx_with_its_broker(mosquitto: MosquittoServer) -> GxSimulator:
     """On a real GX the broker and the publisher (dbus-flashmq) are one process: they come back together,
     so the collector can never reconnect before the GX listens. The simulator is a separate MQTT client
     that retries every 1-2 s; if the collector got in first, its full keepalive would go to nobody and the
     cells would wait for the 15 s re-ask, a race only the simulation has. Retry every 0.2 s instead."""
-    publisher = sim._mqtt
-    assert publisher is not None
-    publisher._client.reconnect_delay_set(min_delay=0.2, max_delay=0.2)  # type: ignore[arg-type]
+    return GxSimulator(seed=11, modbus_port=0, mqtt_port=mosquitto.port, cells=CELLS, reconnect_delay_s=0.2)
 
 
 # --- fault 4: the broker restarts -------------------------------------------------------------------------------
 def test_when_broker_restarts_then_cell_rows_resume_within_10_s_and_keepalives_resume(
-    influx_server: InfluxServer, influx: InfluxClient, mosquitto: MosquittoServer, sim: GxSimulator, tmp_path: Path
+    influx_server: InfluxServer, influx: InfluxClient, mosquitto: MosquittoServer, tmp_path: Path
 ) -> None:
     ttl_cell_s = 3.0
+    sim = _gx_with_its_broker(mosquitto).start()
     collector = _start(
         tmp_path, influx_server, sim, mqtt_port=mosquitto.port, ttl_cell_s=ttl_cell_s, keepalive_interval_s=2.0
     )
-    _gx_returns_with_its_broker(sim)
     try:
         _wait_cells_fresh(influx, time.time_ns(), 40, "cell rows before the restart")
         down_ns = _now_s_ns()
@@ -194,6 +192,7 @@ def test_when_broker_restarts_then_cell_rows_resume_within_10_s_and_keepalives_r
         assert collector.proc is not None and collector.proc.poll() is None, "the collector must survive"
     finally:
         code = collector.stop()
+        sim.stop()
     assert code == 0, collector.log()[-3000:]
     seconds = _cells(influx, down_ns, end_ns)
     resumed = _first_second({t: r for t, r in seconds.items() if t >= up_ns}, _all_cells_fresh)
