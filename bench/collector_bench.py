@@ -12,7 +12,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import collector_phases as ph
@@ -31,6 +31,7 @@ from bench.common import (
 CPU_TARGET = 0.02  # of one core
 RSS_TARGET_MB = 150.0
 DRAIN_RATIO_TARGET = 0.8
+SIM_BOUND = 0.9  # simulator CPU (of one core) from which a step may be limited by the simulator, not the collector
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class Sizes:
     profile_s: int
 
 
-FULL = Sizes(600, 20.0, 3600, (16, 256, 1024, 2048), 45, 60, 60)
+# the ceiling steps up until one falls behind; 60 s per step (plus ~30 s of start, warm-up and checks)
+FULL = Sizes(600, 20.0, 3600, (2048, 4096, 8192, 16384, 32768, 65536), 60, 60, 60)
 QUICK = Sizes(20, 3.0, 120, (16, 128), 8, 10, 10)
 
 
@@ -132,15 +134,22 @@ def ceiling_rows(steps: list[Step]) -> list[Row]:
             f"{fmt(s.values_per_s, 0)} cell values/s; collector {s.collector_cpu:.1%} / simulator "
             f"{s.simulator_cpu:.1%} of a core; ticks missed {s.ticks_missed}; buffer {s.depth_start}->"
             f"{s.depth_end}; cells seen {s.cells_seen}, min completeness {s.cell_completeness:.1%}; "
-            f"{'kept up' if s.kept_up else 'FELL BEHIND'}",
+            f"{'kept up' if s.kept_up else 'FELL BEHIND (' + '; '.join(s.behind) + ')'}"
+            f"{'; the simulator used a whole core: it may be the limit' if s.simulator_cpu >= SIM_BOUND else ''}",
         )
         for s in steps
     ]
     best = ceiling(steps)
-    tried = steps[-1].cells if steps else 0
     text = f"{fmt(best.lines_per_s, 0)} lines/s ({best.cells} cells)" if best else "none kept up"
-    note = "the largest step tried still kept up: the ceiling is above it" if best and best is steps[-1] else ""
-    rows.append(Row("ceiling: highest sustained rate", text, "", None, note or f"fell behind at {tried} cells"))
+    first_behind = next((s for s in steps if not s.kept_up), None)
+    if first_behind is not None:
+        note = (
+            f"first step that fell behind: {first_behind.cells} cells ({fmt(first_behind.lines_per_s, 0)} lines/s "
+            f"written, collector {first_behind.collector_cpu:.1%} of a core): {'; '.join(first_behind.behind)}"
+        )
+    else:
+        note = "the largest step tried still kept up: the ceiling is above it"
+    rows.append(Row("ceiling: highest sustained rate", text, "", None, note))
     return rows
 
 
@@ -184,9 +193,8 @@ def _ceiling(svc: Services, work: Path, sizes: Sizes, seed: int) -> tuple[list[R
             step = ph.ceiling_step(svc, work, cells=cells, seconds=sizes.ceiling_s, warmup_s=sizes.warmup_s, seed=seed)
         except TimeoutError as exc:
             notes.append(
-                f"Ceiling: the simulator could not start with {cells} cells ({exc}): it precomputes a day of "
-                "per-cell arrays (cells x 86400 values each), so the simulator, not the collector, limits the "
-                "steps beyond the last one shown."
+                f"Ceiling: the simulator could not start with {cells} cells ({exc}), so the simulator, not the "
+                "collector, limits the steps beyond the last one shown."
             )
             break
         steps.append(step)
@@ -251,8 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-doc", action="store_true", help="print only; do not append to docs/benchmarks.md")
     parser.add_argument("--title-note", default="", help="appended to the section title, e.g. 'under load'")
+    parser.add_argument("--ceiling-cells", default="", help="comma-separated cell counts of the ceiling steps")
+    parser.add_argument("--ceiling-s", type=int, default=0, help="seconds measured per ceiling step")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.ceiling_cells:
+        sizes = replace(sizes, ceiling_cells=tuple(int(c) for c in args.ceiling_cells.split(",")))
+    if args.ceiling_s > 0:
+        sizes = replace(sizes, ceiling_s=args.ceiling_s)
     title = "Collector" + (" (--quick smoke run)" if args.quick else "")
     title += f" ({args.title_note})" if args.title_note else ""
     ctx = start_run(title)

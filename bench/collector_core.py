@@ -135,8 +135,21 @@ class Step:
     @property
     def kept_up(self) -> bool:
         """No missed tick, the buffer did not grow by more than a few ticks, every cell (almost) every second."""
-        grew = self.depth_end - self.depth_start > 3 * max(self.lines_per_tick, 1.0)
-        return self.ticks_missed == 0 and not grew and self.cells_seen >= self.cells and self.cell_completeness >= 0.99
+        return not self.behind
+
+    @property
+    def behind(self) -> list[str]:
+        """Why the step fell behind (empty when it kept up), in plain words."""
+        reasons = []
+        if self.ticks_missed != 0:
+            reasons.append(f"{self.ticks_missed} ticks missed")
+        if self.depth_end - self.depth_start > 3 * max(self.lines_per_tick, 1.0):
+            reasons.append(f"buffer grew {self.depth_start}->{self.depth_end} lines")
+        if self.cells_seen < self.cells:
+            reasons.append(f"only {self.cells_seen} of {self.cells} cells seen")
+        if not self.cell_completeness >= 0.99:
+            reasons.append(f"a cell had only {self.cell_completeness:.1%} of its seconds")
+        return reasons
 
 
 def ceiling(steps: Sequence[Step]) -> Step | None:
