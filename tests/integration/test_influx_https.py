@@ -19,7 +19,7 @@ from collector.common.influx import InfluxClient
 from collector.common.localservices import InfluxServer
 from collector.simulator.gx import GxSimulator
 from tests.integration.test_pipeline_support import CollectorProcess, log_events, wait_until, write_config
-from tests.integration.test_sources_mqtt import make_cert
+from tests.integration.tlscerts import make_cert
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,7 +26,7 @@ from pymodbus.pdu.register_message import WriteSingleRegisterRequest
 
 from collector.common.config import GxSettings
 from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer, MosquittoServer, free_port, wait_port
+from collector.common.localservices import InfluxServer, MosquittoServer, free_port
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest, MqttMessage
 from collector.sources.modbus_client import READ_FUNCTION_CODES, ReadOnlyTcpClient, WriteRefused
@@ -36,7 +34,7 @@ from collector.sources.mqtt_client import GuardedMqttClient, default_client_fact
 from collector.sources.mqtt_protocol import PublishRefused
 from tests.conftest import REPO_ROOT, python_env, run_cli
 from tests.integration.test_pipeline_support import CollectorProcess, log_events, wait_until, write_config
-from tests.integration.test_sources_mqtt import make_cert
+from tests.integration.tlscerts import tls_mosquitto
 
 pytestmark = pytest.mark.integration
 CELLS = 4
@@ -156,18 +154,8 @@ def test_when_a_write_is_attempted_through_the_collector_clients_then_refused_an
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, Path, str]]:
     """mosquitto with a plain listener (the simulated GX publishes there) and a TLS one (the collector)."""
-    folder = Path(tempfile.mkdtemp(prefix="bess-tls-"))  # pytest's tmp_path is private to root, and
-    folder.chmod(0o755)  # mosquitto drops root privileges before it reads the certificate
-    cert, key, fingerprint = make_cert(folder)
-    server = MosquittoServer(tmp_path / "mosq-tls", tls_port=free_port(), certfile=cert, keyfile=key)
-    server.start()
-    assert server.tls_port is not None
-    wait_port(server.tls_port)
-    try:
-        yield server, cert, fingerprint
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with tls_mosquitto(tmp_path) as broker:
+        yield broker
 
 
 def _tls_collector(tmp_path: Path, name: str, *, influx_url: str, port: int, gx: str, site: str) -> CollectorProcess:

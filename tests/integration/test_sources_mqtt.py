@@ -7,12 +7,7 @@ the real 3 s so the tests stay short), and it can freeze (no heartbeat, no answe
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
-import ssl
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,12 +19,13 @@ import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.common.config import CollectorSettings, GxSettings
-from collector.common.localservices import MosquittoServer, free_port, wait_port
+from collector.common.localservices import MosquittoServer
 from collector.observation import Confirm, DeviceGone, Event, Invalid, Observation
 from collector.sources.mqtt import MqttSource
 from collector.sources.mqtt_client import GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_protocol import PublishRefused
 from tests.integration.sourcewait import Collected, StartStop, confirmed, started, wait_until
+from tests.integration.tlscerts import tls_mosquitto
 
 pytestmark = pytest.mark.integration
 
@@ -289,49 +285,10 @@ def test_when_write_attempted_through_the_client_then_refused_and_broker_sees_no
         observer.disconnect()
 
 
-def make_cert(folder: Path) -> tuple[Path, Path, str]:
-    cert, key = folder / "gx.crt", folder / "gx.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=venus.local",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    key.chmod(0o644)  # mosquitto drops root privileges before reading them (test key, thrown away)
-    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
-    return cert, key, hashlib.sha256(der).hexdigest()
-
-
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[MosquittoServer, Path, str]]:
-    folder = Path(tempfile.mkdtemp(prefix="bess-tls-"))  # pytest's tmp_path is private to root
-    folder.chmod(0o755)
-    cert, key, fingerprint = make_cert(folder)
-    server = MosquittoServer(tmp_path / "mosq-tls", tls_port=free_port(), certfile=cert, keyfile=key)
-    server.start()
-    assert server.tls_port is not None
-    wait_port(server.tls_port)
-    try:
-        yield server, cert, fingerprint
-    finally:
-        server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with tls_mosquitto(tmp_path) as broker:
+        yield broker
 
 
 def tls_source(broker: tuple[MosquittoServer, Path, str], trust: str) -> MqttSource:
