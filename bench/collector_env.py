@@ -120,7 +120,7 @@ class Simulator(_Child):
             workdir / f"simulator-{seed}-{cells}.log",
         )
         try:
-            wait_port(self.modbus_port, start_timeout_s)  # it computes the day's arrays (cells x 86400) first
+            wait_port(self.modbus_port, start_timeout_s)  # it computes the first chunk of the day (< 1 s) first
         except TimeoutError:
             self.stop()
             raise
