@@ -89,19 +89,29 @@ def steady(svc: Services, work: Path, *, seconds: int, warmup_s: float, seed: in
 
 @dataclass
 class DrainResult:
-    """Backlog drain vs raw ingest of the same lines."""
+    """Backlog drain vs raw ingest of the same lines, in interleaved rounds (raw, in-process, collector, ...,
+    raw): each drain is compared with the mean of the raw ingests just before and after it."""
 
     outage_s: int
     backlog_lines: int
-    raw_lines_per_s: list[float]
-    inprocess_lines_per_s: float
-    collector_lines_per_s: float
-    collector_drain_s: float
+    raw_lines_per_s: list[float]  # rounds + 1
+    inprocess_lines_per_s: list[float]  # one per round
+    collector_lines_per_s: list[float]  # one per round
+    collector_drain_s: list[float]
+
+    def _ratios(self, drains: list[float]) -> list[float]:
+        raw = self.raw_lines_per_s
+        return [d / ((raw[i] + raw[i + 1]) / 2) for i, d in enumerate(drains)]
 
     @property
-    def raw_mean(self) -> float:
-        """Mean of the raw ingest runs."""
-        return sum(self.raw_lines_per_s) / len(self.raw_lines_per_s)
+    def collector_ratios(self) -> list[float]:
+        """Per round: collector drain / the neighbouring raw ingests."""
+        return self._ratios(self.collector_lines_per_s)
+
+    @property
+    def inprocess_ratios(self) -> list[float]:
+        """Per round: in-process Writer drain / the neighbouring raw ingests."""
+        return self._ratios(self.inprocess_lines_per_s)
 
 
 def _outage_lines(seed: int, outage_s: int) -> list[list[str]]:
@@ -134,8 +144,8 @@ def _raw_ingest(svc: Services, database: str, lines: list[str], batch: int) -> f
         client.close()
 
 
-def _inprocess_drain(svc: Services, directory: Path, batch: int) -> float:
-    client = svc.client("drain_inprocess")
+def _inprocess_drain(svc: Services, directory: Path, batch: int, database: str) -> float:
+    client = svc.client(database)
     buffer = DiskBuffer(directory, 1024 * 1024 * 1024, "full")
     try:
         depth = buffer.depth()
@@ -149,10 +159,12 @@ def _inprocess_drain(svc: Services, directory: Path, batch: int) -> float:
         client.close()
 
 
-def _collector_drain(svc: Services, work: Path, directory: Path, seed: int, backlog: int) -> tuple[float, float]:
+def _collector_drain(
+    svc: Services, work: Path, directory: Path, *, seed: int, backlog: int, database: str
+) -> tuple[float, float]:
     """Start the real collector on a filled buffer (simulator live); (lines/s from first write to empty, s)."""
     sim = Simulator(work, svc.mosquitto.port, seed=seed, cells=16)
-    col = Collector(work, svc, sim, "drain", buffer_dir=directory)
+    col = Collector(work, svc, sim, database, buffer_dir=directory)
     try:
         up = last = None
         written = 0.0
@@ -178,22 +190,31 @@ def _collector_drain(svc: Services, work: Path, directory: Path, seed: int, back
         sim.stop()
 
 
-def drain(svc: Services, work: Path, *, outage_s: int, seed: int, log: LOG) -> DrainResult:
-    """Raw ingest, in-process Writer drain, real collector drain, raw ingest again: all the same lines."""
+def drain(svc: Services, work: Path, *, outage_s: int, seed: int, log: LOG, rounds: int = 5) -> DrainResult:
+    """Raw ingest, in-process Writer drain, real collector drain, ... raw ingest: all the same lines, in
+    `rounds` interleaved rounds (a single ~1 s drain on a shared 2-core machine varies by +-30 %)."""
     batch = 5000  # collector.batch_max_lines default
     seconds = _outage_lines(seed, outage_s)
     lines = [line for sec in seconds for line in sec]
-    log(f"drain: {len(lines)} lines for a {outage_s} s outage; filling the buffer")
+    log(f"drain: {len(lines)} lines for a {outage_s} s outage; filling the buffer; {rounds} rounds")
     filled = work / "drain-filled"
     _fill_buffer(filled, seconds)
-    copies = [work / "drain-inprocess", work / "drain-collector", work / "drain-profile"]
-    for copy in copies:
-        shutil.copytree(filled, copy)
-    raw = [_raw_ingest(svc, "raw_a", lines, batch)]
-    inproc = _inprocess_drain(svc, copies[0], batch)
-    coll, coll_s = _collector_drain(svc, work, copies[1], seed, len(lines))
-    raw.append(_raw_ingest(svc, "raw_b", lines, batch))
-    return DrainResult(outage_s, len(lines), raw, inproc, coll, coll_s)
+    shutil.copytree(filled, work / "drain-profile")
+    _raw_ingest(svc, "raw_warmup", lines, batch)  # the first write into a fresh influxd is slower
+    result = DrainResult(outage_s, len(lines), [_raw_ingest(svc, "raw_0", lines, batch)], [], [], [])
+    for k in range(rounds):
+        inproc_dir, coll_dir = work / f"drain-inprocess-{k}", work / f"drain-collector-{k}"
+        shutil.copytree(filled, inproc_dir)
+        shutil.copytree(filled, coll_dir)
+        result.inprocess_lines_per_s.append(_inprocess_drain(svc, inproc_dir, batch, f"drain_inprocess_{k}"))
+        coll, coll_s = _collector_drain(svc, work, coll_dir, seed=seed, backlog=len(lines), database=f"drain_{k}")
+        result.collector_lines_per_s.append(coll)
+        result.collector_drain_s.append(coll_s)
+        result.raw_lines_per_s.append(_raw_ingest(svc, f"raw_{k + 1}", lines, batch))
+        shutil.rmtree(inproc_dir, ignore_errors=True)
+        shutil.rmtree(coll_dir, ignore_errors=True)
+        log(f"drain round {k + 1}/{rounds}: collector / raw {result.collector_ratios[-1]:.2f}")
+    return result
 
 
 def profile_drain(svc: Services, work: Path, top: int = 18) -> str:
