@@ -70,6 +70,17 @@ def test_ceiling_is_the_last_step_before_the_first_that_fell_behind() -> None:
     assert not _step(16, depth_end=500).kept_up
 
 
+def test_a_step_that_fell_behind_says_every_reason_in_plain_words() -> None:
+    step = Step(4096, 100.0, 1000.0, 0.1, 0.2, 3, 10, 500, 20.0, 0.5, 4000)
+    assert step.behind == [
+        "3 ticks missed",
+        "buffer grew 10->500 lines",
+        "only 4000 of 4096 cells seen",
+        "a cell had only 50.0% of its seconds",
+    ]
+    assert _step(16).behind == []
+
+
 def test_percentile_interpolates() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile([5.0], 95) == 5.0
