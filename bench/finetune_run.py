@@ -57,12 +57,18 @@ class RunResult:
         return next((t for e, t, _ in reversed(self.events) if e == event), None)
 
 
-def write_telemetry(url: str, end_ns: int, days: float) -> tuple[int, float]:
-    """`days` of 1 Hz `system` rows ending at `end_ns`, written a day at a time; (lines, lines/s)."""
+def telemetry_span(days: float) -> tuple[int, int]:
+    """(start, end) ns of `days` of telemetry ending now, plus an hour either side: a fine-tune started a
+    few minutes after the write still finds data up to its own "now"."""
+    now_ns = time.time_ns() // (60 * NS) * (60 * NS)
+    return now_ns - int(days * DAY_S) * NS - 3600 * NS, now_ns + 3600 * NS
+
+
+def write_telemetry(url: str, start_ns: int, end_ns: int) -> tuple[int, float]:
+    """1 Hz `system` rows from start to end, written a day at a time; (lines, lines/s)."""
     client = InfluxClient(InfluxSettings(url=url, database=DATABASE, timeout_s=120.0))
     client.create_database()
-    total_s = int(days * DAY_S)
-    start_ns = end_ns - total_s * NS
+    total_s = (end_ns - start_ns) // NS
     written, began = 0, time.monotonic()
     try:
         for offset in range(0, total_s, DAY_S):
@@ -75,6 +81,12 @@ def write_telemetry(url: str, end_ns: int, days: float) -> tuple[int, float]:
     finally:
         client.close()
     return written, written / (time.monotonic() - began)
+
+
+def finetune_days(quick: bool) -> float:
+    """Days one fine-tune reads: train + validation + gate."""
+    cfg = FinetuneSettings(**(QUICK_OVERRIDES if quick else {}))
+    return cfg.train_days + cfg.validation_days + cfg.gate_days
 
 
 def write_config(path: Path, url: str, model_dir: Path, registry_dir: Path, overrides: dict[str, Any]) -> None:
@@ -162,17 +174,18 @@ def result_rows(r: RunResult, *, telemetry_lines: int, days: float, quick: bool)
 
 
 def run_default_finetune(
-    url: str, work: Path, model_dir: Path, *, quick: bool, log: Any, timeout_s: float = 3 * 3600
+    url: str, work: Path, model_dir: Path, *, quick: bool, log: Any, written: int | None, timeout_s: float = 3 * 3600
 ) -> list[Row]:
-    """Write the telemetry, run the command, and return its table rows."""
+    """Run the command on the telemetry in DATABASE (written here unless `written` says how many lines the read
+    benchmark already put there) and return its table rows."""
     overrides = QUICK_OVERRIDES if quick else {}
-    cfg = FinetuneSettings(**overrides)
-    days = cfg.train_days + cfg.validation_days + cfg.gate_days
-    end_ns = time.time_ns() // (60 * NS) * (60 * NS)
-    log(f"fine-tune run: writing {days:g} days of 1 Hz telemetry")
-    lines, lps = write_telemetry(url, end_ns, days)
-    log(f"fine-tune run: {lines:,} lines at {lps:,.0f} lines/s; running the command")
+    days = finetune_days(quick)
+    if written is None:
+        log(f"fine-tune run: writing {days:g} days of 1 Hz telemetry")
+        written, lps = write_telemetry(url, *telemetry_span(days))
+        log(f"fine-tune run: {written:,} lines at {lps:,.0f} lines/s")
+    log("fine-tune run: running `bess-forecaster finetune --now`")
     config = work / "finetune-run.toml"
     write_config(config, url, model_dir, work / "finetune-registry", overrides)
     result = run_command(config, timeout_s, log)
-    return result_rows(result, telemetry_lines=lines, days=days, quick=quick)
+    return result_rows(result, telemetry_lines=written, days=days, quick=quick)
