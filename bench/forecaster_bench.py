@@ -144,29 +144,34 @@ def read_rows(url: str, quick: bool) -> tuple[list[Row], float, int]:
     )
 
 
-def predict_rows(run: Runner, sizes: Sizes) -> tuple[list[Row], dict[tuple[int, int, str], dict[str, Any]]]:
-    """Per-window latency and peak RSS over ctx x horizon x residency."""
+PREDICT_SHAPES = {
+    "4cov": "5 rows: target + 4 covariates (voltage, SoC, PV past; tod_sin known), issue 7's shape",
+    "default": "9 rows: the default intraday task, target + 4 measured + 4 time covariates",
+}
+
+
+def predict_rows(run: Runner, sizes: Sizes) -> tuple[list[Row], dict[tuple[int, int, str, str], dict[str, Any]]]:
+    """Per-window latency and peak RSS over ctx x horizon x residency with 4 covariates (the issue's shape),
+    and the default task's 9-row shape at horizon 60 with both models resident."""
+    plan = [(ctx, h, res, "4cov") for ctx in (512, 2048) for h in (60, 96) for res in ("base", "base+adapter")]
+    plan += [(512, 60, "base+adapter", "default"), (2048, 60, "base+adapter", "default")]
     rows, found = [], {}
-    for ctx in (512, 2048):
-        for horizon in (60, 96):
-            for resident in ("base", "base+adapter"):
-                r = run("predict", ctx=ctx, horizon=horizon, resident=resident, windows=sizes.windows)
-                if r is None:
-                    continue
-                found[(ctx, horizon, resident)] = r
-                per = r["per_window_s"]
-                value = " / ".join(f"{m} {fmt(v, 2, 's')}" for m, v in per.items())
-                rows.append(
-                    Row(
-                        f"predict ctx {ctx}, H {horizon}, resident {resident}",
-                        value,
-                        "",
-                        None,
-                        f"per window (median of {sizes.windows}, {r['rows']} rows: target + 4 measured "
-                        f"+ 4 time covariates); peak RSS {fmt(r['peak_rss_mb'], 0, 'MB')}, after load "
-                        f"{fmt(r['rss_loaded_mb'], 0, 'MB')}",
-                    )
-                )
+    for ctx, horizon, resident, shape in plan:
+        r = run("predict", ctx=ctx, horizon=horizon, resident=resident, windows=sizes.windows, shape=shape)
+        if r is None:
+            continue
+        found[(ctx, horizon, resident, shape)] = r
+        value = " / ".join(f"{m} {fmt(v, 2, 's')}" for m, v in r["per_window_s"].items())
+        rows.append(
+            Row(
+                f"predict ctx {ctx}, H {horizon}, resident {resident}, {r['rows']} rows",
+                value,
+                "",
+                None,
+                f"per window (median of {sizes.windows}; {PREDICT_SHAPES[shape]}); peak RSS "
+                f"{fmt(r['peak_rss_mb'], 0, 'MB')}, after load {fmt(r['rss_loaded_mb'], 0, 'MB')}",
+            )
+        )
     return rows, found
 
 
@@ -231,8 +236,9 @@ def finetune_rows(r: dict[str, Any] | None, read_s_28: float, predict: dict[Any,
     if r is None:
         return []
     cfg = FinetuneSettings()
-    p512 = predict.get((512, 60, "base"), {}).get("per_window_s", {}).get("base", float("nan"))
-    p2048 = predict.get((2048, 60, "base"), {}).get("per_window_s", {}).get("base", float("nan"))
+    # the fine-tune evaluates and gates on the default task's 9-row windows
+    p512 = predict.get((512, 60, "base+adapter", "default"), {}).get("per_window_s", {}).get("base", float("nan"))
+    p2048 = predict.get((2048, 60, "base+adapter", "default"), {}).get("per_window_s", {}).get("base", float("nan"))
     est = estimate_finetune(
         read_s=read_s_28 * 32 / 28,
         first_step_s=r["first_step_s"],

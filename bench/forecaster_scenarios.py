@@ -31,9 +31,11 @@ FOUR_COVARIATE_INTRADAY = ForecastTask(
 )
 
 
-def _task(ctx: int, horizon: int) -> ForecastTask:
-    """The intraday task's shape (1 min, 4 measured past covariates + 4 time features) at ctx/horizon."""
-    return ForecastTask(name="intraday", resolution="1m", context_steps=ctx, horizon_steps=horizon)
+def _task(ctx: int, horizon: int, shape: str = "default") -> ForecastTask:
+    """The intraday task's shape (1 min; default: 4 measured past covariates + 4 time features; 4cov: the
+    4-covariate shape above) at ctx/horizon."""
+    task = FOUR_COVARIATE_INTRADAY if shape == "4cov" else ForecastTask(name="intraday")
+    return task.model_copy(update={"context_steps": ctx, "horizon_steps": horizon})
 
 
 def _pipeline(args: argparse.Namespace) -> Any:
@@ -69,7 +71,7 @@ def predict(args: argparse.Namespace) -> dict[str, Any]:
         ms.set_adapter("bench", args.adapter_dir)
         models.append(FINETUNED)
     rss_loaded = proc_rss_mb(os.getpid())
-    task = _task(args.ctx, args.horizon)
+    task = _task(args.ctx, args.horizon, args.shape)
     windows = _windows(task, args.windows + 1)
     for model in models:
         ms.predict(windows[0], model, args.ctx)  # warm-up
@@ -380,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--influx-url", default="")
     p.add_argument("--database", default="fc")
     p.add_argument("--at-ns", type=int, default=0)
-    p.add_argument("--shape", choices=["default", "4cov"], default="default", help="cycle: the task's covariates")
+    p.add_argument("--shape", choices=["default", "4cov"], default="default", help="predict, cycle: covariates")
     args = p.parse_args(argv)
     import torch
 
