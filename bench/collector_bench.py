@@ -3,7 +3,8 @@ mosquitto and the simulator at full size. Prints a table and appends a dated sec
 
 Phases, one after the other (never in parallel): steady state at 1 Hz, backlog drain after an outage vs the
 raw InfluxDB ingest of the same lines (ratio in one run), the ingest ceiling (more cells until it falls
-behind), end-to-end latency. A missed CPU target triggers a cProfile of the collector's threads.
+behind), end-to-end latency. A missed CPU target, and the first ceiling step that fell behind, trigger a
+cProfile of the collector's threads.
 """
 
 from __future__ import annotations
@@ -178,10 +179,11 @@ def latency_rows(r: ph.LatencyResult) -> list[Row]:
     ]
 
 
-def profile_note(seconds: int, work: Path) -> str:
+def profile_note(seconds: int, work: Path, cells: int = 16) -> str:
     """Run the collector in-process under per-thread cProfile (own subprocess); its top entries as markdown."""
+    cmd = [sys.executable, "-m", "bench.collector_profile", "--seconds", str(seconds), "--workdir", str(work)]
     out = subprocess.run(
-        [sys.executable, "-m", "bench.collector_profile", "--seconds", str(seconds), "--workdir", str(work)],
+        [*cmd, "--cells", str(cells)],
         cwd=REPO_ROOT,
         env=python_env(),
         capture_output=True,
@@ -190,7 +192,10 @@ def profile_note(seconds: int, work: Path) -> str:
         check=False,
     )
     body = out.stdout.strip() or out.stderr[-3000:]
-    return f"Profile of the collector ({seconds} s, all threads, cProfile, top by own time):\n\n```\n{body}\n```"
+    return (
+        f"Profile of the collector ({cells} cells, {seconds} s, all threads, cProfile, top by own time):"
+        f"\n\n```\n{body}\n```"
+    )
 
 
 def _ceiling(svc: Services, work: Path, sizes: Sizes, seed: int) -> tuple[list[Row], list[str]]:
@@ -209,6 +214,8 @@ def _ceiling(svc: Services, work: Path, sizes: Sizes, seed: int) -> tuple[list[R
         steps.append(step)
         _log(console_table(ceiling_rows([step])[:1]))
         if not step.kept_up:
+            _log(f"ceiling: profiling the collector at {cells} cells (what bounds it)")
+            notes.append(profile_note(30, work, cells=cells))
             break
     return ceiling_rows(steps), notes
 

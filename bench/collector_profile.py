@@ -65,12 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     """Profile the agent for --seconds and print the top entries."""
     parser = argparse.ArgumentParser(prog="bench.collector_profile")
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--cells", type=int, default=16, help="simulated battery cells (the ceiling uses more)")
     parser.add_argument("--workdir", type=Path, required=True)
     args = parser.parse_args(argv)
     work = args.workdir / "profile"
     work.mkdir(parents=True, exist_ok=True)
     with Services(work) as svc:
-        sim = Simulator(work, svc.mosquitto.port, seed=7, cells=16)
+        sim = Simulator(work, svc.mosquitto.port, seed=7, cells=args.cells, start_timeout_s=180)
         cfg = CollectorConfig("profile", work / "buffer", sim.modbus_port, svc.mosquitto.port, free_port())
         path = work / "collector.toml"
         path.write_text(config_text(cfg, svc.influx.url))
