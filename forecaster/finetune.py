@@ -261,9 +261,10 @@ def gate_against_active(
     split: Split,
     settings: ForecasterSettings,
 ) -> tuple[GateDecision, dict[str, Any]]:
-    """Back-test the fine-tuned pipeline against the active version (or the base when none is active).
+    """Back-test the fine-tuned pipeline against the active version (or the base when none is active), both
+    at the task's context as the forecasts will use them (not the shorter training context).
     `incumbent` wraps the plain base pipeline; it is left without an adapter afterwards."""
-    context_steps = settings.finetune.context_steps
+    context_steps = task.context_steps
     levels = incumbent.levels
     median_at = levels.index(0.5)
     mode = FINETUNED if active is not None else BASE
@@ -280,7 +281,7 @@ def gate_against_active(
         )
     finally:
         incumbent.set_adapter(None, None)  # leave the base pipeline clean
-    return decision, {**scores, "incumbent": active.version if active else "base"}
+    return decision, {**scores, "incumbent": active.version if active else "base", "context_steps": context_steps}
 
 
 def build_manifest(

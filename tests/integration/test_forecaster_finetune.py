@@ -38,6 +38,8 @@ def test_when_finetuned_then_a_version_differs_from_base_and_reloads_identically
     assert manifest["adapter_sha256"] and (version.adapter_dir / "adapter_config.json").is_file()
     assert manifest["data"]["to"].startswith("2026-01-05T00:00")
     assert (registry.active() is not None) == result.promoted == manifest["gate"]["promote"]
+    # the gate compares the models as the forecasts use them: at the task's context, not the training one
+    assert manifest["gate"]["context_steps"] == TASK.context_steps != settings.finetune.context_steps
 
     series = store.read_grid([TASK.target, *TASK.past_covariates], END_NS - DAY_NS, 300, 288)
     from forecaster.backtest_core import window_at
