@@ -16,6 +16,20 @@ import structlog
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
+class StdoutHandler(logging.StreamHandler):
+    """A StreamHandler bound to whatever `sys.stdout` is when a record is emitted, not when it was set up:
+    a daemon never swaps stdout, but an in-process caller (a test harness, a notebook) may close the one
+    that was current at set-up, and a handler holding it would then lose every later line."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stdout
+
+
 def setup_logging(level: str = "info", fmt: str = "auto") -> None:
     """Configure structlog and stdlib logging once, at start-up."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
@@ -37,7 +51,7 @@ def setup_logging(level: str = "info", fmt: str = "auto") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = StdoutHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
