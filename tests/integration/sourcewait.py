@@ -66,14 +66,16 @@ class Collected:
         raise AssertionError(f"condition not met in {timeout_s}s; {len(self.snapshot())} events")
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 8.0) -> None:
-    """Return once `predicate()` holds; AssertionError after timeout_s."""
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float = 8.0, *, what: str = "condition", poll_s: float = 0.02
+) -> None:
+    """Return once `predicate()` holds (checked every poll_s); AssertionError naming `what` after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met in {timeout_s}s")
+        time.sleep(poll_s)
+    raise AssertionError(f"{what} not met in {timeout_s}s")
 
 
 def confirmed(events: list[Event]) -> bool:

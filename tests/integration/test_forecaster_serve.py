@@ -20,6 +20,7 @@ from collector.common.influx import InfluxClient
 from collector.common.localservices import InfluxServer
 from forecaster.registry import Registry
 from tests.conftest import REPO_ROOT, fc_synthetic_rows, python_env, run_cli
+from tests.integration.sourcewait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +28,8 @@ NS = 1_000_000_000
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what}")
+    """Poll once a second: each check queries InfluxDB or the registry."""
+    wait_until(check, timeout_s, what=what, poll_s=1.0)
 
 
 def models_written(influx: InfluxClient, task: str) -> set[str]:

@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -14,33 +14,36 @@ from collector.common.logs import get_logger, setup_logging
 
 
 @pytest.fixture
-def restore_logging() -> Iterator[None]:
+def new_stdout(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], io.StringIO]]:
+    """Call it (inside the test: pytest re-installs its capture after fixtures) to get a fresh sys.stdout;
+    the root logger's handlers and level are restored afterwards."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    yield
+
+    def swap() -> io.StringIO:
+        out = io.StringIO()
+        monkeypatch.setattr(sys, "stdout", out)
+        return out
+
+    yield swap
     root.handlers[:] = handlers
     root.setLevel(level)
 
 
 def test_when_stdout_is_replaced_after_setup_then_lines_go_to_the_new_one(
-    restore_logging: None, monkeypatch: pytest.MonkeyPatch
+    new_stdout: Callable[[], io.StringIO],
 ) -> None:
-    first = io.StringIO()
-    monkeypatch.setattr(sys, "stdout", first)
+    first = new_stdout()
     setup_logging("info", "json")
     first.close()  # e.g. the capture of an earlier caller, gone
-    second = io.StringIO()
-    monkeypatch.setattr(sys, "stdout", second)
+    second = new_stdout()
     get_logger("agent").warning("clock_jump", jump_s=-3600.0)
     entry = json.loads(second.getvalue().strip().splitlines()[-1])
     assert entry["event"] == "clock_jump" and entry["jump_s"] == -3600.0 and entry["level"] == "warning"
 
 
-def test_when_level_is_warning_then_info_lines_are_dropped(
-    restore_logging: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    out = io.StringIO()
-    monkeypatch.setattr(sys, "stdout", out)
+def test_when_level_is_warning_then_info_lines_are_dropped(new_stdout: Callable[[], io.StringIO]) -> None:
+    out = new_stdout()
     setup_logging("warning", "json")
     get_logger("agent").info("tick")
     get_logger("agent").warning("stale", role="shunt")
