@@ -58,6 +58,7 @@ class _TickState:
     ticks: int = 0
     missed: int = 0
     errors: int = 0
+    health_errors: int = 0
 
 
 class Agent:
@@ -114,13 +115,19 @@ class Agent:
                 self._polled[source] = self._polled.get(source, 0) + n
         self.grid.apply(events)
 
-    def _emit(self, ts_ns: int, mono_s: float) -> None:
-        samples = self.grid.snapshot(ts_ns, mono_s)
+    def _health_row(self, ts_ns: int) -> None:
+        """The collector_health row, once per health interval, after the second's grid rows are buffered:
+        a failure here (a probe, the buffer) is counted and retried next second and costs no telemetry."""
         bucket = ts_ns // self._health_ns
-        if bucket != self._tick.last_health_bucket:
-            self._tick.last_health_bucket = bucket
-            samples.append(self.health.sample(ts_ns))
-        self.buffer.append(to_lines(samples))
+        if bucket == self._tick.last_health_bucket:
+            return
+        try:
+            self.buffer.append(to_lines([self.health.sample(ts_ns)]))
+        except Exception as exc:
+            self._tick.health_errors += 1
+            self._repeats.hit(f"health_{type(exc).__name__}", "health_row_failed", error=repr(exc))
+            return
+        self._tick.last_health_bucket = bucket
 
     def _final_health(self) -> None:
         """One last collector_health row at the last grid second, so the counters of a run's final
@@ -150,14 +157,15 @@ class Agent:
             if missed > 0:
                 state.missed += missed
                 self._repeats.hit("tick_late", "tick_late", missed_seconds=missed)
-        state.last_ts_ns = ts_ns
+        state.last_ts_ns = ts_ns  # whatever happens below, this second is not emitted twice
         try:
-            self._emit(ts_ns, mono)
+            self.buffer.append(to_lines(self.grid.snapshot(ts_ns, mono)))
         except Exception as exc:  # e.g. disk I/O error: count, log once per kind, keep ticking
             state.errors += 1
             self._repeats.hit(type(exc).__name__, "tick_not_buffered", error=repr(exc))
             return False
         state.ticks += 1
+        self._health_row(ts_ns)
         return True
 
     def _tick_loop(self) -> None:
@@ -270,4 +278,5 @@ class Agent:
             ticks=self._tick.ticks,
             ticks_missed=self._tick.missed,
             tick_errors=self._tick.errors,
+            health_errors=self._tick.health_errors,
         )

@@ -45,6 +45,7 @@ class HealthSnapshot:
     ticks: int = 0
     ticks_missed: int = 0
     tick_errors: int = 0
+    health_errors: int = 0  # collector_health rows that could not be built or buffered (retried next second)
 
 
 def is_error_counter(name: str) -> bool:
@@ -70,6 +71,7 @@ def metric_families(snap: HealthSnapshot) -> list[Metric]:
         _counter("ticks", "Grid seconds emitted", snap.ticks),
         _counter("ticks_missed", "Grid seconds skipped because a tick came late", snap.ticks_missed),
         _counter("tick_errors", "Grid seconds that could not be buffered", snap.tick_errors),
+        _counter("health_errors", "collector_health rows that failed (retried the next second)", snap.health_errors),
         _gauge("buffer_depth_lines", "Lines waiting in the buffer", snap.buffer_depth),
         _gauge("buffer_oldest_age_seconds", "Age of the oldest waiting line", snap.buffer_oldest_age_s),
         _gauge("buffer_size_bytes", "Buffer files on disk", snap.buffer_bytes),
@@ -119,6 +121,7 @@ def health_fields(snap: HealthSnapshot, now_ns: int) -> dict[str, FieldValue]:
         "ticks": snap.ticks,
         "ticks_missed": snap.ticks_missed,
         "tick_errors": snap.tick_errors,
+        "health_errors": snap.health_errors,
     }
     if snap.last_write_wall_ns:
         fields["last_write_age_s"] = max(0.0, (now_ns - snap.last_write_wall_ns) / 1e9)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -77,27 +78,30 @@ def get_logger(name: str) -> Any:
 
 
 class RepeatCounter:
-    """Log the first occurrence of each kind of problem, then only a count every `period_s`."""
+    """Log the first occurrence of each kind of problem, then only a count every `period_s`.
+
+    Thread-safe: a source's loop hits it while the health probe reads `count()` from another thread."""
 
     def __init__(self, logger: Any, period_s: float = 300.0) -> None:
         self._log = logger
         self._period_s = period_s
+        self._lock = threading.Lock()
         self._state: dict[str, tuple[int, float, int]] = {}  # kind -> (count, last_report_mono, reported)
 
     def count(self) -> dict[str, int]:
         """Occurrences per kind since start."""
-        return {kind: state[0] for kind, state in self._state.items()}
+        with self._lock:
+            return {kind: state[0] for kind, state in self._state.items()}
 
     def hit(self, kind: str, event: str, **kw: Any) -> None:
-        """Record one occurrence of `kind`; logs at most once per period per kind."""
+        """Record one occurrence of `kind`; logs at most once per period per kind (outside the lock)."""
         now = time.monotonic()
-        count, last, reported = self._state.get(kind, (0, 0.0, 0))
-        count += 1
+        with self._lock:
+            count, last, reported = self._state.get(kind, (0, 0.0, 0))
+            count += 1
+            report = count == 1 or now - last >= self._period_s
+            self._state[kind] = (count, now, count) if report else (count, last, reported)
         if count == 1:
             self._log.warning(event, kind=kind, **kw)
-            self._state[kind] = (count, now, count)
-        elif now - last >= self._period_s:
+        elif report:
             self._log.warning(event, kind=kind, repeats=count - reported, total=count, **kw)
-            self._state[kind] = (count, now, count)
-        else:
-            self._state[kind] = (count, last, reported)

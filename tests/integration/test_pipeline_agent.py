@@ -179,3 +179,41 @@ def test_when_running_then_metrics_endpoint_and_health_rows_report_the_pipeline(
     assert rows and rows[-1]["host"] and rows[-1]["site"] == "t"
     assert max(int(r["polled_mqtt"] or 0) for r in rows) >= 8
     assert influx.query("SELECT voltage_v FROM battery WHERE device = 'shunt'")
+
+
+class FlakyCountersSource(FakeSource):
+    """A source whose counters fail for the first `failures` reads (the health probe's input)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def counters(self) -> dict[str, int]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise RuntimeError("dictionary changed size during iteration")
+        return super().counters()
+
+
+@pytest.mark.integration
+def test_when_the_health_row_fails_then_that_seconds_data_still_lands_and_health_retries(
+    influx_server: InfluxServer, influx: InfluxClient, tmp_path: Path
+) -> None:
+    clock = Clock()
+    source = FlakyCountersSource(failures=1)
+    settings = _settings(tmp_path, influx_server.url)
+    agent = Agent(
+        settings, InfluxClient(settings.influx), [source], wall_ns=lambda: clock.wall_ns, mono_s=lambda: clock.mono_s
+    )
+    source.start(agent._sink)
+    for i in range(3):
+        source.push(52.0 + i, clock.mono_s)
+        assert agent.tick_once() is True, "a failing health row must not cost the second"
+        clock.advance(1.0)
+    assert agent.writer.drain(10.0)
+    agent.buffer.close()
+    volts = {r["time"]: r["voltage_v"] for s in influx.query("SELECT voltage_v FROM battery") for r in s.rows()}
+    assert sorted(volts.values()) == [52.0, 53.0, 54.0]
+    health = [r for s in influx.query("SELECT * FROM collector_health") for r in s.rows()]
+    assert len(health) == 1, "the failed health row is retried the next second, then once per interval"
+    assert health[0]["health_errors"] == 1 and health[0]["ticks"] == 2
