@@ -31,7 +31,8 @@ from collector.sources.mqtt_protocol import (
 
 HELP = "Connect to a GX (or the simulator) and print its portal id, services, unit ids and cell count"
 PROBE_UNITS = (100, 225, 223, 224, 226, 227, 238, 239)
-# Cerbo unit id -> device instance (victron.md, unitid2di.csv); other units: unit id = instance.
+# Cerbo unit id -> device instance (victronenergy/dbus_modbustcp unitid2di.csv at v1.0.101, commit 24c50db);
+# other units: unit id = instance.
 UNIT_TO_INSTANCE = {100: 0, 225: 512, 223: 277, 224: 278, 226: 279, 227: 276, **{231 + i: 288 + i for i in range(9)}}
 _CELL_PATH = re.compile(r"^/(?:Voltages/Cell(\d+)|Cell/(\d+)/Volts)$")
 

@@ -1,6 +1,6 @@
 """Decode GX Modbus register words into D-Bus values, driven by the register map (pure).
 
-Rules (victron.md section 1):
+Rules (victronenergy/dbus_modbustcp mappings.cpp and attributes.csv; cited by commit in docs/collector.md):
 - Big-endian, high word first; strings are 2 ASCII chars per register, high byte first, NUL-padded.
 - value = register / scale; a negative scale flips the sign; scale 0.01 means units of 100.
 - `reserved` registers read 0xFFFF and carry nothing: they decode to None (not a value).
