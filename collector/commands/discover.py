@@ -172,8 +172,8 @@ def _probe_one(modbus: ReadOnlyModbus, unit: int, reg: tables.Register, service:
         words = modbus.read(unit, reg.address, reg.words)
     except UnitAbsent as exc:
         return f"absent ({exc.code:#04x})"
-    except ModbusRefused as exc:
-        return f"answers, but not a {service} service (exception {exc.code:#04x})"
+    except ModbusRefused as exc:  # a GX answers 0x0A (absent) for a unit without this service, never 0x02
+        return f"refused (exception {exc.code:#04x})"
     except RetryableError as exc:
         return f"no answer ({exc})"
     value = decode_register(reg, words)

@@ -38,6 +38,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     live.add_argument("--modbus-host", default="127.0.0.1", help="address the Modbus server listens on")
     live.add_argument("--mqtt-host", default="127.0.0.1", help="MQTT broker to publish on")
     live.add_argument("--mqtt-port", type=int, default=None, help="MQTT broker port (omit = no MQTT)")
+    live.add_argument(
+        "--modbus-read-write",
+        action="store_true",
+        help="Settings/ModbusServer/ReadWrite = 1: accept writes to writable registers (default 0: refuse all)",
+    )
     live.add_argument("--keepalive-timeout-s", type=float, default=60.0, help="Venus keepalive timeout")
     back = parser.add_argument_group("backfill")
     back.add_argument("--backfill", action="store_true", help="write history instead of running live")
@@ -83,6 +88,7 @@ def _live(args: argparse.Namespace, log: Any) -> int:
         cells=args.cells,
         modbus_host=args.modbus_host,
         keepalive_timeout_s=args.keepalive_timeout_s,
+        modbus_read_write=args.modbus_read_write,
     )
     try:
         sim.start()

@@ -21,7 +21,8 @@ class GxSimulator:
 
     `clock` returns UTC unix seconds (default time.time); the published values are those of int(clock()).
     `reconnect_delay_s`: the MQTT client's wait before reconnecting to a lost broker, (min, max) growing
-    exponentially, or one fixed delay.
+    exponentially, or one fixed delay. `modbus_read_write` is the GX's Settings/ModbusServer/ReadWrite
+    (default False = 0, as docs/gx-setup.md recommends: every Modbus write is refused with exception 2).
     """
 
     def __init__(
@@ -38,6 +39,7 @@ class GxSimulator:
         keepalive_timeout_s: float = 60.0,
         heartbeat_s: float = 3.0,
         reconnect_delay_s: float | tuple[float, float] = (1.0, 2.0),
+        modbus_read_write: bool = False,
     ) -> None:
         self.seed = seed
         self.portal_id = portal_id
@@ -52,6 +54,7 @@ class GxSimulator:
         self._modbus: ModbusServer | None = None
         self._mqtt: MqttPublisher | None = None
         self._modbus_host = modbus_host
+        self._modbus_read_write = modbus_read_write
         self._keepalive_timeout_s = keepalive_timeout_s
         self._heartbeat_s = heartbeat_s
         self._reconnect_delay_s = reconnect_delay_s
@@ -81,7 +84,12 @@ class GxSimulator:
         try:
             if self.modbus_port is not None:
                 self._modbus = ModbusServer(
-                    self._modbus_host, self.modbus_port, self.faults, self.current_values, self.recorder
+                    self._modbus_host,
+                    self.modbus_port,
+                    self.faults,
+                    self.current_values,
+                    self.recorder,
+                    read_write=self._modbus_read_write,
                 )
                 self.modbus_port = self._modbus.port
                 self._modbus.start()

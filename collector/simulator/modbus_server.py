@@ -1,8 +1,9 @@
 """A Modbus-TCP server with the Cerbo GX's (dbus_modbustcp) behaviour, on its own threads.
 
 Hand-written on the standard library's socketserver rather than pymodbus' server: the GX's semantics
-(exception 2 for a read that starts on or crosses an unmapped address, 0x0A for an absent unit or a device
-that left D-Bus, every write refused and recorded) are exact this way. The request handling is a pure
+(one address map shared by every service, the order in which a request is checked, exception 2 for an
+unmapped or crossing span and for a refused write, 0x0A for a unit with no such service or a device that
+left D-Bus) are exact this way; every request is recorded. The request handling is a pure
 function (`handle_pdu`) so it is table-testable; `ModbusServer` is the thin socket edge.
 """
 
@@ -19,17 +20,18 @@ from dataclasses import dataclass
 from collector.gx.tables import Register, registers
 from collector.simulator.encoding import absurd, encode
 from collector.simulator.faults import Faults
-from collector.simulator.recording import WRITE_FUNCTION_CODES, ModbusRequest, Recorder
+from collector.simulator.recording import ModbusRequest, Recorder
 from collector.simulator.truth import Key, Value
 
 ILLEGAL_FUNCTION = 0x01
 ILLEGAL_DATA_ADDRESS = 0x02
 ILLEGAL_DATA_VALUE = 0x03
 GATEWAY_PATH_UNAVAILABLE = 0x0A
-WRITE_REFUSED = ILLEGAL_FUNCTION  # Settings/ModbusServer/ReadWrite = 0: every write is refused
-MAX_READ_REGISTERS = 125
+MAX_REGISTERS = 125  # per read (FC3/FC4) and per FC16 write
+READ_FUNCTION_CODES = frozenset({3, 4})
+WRITE_SINGLE, WRITE_MULTIPLE = 6, 16  # the only writes dbus_modbustcp handles; FC5/15/22/23 get exception 1
 
-# unit id -> {service type -> simulated role}. Unit 0 is an alias of 100 on the GX.
+# unit id -> {service type -> simulated role}. Unit 0 is an alias of 100 on the GX (device instance 0).
 UNIT_SERVICES: dict[int, dict[str, str]] = {
     100: {"system": "system", "settings": "settings", "battery": "shunt"},
     225: {"battery": "bms"},
@@ -37,39 +39,42 @@ UNIT_SERVICES: dict[int, dict[str, str]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Slot:
-    """The register covering one address, and which simulated device serves it."""
+class RegisterMap:
+    """The GX's ONE address map, shared by every service, and which simulated role serves which service on
+    which unit id. dbus_modbustcp keeps a single address -> register map (mappings.cpp, mDBusModbusMap) and
+    looks the service up by (service type, unit id) only after the address was found."""
 
-    register: Register
-    role: str
+    cover: dict[int, Register]  # every mapped address -> the register covering it
+    services: dict[int, dict[str, str]]  # unit id -> {service type -> role}
 
 
-def build_maps(unit_services: dict[int, dict[str, str]] | None = None) -> dict[int, dict[int, Slot]]:
-    """Per unit id: every mapped address -> the register covering it."""
-    out: dict[int, dict[int, Slot]] = {}
-    for unit, services in (unit_services or UNIT_SERVICES).items():
-        cover: dict[int, Slot] = {}
-        for reg in registers():
-            role = services.get(reg.service)
-            if role is not None:
-                for address in range(reg.address, reg.end):
-                    cover[address] = Slot(reg, role)
-        out[unit] = cover
-    if 100 in out:
-        out[0] = out[100]
-    return out
+def build_map(unit_services: dict[int, dict[str, str]] | None = None) -> RegisterMap:
+    """The shared address map of registers.csv plus the unit -> service table; raises on an address that two
+    services claim (the GX's map cannot hold that)."""
+    cover: dict[int, Register] = {}
+    for reg in registers():
+        for address in range(reg.address, reg.end):
+            other = cover.get(address)
+            if other is not None and other.service != reg.service:
+                raise ValueError(f"registers.csv: address {address} is claimed by {other.service} and {reg.service}")
+            cover[address] = reg
+    services = dict(unit_services or UNIT_SERVICES)
+    if 100 in services:
+        services[0] = services[100]
+    return RegisterMap(cover, services)
 
 
 def read_words(
-    cover: dict[int, Slot], address: int, count: int, values: dict[Key, Value], out_of_range: bool
+    rmap: RegisterMap, unit: int, span: tuple[int, int], values: dict[Key, Value], *, out_of_range: bool
 ) -> list[int]:
-    """The words of a read already checked to be fully mapped."""
+    """The words of a read already checked (every address mapped, every service present)."""
+    address, count = span
     words: list[int] = []
     a = address
     while a < address + count:
-        slot = cover[a]
-        reg = slot.register
-        full = absurd(reg) if out_of_range else encode(reg, values.get((slot.role, reg.path)))
+        reg = rmap.cover[a]
+        role = rmap.services[unit][reg.service]
+        full = absurd(reg) if out_of_range else encode(reg, values.get((role, reg.path)))
         words.extend(full[a - reg.address :])
         a = reg.end
     return words[:count]
@@ -79,43 +84,87 @@ def _exception(fc: int, code: int) -> bytes:
     return bytes([(fc | 0x80) & 0xFF, code])
 
 
-def _check_read(maps: dict[int, dict[int, Slot]], faults: Faults, unit: int, address: int, count: int) -> int | None:
-    forced = faults.exception_for(unit)
-    if forced is not None:
-        return forced
-    cover = maps.get(unit)
-    if cover is None:
-        return GATEWAY_PATH_UNAVAILABLE
-    if count < 1 or count > MAX_READ_REGISTERS:
-        return ILLEGAL_DATA_VALUE
-    slots = [cover.get(a) for a in range(address, address + count)]
-    if any(s is None for s in slots):
+def _role(rmap: RegisterMap, faults: Faults, unit: int, reg: Register) -> str | None:
+    """The role serving `reg`'s service on `unit`, or None when no such service is on D-Bus there."""
+    role = rmap.services.get(unit, {}).get(reg.service)
+    return None if role is None or faults.is_dropped(role) else role
+
+
+def _check_span(
+    rmap: RegisterMap, faults: Faults, unit: int, span: tuple[int, int], *, write: bool, read_write: bool
+) -> int | None:
+    """dbus_modbustcp's DataIterator + handleRequest order (mappings.cpp): the start address must be mapped
+    (else 2); the start register's service must sit behind the unit id (else 0x0A); each following register
+    must be contiguous and its service present (else 2); a write needs ReadWrite = 1 and a writable register
+    (else 2, PermissionError -> IllegalDataAddress in backend.cpp)."""
+    address, count = span
+    start = rmap.cover.get(address)
+    if start is None:
         return ILLEGAL_DATA_ADDRESS
-    if any(faults.is_dropped(s.role) for s in slots if s is not None):
+    if _role(rmap, faults, unit, start) is None:
         return GATEWAY_PATH_UNAVAILABLE
+    a = address
+    while a < address + count:
+        reg = rmap.cover.get(a)
+        if reg is None or _role(rmap, faults, unit, reg) is None:
+            return ILLEGAL_DATA_ADDRESS
+        if write and (not read_write or not reg.writable):
+            return ILLEGAL_DATA_ADDRESS
+        a = reg.end
     return None
 
 
+def _request_shape(fc: int, pdu: bytes) -> tuple[int | None, int | None, int | None]:
+    """(address, count, exception) from the PDU: the count check comes first, before any address (backend.cpp)."""
+    if len(pdu) < 5:
+        return None, None, ILLEGAL_DATA_VALUE
+    address = int.from_bytes(pdu[1:3], "big")
+    if fc == WRITE_SINGLE:
+        return address, 1, None
+    count = int.from_bytes(pdu[3:5], "big")
+    if not 1 <= count <= MAX_REGISTERS:
+        return address, count, ILLEGAL_DATA_VALUE
+    if fc == WRITE_MULTIPLE and (len(pdu) < 6 or pdu[5] != 2 * count or len(pdu) != 6 + 2 * count):
+        return address, count, ILLEGAL_DATA_VALUE
+    return address, count, None
+
+
 def handle_pdu(
-    maps: dict[int, dict[int, Slot]], faults: Faults, values: Callable[[], dict[Key, Value]], unit: int, pdu: bytes
+    rmap: RegisterMap,
+    faults: Faults,
+    values: Callable[[], dict[Key, Value]],
+    unit: int,
+    pdu: bytes,
+    *,
+    read_write: bool = False,
 ) -> tuple[bytes, ModbusRequest]:
-    """Answer one request PDU; returns the response PDU and the record of the request."""
+    """Answer one request PDU; returns the response PDU and the record of the request.
+
+    Order as in dbus_modbustcp (backend.cpp, mappings.cpp): function code (only 3, 4, 6, 16; else 1),
+    count (1..125, else 3), start address in the one shared map (else 2), a service behind the unit id
+    (else 0x0A), the rest of the span (else 2), write permission (else 2). A fault-forced exception wins.
+    `read_write` is the GX's Settings/ModbusServer/ReadWrite (False = 0: every write refused)."""
     fc = pdu[0] if pdu else 0
-    address = int.from_bytes(pdu[1:3], "big") if len(pdu) >= 3 else None
-    count = int.from_bytes(pdu[3:5], "big") if len(pdu) >= 5 and fc not in (5, 6) else None
-    if fc in (3, 4):
-        if address is None or count is None:
-            code: int | None = ILLEGAL_DATA_VALUE
-        else:
-            code = _check_read(maps, faults, unit, address, count)
-        if code is None and address is not None and count is not None:
-            words = read_words(maps[unit], address, count, values(), faults.out_of_range())
-            body = bytes([fc, 2 * len(words)]) + struct.pack(f">{len(words)}H", *words)
-            return body, ModbusRequest(unit, fc, address, count, None)
-        return _exception(fc, code or ILLEGAL_DATA_VALUE), ModbusRequest(unit, fc, address, count, code)
     forced = faults.exception_for(unit)
-    code = forced if forced is not None else (WRITE_REFUSED if fc in WRITE_FUNCTION_CODES else ILLEGAL_FUNCTION)
-    return _exception(fc, code), ModbusRequest(unit, fc, address, count, code)
+    if fc not in READ_FUNCTION_CODES and fc not in (WRITE_SINGLE, WRITE_MULTIPLE):
+        refused = forced if forced is not None else ILLEGAL_FUNCTION
+        start = int.from_bytes(pdu[1:3], "big") if len(pdu) >= 3 else None
+        return _exception(fc, refused), ModbusRequest(unit, fc, start, None, refused)
+    address, count, code = _request_shape(fc, pdu)
+    if forced is not None:
+        code = forced
+    if code is None and address is not None and count is not None:
+        write = fc not in READ_FUNCTION_CODES
+        code = _check_span(rmap, faults, unit, (address, count), write=write, read_write=read_write)
+    if code is not None or address is None or count is None:
+        code = code or ILLEGAL_DATA_VALUE
+        return _exception(fc, code), ModbusRequest(unit, fc, address, count, code)
+    if fc in READ_FUNCTION_CODES:
+        words = read_words(rmap, unit, (address, count), values(), out_of_range=faults.out_of_range())
+        body = bytes([fc, 2 * len(words)]) + struct.pack(f">{len(words)}H", *words)
+    else:  # an accepted write (ReadWrite = 1, writable registers): the standard echo; the simulation ignores it
+        body = pdu[:5]
+    return body, ModbusRequest(unit, fc, address, count, None)
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -159,21 +208,29 @@ class ModbusServer(socketserver.ThreadingTCPServer):
     block_on_close = False
 
     def __init__(
-        self, host: str, port: int, faults: Faults, values: Callable[[], dict[Key, Value]], recorder: Recorder
+        self,
+        host: str,
+        port: int,
+        faults: Faults,
+        values: Callable[[], dict[Key, Value]],
+        recorder: Recorder,
+        *,
+        read_write: bool = False,
     ) -> None:
         super().__init__((host, port), _Handler)
         self.port = int(self.server_address[1])
-        self._maps = build_maps()
+        self._map = build_map()
         self._faults = faults
         self._values = values
         self._recorder = recorder
+        self._read_write = read_write
         self._clients: set[socket.socket] = set()
         self._clients_lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def answer(self, unit: int, pdu: bytes) -> bytes:
         """Handle one request and record it."""
-        reply, record = handle_pdu(self._maps, self._faults, self._values, unit, pdu)
+        reply, record = handle_pdu(self._map, self._faults, self._values, unit, pdu, read_write=self._read_write)
         self._recorder.add(record)
         return reply
 

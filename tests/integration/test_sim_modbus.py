@@ -105,7 +105,6 @@ def test_when_a_read_starts_on_or_crosses_a_gap_then_exception_2(client: ModbusT
     assert client.read_holding_registers(255, count=2, device_id=100).exception_code == 2
     assert client.read_holding_registers(300, count=40, device_id=225).exception_code == 2  # 332.. unmapped
     assert client.read_holding_registers(1000, count=1, device_id=100).exception_code == 2
-    assert client.read_holding_registers(800, count=1, device_id=225).exception_code == 2  # no system on 225
     assert not client.read_holding_registers(256, count=76, device_id=225).isError()
 
 
@@ -116,24 +115,60 @@ def test_when_count_is_0_or_over_125_then_exception_3(sim: GxSimulator) -> None:
     assert raw_request(sim.modbus_port, 100, struct.pack(">BHH", 4, 800, 126)) == bytes([0x84, 3])
 
 
-def test_when_the_unit_is_unknown_then_exception_0a(client: ModbusTcpClient) -> None:
+def test_when_checking_a_request_then_count_comes_before_address_and_address_before_unit(sim: GxSimulator) -> None:
+    """backend.cpp checks the count, mappings.cpp then the start address in ONE map for all services, then
+    whether a service of that register's type sits behind the unit id."""
+    assert sim.modbus_port is not None
+    port = sim.modbus_port
+    assert raw_request(port, 99, struct.pack(">BHH", 3, 1000, 0)) == bytes([0x83, 3])  # no unit, no address: 3
+    assert raw_request(port, 99, struct.pack(">BHH", 3, 1000, 1)) == bytes([0x83, 2])  # no unit, unmapped: 2
+    assert raw_request(port, 99, struct.pack(">BHH", 3, 840, 1)) == bytes([0x83, 0x0A])  # mapped, no unit: 0x0A
+    assert raw_request(port, 225, struct.pack(">BHH", 3, 800, 1)) == bytes([0x83, 0x0A])  # no system on 225
+    assert raw_request(port, 225, struct.pack(">BHH", 3, 2900, 1)) == bytes([0x83, 0x0A])  # no settings on 225
+
+
+def test_when_the_unit_is_unknown_then_exception_0a_for_every_mapped_register(client: ModbusTcpClient) -> None:
     for unit in (1, 99, 226, 247):
         assert client.read_holding_registers(840, count=1, device_id=unit).exception_code == 0x0A
+        assert client.read_holding_registers(259, count=1, device_id=unit).exception_code == 0x0A  # never 0x02
 
 
-def test_when_writing_then_refused_recorded_and_nothing_changes(sim: GxSimulator, client: ModbusTcpClient) -> None:
+def test_when_writing_with_readwrite_0_then_exception_2_recorded_and_nothing_changes(
+    sim: GxSimulator, client: ModbusTcpClient
+) -> None:
     before = client.read_holding_registers(2900, count=4, device_id=100).registers
-    assert client.write_register(2901, 500, device_id=100).isError()
-    assert client.write_registers(2901, [500, 2], device_id=100).isError()
-    assert client.write_coil(0, True, device_id=100).isError()
+    assert client.write_register(2901, 500, device_id=100).exception_code == 2  # writable, but ReadWrite = 0
+    assert client.write_registers(2901, [500, 2], device_id=100).exception_code == 2
+    assert client.write_register(840, 500, device_id=100).exception_code == 2  # read-only register
+    assert client.write_coil(0, True, device_id=100).exception_code == 1  # FC5: not a function the GX has
     assert client.read_holding_registers(2900, count=4, device_id=100).registers == before
     writes = [r for r in sim.received if isinstance(r, ModbusRequest) and r.is_write]
-    assert [(w.function_code, w.address, w.exception) for w in writes] == [(6, 2901, 1), (16, 2901, 1), (5, 0, 1)]
+    assert [(w.function_code, w.address, w.exception) for w in writes] == [
+        (6, 2901, 2),
+        (16, 2901, 2),
+        (6, 840, 2),
+        (5, 0, 1),
+    ]
+
+
+def test_when_writing_with_readwrite_1_then_only_read_only_registers_are_refused(clock: Clock) -> None:
+    with GxSimulator(seed=7, modbus_port=0, mqtt_port=None, clock=clock, modbus_read_write=True) as gx:
+        assert gx.modbus_port is not None
+        port = gx.modbus_port
+        assert raw_request(port, 100, struct.pack(">BHH", 6, 2901, 500)) == struct.pack(">BHH", 6, 2901, 500)
+        assert raw_request(port, 100, struct.pack(">BHH", 6, 2900, 1)) == bytes([0x86, 2])  # read-only
+        assert raw_request(port, 100, struct.pack(">BHHB", 16, 2901, 2, 4) + b"\0\1\0\2") == struct.pack(
+            ">BHH", 16, 2901, 2
+        )
+        assert raw_request(port, 100, struct.pack(">BHHB", 16, 2902, 2, 4) + b"\0\1\0\2") == bytes([0x90, 2])  # 2903 r
+        assert raw_request(port, 100, struct.pack(">BHHB", 16, 2901, 2, 3) + b"\0\1\0") == bytes([0x90, 3])
+        assert raw_request(port, 99, struct.pack(">BHH", 6, 2901, 1)) == bytes([0x86, 0x0A])
 
 
 def test_when_an_unsupported_function_is_used_then_exception_1(sim: GxSimulator) -> None:
     assert sim.modbus_port is not None
-    assert raw_request(sim.modbus_port, 100, struct.pack(">BHH", 1, 0, 8)) == bytes([0x81, 1])
+    for fc in (1, 5, 15, 22, 23):
+        assert raw_request(sim.modbus_port, 100, struct.pack(">BHH", fc, 0, 8)) == bytes([0x80 | fc, 1])
     assert raw_request(sim.modbus_port, 100, bytes([0x2B, 0x0E, 1, 0])) == bytes([0xAB, 1])
 
 
