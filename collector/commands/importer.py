@@ -5,9 +5,11 @@
         [--time-column C] [--time-format F] [--tz ZONE] FILE...
 
 Exit 0 when everything landed (bad rows are reported, not fatal), 2 on a bad config / mapping / usage
-(also when the files yielded only bad rows, e.g. a header the mapping does not match),
+(also when the files yielded not one sample, e.g. a header the mapping does not match, or empty files),
 1 when InfluxDB did not take the data before the stall deadline (the rest stays in the buffer directory and
-a rerun, which re-imports idempotently, finishes it). See docs/import.md.
+a rerun, which re-imports idempotently, finishes it), 3 when the import finished but InfluxDB rejected
+lines (set aside as dead letters in the import's buffer directory; the summary prints the
+`bess-collector dead-letters` command that finds them) or a file contributed nothing. See docs/import.md.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collector.common.logs import get_logger, setup_logging
 from collector.deadletters import DeadLetters
 from collector.importers.landing import ImportStalled, Lander, LandingLimits
 from collector.importers.mapping import FORMATS, Mapping, load_mapping
-from collector.importers.report import ImportReport
+from collector.importers.report import ImportReport, verdict
 from collector.importers.runner import Progress, run_import, tty_or_none
 from collector.importers.sources import ImportSpec
 from collector.importers.timeparse import zone
@@ -135,7 +137,7 @@ def _run(
             client.create_database()
         except Exception as exc:  # unreachable now: the writer retries and creates it on first contact
             log.warning("influx_create_database_failed", error=str(exc))
-    code = 0
+    stalled = False
     try:
         run_import(args.files, spec, lander, Progress(report, log, tty_or_none()))
     except ImportStalled as exc:
@@ -146,12 +148,13 @@ def _run(
             buffer_dir=str(buffer.directory),
             action="rerun the same command once InfluxDB is reachable",
         )
-        code = 1
+        stalled = True
     for line in report.summary_lines():
         print(line)
-    if code == 0 and report.samples == 0 and report.bad_rows:
-        print("error: nothing could be imported: check --format, the header and the mapping", file=sys.stderr)
-        code = 2
+    hint = f"bess-collector dead-letters list --config {args.config} --buffer-dir {buffer.directory}"
+    code, errors = verdict(report, stalled, hint)
+    for line in errors:
+        print(line, file=sys.stderr)
     log.info(
         "import_finished",
         complete=report.complete,
@@ -159,5 +162,7 @@ def _run(
         written=report.lines_written,
         bad_rows=report.bad_rows,
         bad_by_reason=dict(report.bad),
+        rejected=report.lines_rejected,
+        exit_code=code,
     )
     return code

@@ -9,6 +9,10 @@ from typing import Any
 from collector.importers.records import BadRow, Skipped
 
 FIRST_LOCATIONS = 5
+EXIT_OK = 0
+EXIT_STALLED = 1  # InfluxDB took nothing for the stall deadline: the rest stays in the buffer, rerun
+EXIT_NOTHING = 2  # not one sample from any file (also: bad config / mapping / usage, from the command)
+EXIT_PARTIAL = 3  # finished, but lines were set aside (dead letters) or a file contributed nothing
 
 
 @dataclass
@@ -28,6 +32,14 @@ class ImportReport:
     bad_example: dict[str, str] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_first: dict[str, list[str]] = field(default_factory=dict)
+    file_samples: dict[str, int] = field(default_factory=dict)  # input file -> samples it gave
+    file_rows: dict[str, int] = field(default_factory=dict)  # input file -> non-empty lines it had
+
+    def file_done(self, name: str, rows: int, samples: int) -> None:
+        """Record what one input file gave (a file giving no sample fails the import, see verdict)."""
+        self.files += 1
+        self.file_rows[name] = rows
+        self.file_samples[name] = samples
 
     def note(self, item: BadRow | Skipped, file: str) -> None:
         """Count one problem and remember where the first few were (file:line)."""
@@ -82,3 +94,23 @@ class ImportReport:
         for reason, count in self.skipped.most_common():
             lines.append(f"  skipped: {reason}: {count:,} (first at {', '.join(self.skipped_first[reason])})")
         return lines
+
+
+def verdict(report: ImportReport, stalled: bool, dead_letters_hint: str = "") -> tuple[int, list[str]]:
+    """The exit code and the error lines for stderr: nothing set aside or dropped without the user knowing."""
+    if stalled:
+        return EXIT_STALLED, []
+    if report.samples == 0:
+        return EXIT_NOTHING, ["error: nothing could be imported: check --format, the header and the mapping"]
+    errors = []
+    for name, samples in report.file_samples.items():
+        if samples == 0:
+            rows = report.file_rows.get(name, 0)
+            why = "the file is empty" if rows == 0 else f"{rows:,} lines, not one sample: check its header and mapping"
+            errors.append(f"error: {name} contributed nothing ({why})")
+    if report.lines_rejected:
+        errors.append(
+            f"error: InfluxDB rejected {report.lines_rejected:,} lines; they are set aside as dead letters"
+            + (f": {dead_letters_hint}" if dead_letters_hint else "")
+        )
+    return (EXIT_PARTIAL if errors else EXIT_OK), errors

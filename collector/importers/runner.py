@@ -83,12 +83,13 @@ def run_import(paths: Sequence[Path], spec: ImportSpec, lander: Lander, progress
     progress.fraction = done.fraction
     lander.drain_to(0)  # what a previous, interrupted run left in this buffer goes first
     for path in paths:
+        rows_before, samples_before = counter.count, lander.report.samples
         with path.open("rb") as handle:
             done.handle = handle
             lander.land(parse_file(path, handle, spec, counter), tick=progress.tick)
         done.handle = None
         done.base += path.stat().st_size
-        lander.report.files += 1
+        lander.report.file_done(str(path), counter.count - rows_before, lander.report.samples - samples_before)
         progress.tick()
     lander.finish()
     lander.report.complete = True

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from collector.importers.records import BadRow, Skipped, bad
-from collector.importers.report import ImportReport
+from collector.importers.report import ImportReport, verdict
 
 
 def test_when_problems_are_noted_then_summary_counts_them_with_first_five_locations() -> None:
@@ -49,3 +51,29 @@ def test_when_one_line_has_the_same_problem_twice_then_its_location_is_listed_on
     for item in (Skipped(95, "direction unknown"), Skipped(95, "direction unknown"), Skipped(96, "direction unknown")):
         report.note(item, "f.csv")
     assert "  skipped: direction unknown: 3 (first at f.csv:95, f.csv:96)" in report.summary_lines()
+
+
+# (samples per file, non-empty lines per file, lines rejected, stalled) -> (exit code, texts in the errors)
+VERDICTS = [
+    ({"a.csv": 10}, {"a.csv": 11}, 0, False, 0, []),
+    ({"a.csv": 10}, {"a.csv": 11}, 0, True, 1, []),
+    ({"a.csv": 0}, {"a.csv": 0}, 0, False, 2, ["nothing could be imported"]),
+    ({"a.csv": 0}, {"a.csv": 5}, 0, False, 2, ["nothing could be imported"]),
+    ({"a.csv": 10}, {"a.csv": 11}, 3, False, 3, ["rejected 3 lines; they are set aside as dead letters: HINT"]),
+    ({"a.csv": 10, "b.csv": 0}, {"a.csv": 11, "b.csv": 0}, 0, False, 3, ["b.csv contributed nothing (the file is"]),
+    ({"a.csv": 10, "b.csv": 0}, {"a.csv": 11, "b.csv": 7}, 0, False, 3, ["b.csv contributed nothing (7 lines, not"]),
+    ({"a.csv": 9, "b.csv": 0}, {"a.csv": 9, "b.csv": 1}, 2, False, 3, ["b.csv contributed nothing", "rejected 2"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", VERDICTS)
+def test_when_an_import_ends_then_its_exit_code_and_errors_say_what_was_lost(case: tuple) -> None:  # type: ignore[type-arg]
+    file_samples, file_rows, rejected, stalled, code, texts = case
+    report = ImportReport(
+        samples=sum(file_samples.values()), lines_rejected=rejected, file_samples=file_samples, file_rows=file_rows
+    )
+    got_code, errors = verdict(report, stalled, "HINT")
+    assert got_code == code
+    assert len(errors) == len(texts)
+    for text in texts:
+        assert any(text in line for line in errors), (text, errors)

@@ -1,0 +1,72 @@
+"""The importer never sets aside, drops or double-counts data without the user knowing (real influxd)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from collector.common.influx import InfluxClient
+from collector.common.localservices import InfluxServer
+from tests.conftest import run_cli
+from tests.integration.test_import_ha import FILES, MAPPING, SITE, field_counts, numeric_rows, write_config
+
+pytestmark = pytest.mark.integration
+
+
+def run_import(config: Path, *files: Path, fmt: str = "ha", extra: tuple[str, ...] = ()) -> tuple[int, str, str]:
+    mapping = ("--mapping", str(MAPPING)) if fmt == "ha" and "--map" not in extra else ()
+    result = run_cli(
+        "collector", "import", "--config", str(config), "--format", fmt, *mapping, *extra, *map(str, files),
+        timeout_s=300,
+    )  # fmt: skip
+    return result.returncode, result.stdout, result.stderr
+
+
+def head(path: Path, n: int, tmp_path: Path, *, header: bool = True) -> Path:
+    """The first n data rows of a recording, with or without its header line."""
+    lines = path.read_text().splitlines(keepends=True)
+    out = tmp_path / f"{path.stem}-{n}{'' if header else '-noheader'}.csv"
+    out.write_text("".join(lines[: n + 1] if header else lines[1 : n + 1]))
+    return out
+
+
+def test_when_influx_rejects_lines_then_exit_3_and_the_printed_dead_letter_command_finds_them(
+    tmp_path: Path, influx_server: InfluxServer, influx: InfluxClient
+) -> None:
+    soc = head(FILES[1], 400, tmp_path)  # hourly SoC, 2023-12-31 .. 2024-01-28
+    # a string in the shard of 2024-01-01 .. 2024-01-08: InfluxDB refuses that week's floats (type conflict)
+    influx.write([f'system,site={SITE} battery_soc_pct="full" 1704189600000000000'])
+    rows = numeric_rows(soc)
+    in_week = [r for r in rows if "2024-01-01" <= r[2] < "2024-01-08"]
+    config = write_config(tmp_path, influx_server)
+
+    code, out, err = run_import(config, soc)
+
+    assert code == 3, out + err
+    rejected = int(re.search(r"([\d,]+) rejected by InfluxDB", out).group(1).replace(",", ""))
+    assert rejected == len(in_week) > 0
+    landed = sum(  # InfluxQL has no OR of time ranges: before and after the refused week
+        influx.query(f"SELECT count(battery_soc_pct) FROM system WHERE site = '{SITE}' AND {where}")[0].rows()[0][
+            "count"
+        ]
+        for where in ("time < '2024-01-01T00:00:00Z'", "time >= '2024-01-08T00:00:00Z'")
+    )
+    assert landed == len(rows) - rejected  # every row is in InfluxDB or set aside
+    command = re.search(r"dead-letters list .*", err).group(0)
+    listed = run_cli("collector", *shlex.split(command))
+    assert listed.returncode == 0, listed.stderr
+    assert f"{rejected} lines set aside" in listed.stdout
+    assert "field type conflict" in listed.stdout
+    plain = run_cli("collector", "dead-letters", "list", "--config", str(config))  # the collector's own folder
+    assert f"{rejected} lines set aside by an import: add --buffer-dir" in plain.stdout
+
+    # the conflict resolved (the week's shard dropped), replay writes the import's letters itself
+    shard = next(r["id"] for r in influx.query("SHOW SHARDS")[0].rows() if r["start_time"] == "2024-01-01T00:00:00Z")
+    influx.query(f"DROP SHARD {shard}")
+    replay = run_cli("collector", *shlex.split(command.replace(" list ", " replay ")))
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert f"{rejected} lines written, 0 rejected again" in replay.stdout
+    assert field_counts(influx) == {"battery_soc_pct": len(rows)}
