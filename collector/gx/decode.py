@@ -6,9 +6,12 @@ Rules (victronenergy/dbus_modbustcp mappings.cpp and attributes.csv; cited by co
 - `reserved` registers read 0xFFFF and carry nothing: they decode to None (not a value).
 - The GX reads an invalid D-Bus value as 0. For quantities that cannot truly be 0 (voltages, capacity,
   state of health, cell count) a 0 is treated as Invalid.NULL rather than written as a real zero.
-- An integer register at the very edge of its type (0xFFFF, 0x7FFF, 0x8000, ...) is the GX's overflow
-  clamp or a "not available" dialect, never a measurement: it decodes to Saturated, which sources
-  count as garbage ("out_of_range") and hand to the grid as Invalid.NULL.
+- An integer register at the edge of its type is the GX's overflow clamp or a "not available" dialect,
+  never a measurement: it decodes to Saturated, which sources count as garbage ("out_of_range") and hand
+  to the grid as Invalid.NULL. dbus_modbustcp (mappings.cpp, convertFromDbus) clamps an integer-typed
+  D-Bus value to [MIN, MAX] since v1.0.85 (commit 07b12fd) and to [MIN, MAX-1] since v1.0.96 (commit
+  4ac2998, because 0xFFFF/0x7FFF mean "invalid" in some dialects). Both conventions are flagged: MAX,
+  MAX-1 and, for signed types, MIN (0xFFFF, 0xFFFE, 0x7FFF, 0x7FFE, 0x8000 for 16 bits; likewise wider).
 """
 
 from __future__ import annotations
@@ -60,10 +63,11 @@ def _raw_int(reg_type: str, words: Sequence[int]) -> int:
 
 
 def _is_saturated(reg_type: str, raw: int) -> bool:
+    """At the clamp of either dbus_modbustcp convention: MAX (v1.0.85-v1.0.95), MAX-1 (v1.0.96 on), or MIN."""
     bits = _BITS[reg_type]
     if reg_type.startswith("uint"):
-        return raw == (1 << bits) - 1
-    return raw in ((1 << (bits - 1)) - 1, -(1 << (bits - 1)))
+        return raw >= (1 << bits) - 2
+    return raw >= (1 << (bits - 1)) - 2 or raw == -(1 << (bits - 1))
 
 
 def _scaled(raw: int, scale: float) -> float | int:

@@ -59,9 +59,10 @@ def encode(reg: Register, value: object) -> list[int]:
     return to_words(raw, reg.words)
 
 
-def absurd(reg: Register) -> list[int]:
-    """An out-of-range reading for the `modbus_out_of_range` fault (0xFFFF / 0x7FFF in every word)."""
+def clamped(reg: Register, clamp: str) -> list[int]:
+    """The register at its upper overflow clamp, for the `modbus_out_of_range` fault: MAX-1 ("max-1",
+    dbus_modbustcp v1.0.96 on) or MAX ("max", v1.0.85-v1.0.95). Strings and reserved read as usual."""
     if reg.type in ("reserved", "string"):
         return encode(reg, None)
-    first = 0x7FFF if reg.type.startswith("int") else 0xFFFF
-    return [first] + [0xFFFF] * (reg.words - 1)
+    _lo, hi = type_range(reg.type)
+    return to_words(hi - 1 if clamp == "max-1" else hi, reg.words)

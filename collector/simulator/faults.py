@@ -14,6 +14,8 @@ from typing import Literal, Protocol
 from collector.simulator.truth import Key, Value
 
 Role = Literal["system", "settings", "shunt", "bms"]
+Clamp = Literal["max-1", "max"]  # dbus_modbustcp's overflow clamp: MAX-1 since v1.0.96, MAX v1.0.85-v1.0.95
+CLAMPS: tuple[Clamp, ...] = ("max-1", "max")
 GarbageKind = Literal["non_json", "wrong_type", "nan", "oversized", "unknown_topic"]
 GARBAGE_KINDS: tuple[GarbageKind, ...] = ("non_json", "wrong_type", "nan", "oversized", "unknown_topic")
 ROLES: tuple[Role, ...] = ("system", "settings", "shunt", "bms")
@@ -42,7 +44,7 @@ class Faults:
         self._ignore_keepalives = False
         self._frozen: dict[Key, Value] | None = None
         self._modbus_exceptions: dict[int, int] = {}
-        self._out_of_range = False
+        self._out_of_range: Clamp | None = None
         self.mqtt: MqttHooks | None = None
 
     # --- knobs ----------------------------------------------------------------------------------------
@@ -92,10 +94,13 @@ class Faults:
             else:
                 self._modbus_exceptions[unit] = int(code)
 
-    def modbus_out_of_range(self, on: bool = True) -> None:
-        """Numeric registers read absurd values (0xFFFF, 0x7FFF for signed types)."""
+    def modbus_out_of_range(self, on: bool = True, clamp: Clamp = "max-1") -> None:
+        """Every numeric register reads the top of its type, as dbus_modbustcp serves a value too large for
+        it: MAX-1 (0xFFFE, 0x7FFE; v1.0.96 on) or, with clamp="max", MAX (0xFFFF, 0x7FFF; v1.0.85-v1.0.95)."""
+        if clamp not in CLAMPS:
+            raise ValueError(f"unknown clamp {clamp!r}; one of {', '.join(CLAMPS)}")
         with self._lock:
-            self._out_of_range = on
+            self._out_of_range = clamp if on else None
 
     def send_garbage(self, kind: str) -> None:
         """Publish malformed MQTT: non_json, wrong_type, nan, oversized (>1 MiB) or unknown_topic."""
@@ -131,8 +136,8 @@ class Faults:
         with self._lock:
             return self._modbus_exceptions.get(unit)
 
-    def out_of_range(self) -> bool:
-        """Whether registers read absurd values."""
+    def out_of_range(self) -> Clamp | None:
+        """The clamp every numeric register reads at, or None (normal values)."""
         with self._lock:
             return self._out_of_range
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from collector.gx.tables import Register, registers
-from collector.simulator.encoding import absurd, encode
+from collector.simulator.encoding import clamped, encode
 from collector.simulator.faults import Faults
 from collector.simulator.recording import ModbusRequest, Recorder
 from collector.simulator.truth import Key, Value
@@ -65,7 +65,7 @@ def build_map(unit_services: dict[int, dict[str, str]] | None = None) -> Registe
 
 
 def read_words(
-    rmap: RegisterMap, unit: int, span: tuple[int, int], values: dict[Key, Value], *, out_of_range: bool
+    rmap: RegisterMap, unit: int, span: tuple[int, int], values: dict[Key, Value], *, out_of_range: str | None
 ) -> list[int]:
     """The words of a read already checked (every address mapped, every service present)."""
     address, count = span
@@ -74,7 +74,7 @@ def read_words(
     while a < address + count:
         reg = rmap.cover[a]
         role = rmap.services[unit][reg.service]
-        full = absurd(reg) if out_of_range else encode(reg, values.get((role, reg.path)))
+        full = clamped(reg, out_of_range) if out_of_range else encode(reg, values.get((role, reg.path)))
         words.extend(full[a - reg.address :])
         a = reg.end
     return words[:count]

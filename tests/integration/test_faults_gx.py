@@ -25,7 +25,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.common.influx import InfluxClient
 from collector.common.localservices import InfluxServer, MosquittoServer, free_port
-from collector.simulator.faults import GARBAGE_KINDS
+from collector.gx.tables import registers
+from collector.simulator.encoding import type_range
+from collector.simulator.faults import CLAMPS, GARBAGE_KINDS, Clamp
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest, MqttMessage
 from tests.integration.test_collector_end_to_end import SHUNT, _matches_truth
@@ -412,8 +414,21 @@ def test_when_gx_sends_mqtt_garbage_then_each_kind_counted_logged_once_never_wri
     assert kinds <= {"float", "integer"}, f"a non-numeric field landed: {kinds}"
 
 
+def _clamped_values() -> set[float]:
+    """Every value a register of the map would decode to at either overflow clamp (MAX, MAX-1, and MIN for a
+    signed type; an unsigned type's MIN is 0, a real reading)."""
+    out: set[float] = set()
+    for reg in registers():
+        if reg.type in ("reserved", "string"):
+            continue
+        lo, hi = type_range(reg.type)
+        out.update(round(raw / reg.scale, 6) for raw in (hi, hi - 1, lo) if raw)
+    return out
+
+
+@pytest.mark.parametrize("clamp", CLAMPS)  # MAX-1: dbus_modbustcp v1.0.96 on; MAX: v1.0.85-v1.0.95
 def test_when_modbus_registers_out_of_range_then_counted_logged_once_never_written(
-    influx_server: InfluxServer, influx: InfluxClient, tmp_path: Path
+    influx_server: InfluxServer, influx: InfluxClient, tmp_path: Path, clamp: Clamp
 ) -> None:
     sim = GxSimulator(seed=13, modbus_port=0, mqtt_port=None, cells=CELLS).start()
     metrics_port = free_port()
@@ -422,7 +437,7 @@ def test_when_modbus_registers_out_of_range_then_counted_logged_once_never_writt
         wait_until(lambda: bool(_battery(influx, "shunt", 0, time.time_ns())), 40, "shunt rows over Modbus")
         bad_ns = _now_s_ns()
         time.sleep((bad_ns - time.time_ns()) / 1e9)
-        sim.faults.modbus_out_of_range(True)
+        sim.faults.modbus_out_of_range(True, clamp=clamp)
         time.sleep(6.0)
         good_ns = time.time_ns()
         sim.faults.modbus_out_of_range(False)
@@ -454,8 +469,12 @@ def test_when_modbus_registers_out_of_range_then_counted_logged_once_never_writt
     # once the held values passed their TTL, the out-of-range seconds carry no shunt value at all
     late = whole_seconds(bad_ns + 5 * SECOND_NS, good_ns)
     assert late and all(shunt[t].get("voltage_v") is None for t in late), [shunt.get(t) for t in late]
-    system = _rows(influx, f"SELECT * FROM system WHERE time >= {bad_ns} AND time < {good_ns}")
-    absurd = [
-        (k, v) for r in system for k, v in r.items() if isinstance(v, float) and abs(v) in (655.35, 6553.5, 65535.0)
+    clamps = _clamped_values()
+    landed = [
+        (k, v)
+        for query in ("SELECT * FROM system", "SELECT * FROM battery")
+        for r in _rows(influx, f"{query} WHERE time >= {bad_ns} AND time < {good_ns}")
+        for k, v in r.items()
+        if k not in ("time", "age_s") and isinstance(v, int | float) and round(float(v), 6) in clamps
     ]
-    assert absurd == []
+    assert landed == [], "a register at its overflow clamp landed as a value"

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from pymodbus.client import ModbusTcpClient
 
+from collector.simulator.faults import Clamp
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest
 
@@ -195,10 +196,20 @@ def test_when_forcing_an_exception_then_every_request_to_that_unit_gets_it(
     assert not client.read_holding_registers(256, count=1, device_id=225).isError()
 
 
-def test_when_out_of_range_then_registers_read_absurd_values(sim: GxSimulator, client: ModbusTcpClient) -> None:
-    sim.faults.modbus_out_of_range(True)
-    regs = client.read_holding_registers(259, count=3, device_id=100).registers
-    assert regs == [0xFFFF, 0xFFFF, 0x7FFF]  # 655.35 V, 655.35 V, +3276.7 A
+@pytest.mark.parametrize(
+    ("clamp", "expected"),
+    [
+        # int32 256, int16 258, uint16 259 and 260, int16 261
+        ("max-1", [0x7FFF, 0xFFFE, 0x7FFE, 0xFFFE, 0xFFFE, 0x7FFE]),  # dbus_modbustcp v1.0.96 on
+        ("max", [0x7FFF, 0xFFFF, 0x7FFF, 0xFFFF, 0xFFFF, 0x7FFF]),  # v1.0.85-v1.0.95
+    ],
+)
+def test_when_out_of_range_then_registers_read_the_overflow_clamp(
+    sim: GxSimulator, client: ModbusTcpClient, clamp: Clamp, expected: list[int]
+) -> None:
+    sim.faults.modbus_out_of_range(True, clamp=clamp)
+    regs = client.read_holding_registers(256, count=6, device_id=100).registers
+    assert regs == expected
     sim.faults.modbus_out_of_range(False)
     assert client.read_holding_registers(259, count=1, device_id=100).registers[0] < 6000
 

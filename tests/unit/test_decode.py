@@ -75,19 +75,50 @@ def test_when_register_is_reserved_then_it_decodes_to_nothing() -> None:
     assert decode_register(reg("system", 827), [0xFFFF]) is None
 
 
-@pytest.mark.parametrize(
-    ("service", "address", "words"),
-    [
-        ("system", 843, [0xFFFF]),
-        ("system", 842, [0x7FFF]),
-        ("system", 842, [0x8000]),
-        ("system", 834, [0xFFFF, 0xFFFF]),
-        ("system", 870, [0x7FFF, 0xFFFF]),
-        ("system", 830, [0xFFFF] * 4),
-    ],
-)
-def test_when_integer_register_at_type_limit_then_saturated(service: str, address: int, words: list[int]) -> None:
-    assert decode_register(reg(service, address), words) is Saturated.LIMIT
+# dbus_modbustcp clamps an integer value out of its register's range: at MAX from v1.0.85, at MAX-1 from
+# v1.0.96; the lower clamp is the type's MIN in both. Every one of those words is "no value", never data.
+CLAMPED = [
+    # (service, address, words, convention)
+    ("system", 843, [0xFFFF], "uint16 MAX"),
+    ("system", 843, [0xFFFE], "uint16 MAX-1"),
+    ("battery", 259, [0xFFFE], "uint16 MAX-1, scale 100 (not 655.34 V)"),
+    ("system", 846, [0xFFFE], "uint16 MAX-1, scale 0.01 (not 6,553,400 s)"),
+    ("system", 842, [0x7FFF], "int16 MAX"),
+    ("system", 842, [0x7FFE], "int16 MAX-1"),
+    ("battery", 261, [0x7FFE], "int16 MAX-1, scale 10 (not 3276.6 A)"),
+    ("system", 842, [0x8000], "int16 MIN"),
+    ("system", 834, [0xFFFF, 0xFFFF], "uint32 MAX"),
+    ("system", 834, [0xFFFF, 0xFFFE], "uint32 MAX-1"),
+    ("system", 870, [0x7FFF, 0xFFFF], "int32 MAX"),
+    ("system", 870, [0x7FFF, 0xFFFE], "int32 MAX-1"),
+    ("system", 870, [0x8000, 0x0000], "int32 MIN"),
+    ("system", 830, [0xFFFF] * 4, "uint64 MAX"),
+    ("system", 830, [0xFFFF, 0xFFFF, 0xFFFF, 0xFFFE], "uint64 MAX-1"),
+]
+
+
+@pytest.mark.parametrize(("service", "address", "words", "convention"), CLAMPED, ids=[c[3] for c in CLAMPED])
+def test_when_integer_register_at_either_clamp_then_saturated(
+    service: str, address: int, words: list[int], convention: str
+) -> None:
+    assert decode_register(reg(service, address), words) is Saturated.LIMIT, convention
+
+
+# One step inside each clamp is a real reading.
+INSIDE = [
+    ("system", 843, [0xFFFD], 65533),
+    ("system", 842, [0x7FFD], 32765),
+    ("system", 842, [0x8001], -32767),
+    ("system", 870, [0x7FFF, 0xFFFD], 2147483645),
+    ("system", 870, [0x8000, 0x0001], -2147483647),
+]
+
+
+@pytest.mark.parametrize(("service", "address", "words", "expected"), INSIDE)
+def test_when_integer_register_just_inside_the_clamp_then_a_value(
+    service: str, address: int, words: list[int], expected: int
+) -> None:
+    assert decode_register(reg(service, address), words) == expected
 
 
 @pytest.mark.parametrize(
