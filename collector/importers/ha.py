@@ -5,6 +5,10 @@ resampling, no forward fill into the database); a GROUP BY time() mean over such
 change equally, not by how long it held, which is close enough at the ~5-10 s cadence of live history and
 exact for the hourly long-term-statistics part (one mean per hour). `unknown` / `unavailable` (and empty)
 states are gaps: Skipped, never written.
+
+Header: matched by name in any order. Exports split per entity often lack it; the three columns are then
+taken in their fixed order, `entity_id,state,last_changed`, when the first line reads as such a row (three
+cells, the third a timestamp). Anything else in the first line is one BadRow and the file gives nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collector.model import Sample
 
 MISSING_STATES = frozenset({"unknown", "unavailable", "none", "null", "nan", ""})
 HEADER = ("entity_id", "state", "last_changed")
+FIXED_COLUMNS = (0, 1, 2)  # a headerless export: the columns in HEADER's order
 
 
 def _column_index(header: list[str]) -> tuple[int, int, int] | None:
@@ -26,6 +31,17 @@ def _column_index(header: list[str]) -> tuple[int, int, int] | None:
     if not all(name in names for name in HEADER):
         return None
     return names.index("entity_id"), names.index("state"), names.index("last_changed")
+
+
+def _headerless(cells: list[str]) -> bool:
+    """True when a first line is itself a data row in the fixed order (three cells, a timestamp last)."""
+    if len(cells) != len(HEADER):
+        return False
+    try:
+        parse_timestamp(cells[2])
+    except ValueError:
+        return False
+    return True
 
 
 def parse_ha(lines: Iterable[str], maps: dict[str, list[FieldMap]], site: str) -> Iterator[Parsed]:
@@ -38,10 +54,13 @@ def parse_ha(lines: Iterable[str], maps: dict[str, list[FieldMap]], site: str) -
         line_no, raw, cells = item
         if columns is None:
             columns = _column_index(cells)
-            if columns is None:
-                yield bad(line_no, "missing header entity_id,state,last_changed", raw)
+            if columns is None and _headerless(cells):
+                columns = FIXED_COLUMNS  # and this first line is data
+            elif columns is None:
+                yield bad(line_no, "neither the header entity_id,state,last_changed nor a row in that order", raw)
                 return
-            continue
+            else:
+                continue
         if len(cells) <= max(columns):
             yield bad(line_no, f"expected {max(columns) + 1} columns, got {len(cells)}", raw)
             continue

@@ -70,3 +70,43 @@ def test_when_influx_rejects_lines_then_exit_3_and_the_printed_dead_letter_comma
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert f"{rejected} lines written, 0 rejected again" in replay.stdout
     assert field_counts(influx) == {"battery_soc_pct": len(rows)}
+
+
+def test_when_per_entity_files_lack_the_header_then_every_series_lands(
+    tmp_path: Path, influx_server: InfluxServer, influx: InfluxClient
+) -> None:
+    soc_headerless = head(FILES[1], 10_000, tmp_path, header=False)
+    pv_headerless = head(FILES[2], 10_000, tmp_path, header=False)
+    config = write_config(tmp_path, influx_server)
+
+    code, out, err = run_import(config, FILES[0], soc_headerless, pv_headerless)
+
+    assert code == 0, out + err
+    assert field_counts(influx) == {
+        "battery_power_w": len(numeric_rows(FILES[0])),
+        "battery_soc_pct": len(numeric_rows(head(FILES[1], 10_000, tmp_path))),
+        "pv_w": len(numeric_rows(head(FILES[2], 10_000, tmp_path))),
+    }
+
+
+def test_when_a_file_contributes_nothing_then_the_import_fails_and_names_it(
+    tmp_path: Path, influx_server: InfluxServer, influx: InfluxClient
+) -> None:
+    soc = head(FILES[1], 500, tmp_path)
+    other_entity = tmp_path / "grid.csv"  # a whole file of an entity the mapping does not name
+    other_entity.write_text("entity_id,state,last_changed\n" + "sensor.grid_power,5,2024-01-01T00:00:00Z\n" * 3)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    config = write_config(tmp_path, influx_server)
+
+    code, out, err = run_import(config, soc, other_entity, empty)
+
+    assert code == 3, out + err
+    assert f"error: {other_entity} contributed nothing (4 lines, not one sample" in err
+    assert f"error: {empty} contributed nothing (the file is empty)" in err
+    assert "import complete: 3 file(s)" in out
+    assert field_counts(influx) == {"battery_soc_pct": len(numeric_rows(soc))}  # the good file still landed
+
+    code, out, err = run_import(config, empty)  # nothing at all: exit 2
+    assert code == 2, out + err
+    assert "nothing could be imported" in err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from collector.importers.ha import parse_ha
 from collector.importers.mapping import build_mapping
 from collector.importers.records import BadRow, Skipped
@@ -79,11 +81,25 @@ def test_when_entity_is_not_mapped_then_skipped_with_its_name() -> None:
     assert items == [Skipped(2, "unmapped entity sensor.grid")]
 
 
-def test_when_header_is_missing_then_one_bad_row_and_nothing_else() -> None:
-    items = _parse("sensor.battery_power,5,2024-11-24T08:00:00Z\nsensor.battery_power,6,2024-11-24T08:00:10Z\n")
-    assert len(items) == 1
-    assert isinstance(items[0], BadRow)
-    assert items[0].line_no == 1
+@pytest.mark.parametrize(
+    ("text", "samples", "bad_lines"),
+    [
+        # a per-entity export without its header: the fixed order, the first line is data
+        ("sensor.battery_power,5,2024-11-24T08:00:00Z\nsensor.battery_power,6,2024-11-24T08:00:10Z\n", 2, []),
+        ("\x00\nsensor.battery_power,5,2024-11-24T08:00:00Z\n", 1, [1]),  # a NUL line first, then data
+        ("sensor.battery_power,unavailable,2024-11-24T08:00:00Z\nsensor.battery_power,6,2024-11-24T08:00:10Z\n", 1, []),
+        # not a header and not a row in the fixed order: one bad row, nothing else
+        ("entity,value,time\nsensor.battery_power,6,2024-11-24T08:00:10Z\n", 0, [1]),
+        ("2024-11-24T08:00:00Z,sensor.battery_power,5\n", 0, [1]),
+        ("sensor.battery_power,5\nsensor.battery_power,6,2024-11-24T08:00:10Z\n", 0, [1]),
+    ],
+)
+def test_when_the_header_is_missing_then_a_row_in_the_fixed_order_is_data_else_one_bad_row(
+    text: str, samples: int, bad_lines: list[int]
+) -> None:
+    items = _parse(text)
+    assert len([i for i in items if isinstance(i, Sample)]) == samples
+    assert [i.line_no for i in items if isinstance(i, BadRow)] == bad_lines
 
 
 def test_when_columns_are_reordered_then_header_names_decide() -> None:
