@@ -4,8 +4,10 @@ Rules (victronenergy/dbus_modbustcp mappings.cpp and attributes.csv; cited by co
 - Big-endian, high word first; strings are 2 ASCII chars per register, high byte first, NUL-padded.
 - value = register / scale; a negative scale flips the sign; scale 0.01 means units of 100.
 - `reserved` registers read 0xFFFF and carry nothing: they decode to None (not a value).
-- The GX reads an invalid D-Bus value as 0. For quantities that cannot truly be 0 (voltages, capacity,
-  state of health, cell count) a 0 is treated as Invalid.NULL rather than written as a real zero.
+- The GX reads an invalid D-Bus value as 0 (mappings.cpp, Mappings::getValue). For quantities that cannot
+  truly be 0 (voltages, capacity, state of health, cell count) a 0 is treated as Invalid.NULL rather than
+  written as a real zero. So is TimeToGo (battery 303, system 846): Victron's register list gives "0 =
+  charging" for both (CCGX-Modbus-TCP-register-list.xlsx); in 100 s steps anything under 50 s is 0 too.
 - An integer register at the edge of its type is the GX's overflow clamp or a "not available" dialect,
   never a measurement: it decodes to Saturated, which sources count as garbage ("out_of_range") and hand
   to the grid as Invalid.NULL. dbus_modbustcp (mappings.cpp, convertFromDbus) clamps an integer-typed
@@ -23,9 +25,11 @@ from enum import Enum
 from collector.gx.tables import Register
 from collector.observation import Invalid
 
-# Quantities whose true value is never 0: a Modbus 0 here means "invalid on D-Bus" (venus#362).
+# Quantities where a Modbus 0 means "invalid on D-Bus" (venus#362), or "not applicable" (TimeToGo).
 ZERO_IS_INVALID_UNITS = frozenset({"V"})
-ZERO_IS_INVALID_PATHS = frozenset({"/Capacity", "/Soh", "/System/NrOfCellsPerBattery"})
+ZERO_IS_INVALID_PATHS = frozenset(
+    {"/Capacity", "/Soh", "/System/NrOfCellsPerBattery", "/TimeToGo", "/Dc/Battery/TimeToGo"}
+)
 
 _BITS = {"uint16": 16, "int16": 16, "uint32": 32, "int32": 32, "uint64": 64}
 

@@ -123,7 +123,16 @@ def test_when_integer_register_just_inside_the_clamp_then_a_value(
 
 @pytest.mark.parametrize(
     ("service", "address"),
-    [("battery", 259), ("system", 840), ("battery", 309), ("battery", 304), ("battery", 1289), ("battery", 1290)],
+    [
+        ("battery", 259),
+        ("system", 840),
+        ("battery", 309),
+        ("battery", 304),
+        ("battery", 1289),
+        ("battery", 1290),
+        ("battery", 303),  # TimeToGo 0: not discharging ("not applicable"), never 0 s
+        ("system", 846),  # /Dc/Battery/TimeToGo, the same
+    ],
 )
 def test_when_zero_read_for_quantity_that_cannot_be_zero_then_invalid(service: str, address: int) -> None:
     assert decode_register(reg(service, address), [0]) is Invalid.NULL
