@@ -59,8 +59,8 @@ test-unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check collector forecaster tests bench deploy
-	$(VENV)/bin/ruff format --check collector forecaster tests bench deploy
+	$(VENV)/bin/ruff check bess_common collector forecaster tests bench deploy
+	$(VENV)/bin/ruff format --check bess_common collector forecaster tests bench deploy
 
 typecheck: venv
 	$(VENV)/bin/mypy

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from bench.collector_core import Completeness, completeness, parse_metrics, series_label
 from bench.common import REPO_ROOT
-from collector.common.config import InfluxSettings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer, MosquittoServer, free_port, wait_port
+from bess_common.config import InfluxSettings
+from bess_common.influx import InfluxClient
+from deploy.localservices import InfluxServer, MosquittoServer, free_port, wait_port
 
 SECOND_NS = 1_000_000_000
 GRID_MEASUREMENTS = ("battery", "cell", "system")

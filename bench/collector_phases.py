@@ -19,8 +19,8 @@ from bench.collector_env import (
     sleep_until_ns,
 )
 from bench.common import CpuMeter, percentile, proc_rss_mb
+from bess_common.lineproto import to_lines
 from collector.buffer import DiskBuffer
-from collector.common.lineproto import to_lines
 from collector.deadletters import DeadLetters
 from collector.gx.tables import fields
 from collector.simulator.history import history_samples

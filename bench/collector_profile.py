@@ -17,11 +17,11 @@ from typing import Any
 
 from bench.collector_env import CollectorConfig, Services, Simulator, config_text
 from bench.common import proc_cpu_s
+from bess_common.influx import InfluxClient
+from bess_common.logs import setup_logging
 from collector.agent import Agent, build_sources
-from collector.common.config import load_settings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import free_port
-from collector.common.logs import setup_logging
+from collector.config import load_settings
+from deploy.localservices import free_port
 
 # Waiting, not working: left out of the listing (their time is the threads sleeping).
 BLOCKING = ("acquire' of '_thread.lock", "select.poll", "select.select", "time.sleep", "select.epoll")

@@ -21,9 +21,9 @@ from typing import Any
 from bench.collector_env import python_env
 from bench.common import REPO_ROOT, Row, fmt, proc_rss_mb
 from bench.forecaster_core import DAY_S, NS, synthetic_series, system_lines
-from collector.common.config import InfluxSettings
-from collector.common.config.forecaster import FinetuneSettings
-from collector.common.influx import InfluxClient
+from bess_common.config import InfluxSettings
+from bess_common.influx import InfluxClient
+from forecaster.config import FinetuneSettings
 
 SITE = "bench"
 DATABASE = "ftrun"

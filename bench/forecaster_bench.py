@@ -31,10 +31,10 @@ from bench.finetune_run import QUICK_OVERRIDES, finetune_days, run_default_finet
 from bench.finetune_run import SITE as FT_SITE
 from bench.forecaster_core import NS, estimate_finetune, synthetic_series, system_lines
 from bench.forecaster_model import REAL, SMALL, build_adapter, build_model
-from collector.common.config import InfluxSettings
-from collector.common.config.forecaster import FinetuneSettings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer
+from bess_common.config import InfluxSettings
+from bess_common.influx import InfluxClient
+from deploy.localservices import InfluxServer
+from forecaster.config import FinetuneSettings
 
 CYCLE_TARGET_S = 3.0
 RSS_TARGET_MB = 1500.0

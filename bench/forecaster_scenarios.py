@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.common import median, proc_rss_mb, self_peak_rss_mb
 from bench.forecaster_core import NS, synthetic_series
-from collector.common.config.forecaster import FinetuneSettings, ForecasterSettings, ForecastTask
+from forecaster.config import FinetuneSettings, ForecasterSettings, ForecastTask
 
 STEP_S = 60
 SITE = "bench"
@@ -130,8 +130,8 @@ def batching(args: argparse.Namespace) -> dict[str, Any]:
 def cycle(args: argparse.Namespace) -> dict[str, Any]:
     """The intraday task's forecast cycle through ForecastService (read, base + fine-tuned + baselines,
     write) against the real InfluxDB, with the adapter active from a registry."""
-    from collector.common.config import InfluxSettings
-    from collector.common.influx import InfluxClient
+    from bess_common.config import InfluxSettings
+    from bess_common.influx import InfluxClient
     from forecaster.forecast import run_models
     from forecaster.jobs import ForecastService, task_cutoff
     from forecaster.models import ModelSet
@@ -277,8 +277,8 @@ def backtest_run(args: argparse.Namespace) -> dict[str, Any]:
     variant windows. Both in cut-offs per second."""
     import torch
 
-    from collector.common.config import InfluxSettings
-    from collector.common.influx import InfluxClient
+    from bess_common.config import InfluxSettings
+    from bess_common.influx import InfluxClient
     from forecaster.backtest.ablation import variant_windows
     from forecaster.backtest.plan import make_plan
     from forecaster.backtest.run import Request, run_backtest

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bess_common.influx import InfluxClient
+from bess_common.lineproto import to_lines
+from bess_common.logs import RepeatCounter, get_logger
 from collector.buffer import DiskBuffer
-from collector.common.config import Settings
-from collector.common.influx import InfluxClient
-from collector.common.lineproto import to_lines
-from collector.common.logs import RepeatCounter, get_logger
+from collector.config import Settings
 from collector.deadletters import DeadLetters
 from collector.grid import Grid
 from collector.health import Health, HealthSnapshot

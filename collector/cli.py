@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from collector.common import cli
+from bess_common import cli
 
 COMMANDS = {
     "run": "collector.commands.run",

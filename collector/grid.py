@@ -16,10 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
+from bess_common.sample import FieldValue, Sample
+from bess_common.schema import AGE_FIELD, DEVICE_TAG, STALE_FIELD, SYSTEM, derive_system_totals
 from collector.gx.tables import FieldSpec, field_for
-from collector.model import FieldValue, Sample
 from collector.observation import Confirm, DeviceGone, Event, Invalid, Observation, Role, SourceName
-from collector.schema import AGE_FIELD, DEVICE_TAG, STALE_FIELD, SYSTEM, derive_system_totals
 
 SOURCE_PRIORITY: tuple[SourceName, ...] = ("mqtt", "modbus")
 

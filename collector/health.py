@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from collector.model import FieldValue, Sample
-from collector.schema import HEALTH
+from bess_common.sample import FieldValue, Sample
+from bess_common.schema import HEALTH
 
 PREFIX = "bess_collector"
 SOURCE_STATES = ("starting", "connected", "stalled", "disconnected", "absent")

@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.common.config import InfluxSettings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer, MosquittoServer, free_port, wait_port
+from bess_common.config import InfluxSettings
+from bess_common.influx import InfluxClient
+from deploy.localservices import InfluxServer, MosquittoServer, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOW = {

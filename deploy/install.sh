@@ -154,7 +154,7 @@ source_digest() {
     {
         echo "python=$("$PYTHON" -c 'import sys; print(sys.version)')"
         echo "torch=$TORCH_VERSION wheels=$WHEELS"
-        cd "$SRC" && find pyproject.toml requirements.lock collector forecaster -type f \
+        cd "$SRC" && find pyproject.toml requirements.lock bess_common collector forecaster -type f \
             \( -name '*.py' -o -name '*.csv' -o -name '*.toml' -o -name '*.lock' -o -name '*.json' \) \
             -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
     } | sha256sum | cut -d' ' -f1
@@ -309,6 +309,7 @@ install.sh: next steps:
      (also influx_password, mqtt_password)
   3. find the GX unit ids:  sudo bess-collector discover --config $ETC/config.toml
   4. check:  sudo bess-collector check-config --config $ETC/config.toml
+             sudo bess-forecaster check-config --config $ETC/config.toml
   5. start:  sudo systemctl enable --now bess-collector bess-forecaster
 EOF
 }

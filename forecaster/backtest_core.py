@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from collector.common.config import ForecastTask
 from forecaster import metrics, regimes
+from forecaster.config import ForecastTask
 from forecaster.gate import OVERALL
 from forecaster.windows import NS, Window, build_window, skip_reason, slice_context
 

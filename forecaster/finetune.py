@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from collector.common.config import ForecasterSettings, ForecastTask
-from collector.common.logs import get_logger
+from bess_common.logs import get_logger
 from forecaster.backtest_core import backtest_mae, rolling_cutoffs
+from forecaster.config import ForecasterSettings, ForecastTask
 from forecaster.gate import GateDecision, decide
 from forecaster.models import BASE, FINETUNED, ModelSet
 from forecaster.registry import Registry, Version, new_version_id

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from collector.model import Sample
-from collector.schema import FORECAST
+from bess_common.sample import Sample
+from bess_common.schema import FORECAST
 from forecaster.leads import lead_bucket, lead_label
 
 BASELINE_VERSION = "baseline"

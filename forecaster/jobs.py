@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collector.common.config import ForecasterSettings, ForecastTask
-from collector.common.errors import RejectedError, RetryableError
-from collector.common.logs import RepeatCounter, get_logger
+from bess_common.errors import RejectedError, RetryableError
+from bess_common.logs import RepeatCounter, get_logger
 from forecaster import finetune as ft
+from forecaster.config import ForecasterSettings, ForecastTask
 from forecaster.forecast import run_models
 from forecaster.frame import forecast_samples
 from forecaster.models import BASE, ModelSet

@@ -13,7 +13,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from collector.common.config import ForecasterSettings
+from forecaster.config import ForecasterSettings
 from forecaster.windows import duration_ns
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

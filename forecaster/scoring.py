@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from collector.model import Sample
-from collector.schema import FORECAST_SCORE
+from bess_common.sample import Sample
+from bess_common.schema import FORECAST_SCORE
 from forecaster import metrics, regimes
 from forecaster.forecast import PERSISTENCE
 from forecaster.frame import field_level, quantile_field

@@ -14,7 +14,7 @@ class SeriesRef:
     tags: tuple[tuple[str, str], ...] = ()
 
 
-# Sign convention: battery power positive = charging (collector/schema.py).
+# Sign convention: battery power positive = charging (bess_common/schema.py).
 SERIES: dict[str, SeriesRef] = {
     "battery_power_w": SeriesRef("system", "battery_power_w"),
     "battery_voltage_v": SeriesRef("system", "battery_voltage_v"),

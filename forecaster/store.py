@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from collector.common.influx import InfluxClient
-from collector.common.lineproto import to_lines
-from collector.model import Sample
-from collector.schema import FORECAST
+from bess_common.influx import InfluxClient
+from bess_common.lineproto import to_lines
+from bess_common.sample import Sample
+from bess_common.schema import FORECAST
 from forecaster.series import mean_query
 from forecaster.windows import NS, to_regular_grid
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from forecaster.durations import duration_s
+
 NS = 1_000_000_000
 DAY_S = 86400
 WEEK_S = 7 * DAY_S
@@ -136,8 +138,6 @@ def chronos_input(window: Window) -> dict[str, object]:
 
 def duration_ns(text: str) -> int:
     """'1h' -> ns (same syntax as the config's durations)."""
-    from collector.common.config.forecaster import duration_s
-
     return duration_s(text) * NS
 
 

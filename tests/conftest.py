@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.common.config import InfluxSettings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer, MosquittoServer
+from bess_common.config import InfluxSettings
+from bess_common.influx import InfluxClient
+from deploy.localservices import InfluxServer, MosquittoServer
 from forecaster.modelbuild import CHRONOS2_QUANTILES, TINY_SIZE, save_random_chronos2
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

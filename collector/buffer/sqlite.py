@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collector.common.logs import get_logger
+from bess_common.logs import get_logger
 
 DB_NAME = "buffer.db"
 MIN_MAX_BYTES = 128 * 1024

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bess_common.errors import ConfigError
 from collector.buffer.sqlite import MIN_MAX_BYTES
-from collector.common.config import Settings, load_settings
-from collector.common.errors import ConfigError
+from collector.config import Settings, load_settings
 
 HELP = "Validate the config file: print OK and exit 0, or every problem and exit 2"
 

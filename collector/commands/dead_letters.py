@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bess_common.errors import ConfigError
+from bess_common.influx import InfluxClient
 from collector.buffer import DiskBuffer
 from collector.commands.check_config import print_problems
-from collector.common.config import Settings, load_settings
-from collector.common.errors import ConfigError
-from collector.common.influx import InfluxClient
+from collector.config import Settings, load_settings
 from collector.deadletters import DeadLetter, DeadLetters
 from collector.sink import Writer
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from collector.common.config import GxSettings, Settings, load_settings
-from collector.common.errors import ConfigError, RetryableError
+from bess_common.errors import ConfigError, RetryableError
+from collector.config import GxSettings, Settings, load_settings
 from collector.gx import tables
 from collector.gx.decode import decode_register
 from collector.sources.modbus_client import ModbusRefused, ReadOnlyModbus, UnitAbsent

@@ -19,11 +19,11 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from bess_common.errors import ConfigError
+from bess_common.influx import InfluxClient
+from bess_common.logs import get_logger, setup_logging
 from collector.buffer import DiskBuffer
-from collector.common.config import Settings, load_settings
-from collector.common.errors import ConfigError
-from collector.common.influx import InfluxClient
-from collector.common.logs import get_logger, setup_logging
+from collector.config import Settings, load_settings
 from collector.deadletters import DeadLetters
 from collector.importers.landing import ImportStalled, Lander, LandingLimits
 from collector.importers.mapping import FORMATS, Mapping, load_mapping

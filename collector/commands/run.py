@@ -13,13 +13,13 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from bess_common import systemd
+from bess_common.errors import ConfigError, FatalError, RejectedError, RetryableError
+from bess_common.influx import AuthError, InfluxClient
+from bess_common.logs import get_logger, setup_logging
 from collector.agent import Agent, build_sources
 from collector.commands.check_config import buffer_problems, influx_host_problem, print_problems
-from collector.common import systemd
-from collector.common.config import Settings, load_settings
-from collector.common.errors import ConfigError, FatalError, RejectedError, RetryableError
-from collector.common.influx import AuthError, InfluxClient
-from collector.common.logs import get_logger, setup_logging
+from collector.config import Settings, load_settings
 
 HELP = "Run the collector daemon: GX -> 1 Hz grid -> durable buffer -> InfluxDB (until SIGTERM)"
 

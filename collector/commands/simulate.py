@@ -14,10 +14,10 @@ import threading
 import time
 from typing import Any
 
-from collector.common.config import InfluxSettings
-from collector.common.errors import BessError
-from collector.common.influx import InfluxClient
-from collector.common.logs import get_logger, setup_logging
+from bess_common.config import InfluxSettings
+from bess_common.errors import BessError
+from bess_common.influx import InfluxClient
+from bess_common.logs import get_logger, setup_logging
 from collector.simulator.backfill import Progress, write_batches
 from collector.simulator.gx import GxSimulator
 from collector.simulator.history import history_samples

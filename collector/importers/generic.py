@@ -11,12 +11,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 
-from collector import schema
+from bess_common import schema
+from bess_common.sample import FieldValue, Sample
 from collector.importers.csvlines import numbered_rows, parse_number
 from collector.importers.mapping import FieldMap
 from collector.importers.records import BadRow, Parsed, Skipped, bad
 from collector.importers.timeparse import parse_timestamp
-from collector.model import FieldValue, Sample
 
 
 @dataclass(frozen=True)

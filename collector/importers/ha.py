@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from bess_common.sample import Sample
 from collector.importers.csvlines import numbered_rows, parse_number
 from collector.importers.mapping import FieldMap
 from collector.importers.records import BadRow, Parsed, Skipped, bad
 from collector.importers.timeparse import parse_timestamp
-from collector.model import Sample
 
 MISSING_STATES = frozenset({"unknown", "unavailable", "none", "null", "nan", ""})
 HEADER = ("entity_id", "state", "last_changed")

@@ -1,6 +1,6 @@
 """Landing parsed samples in InfluxDB through the live collector's durable buffer and writer.
 
-Samples are serialised with collector.common.lineproto and appended to a DiskBuffer in chunks; the Writer
+Samples are serialised with bess_common.lineproto and appended to a DiskBuffer in chunks; the Writer
 drains it (the one InfluxDB retry loop). Back-pressure: once the buffer holds `high_water_lines`, parsing
 waits until the writer brought it under `low_water_lines`, so a long file never fills (and never makes
 the drop-oldest policy discard) the buffer. If InfluxDB cannot take data for `stall_deadline_s`, the
@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from bess_common.lineproto import to_lines
+from bess_common.sample import Sample
 from collector.buffer import DiskBuffer
-from collector.common.lineproto import to_lines
 from collector.importers.records import Parsed
 from collector.importers.report import ImportReport
-from collector.model import Sample
 from collector.sink import Writer
 
 

@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from collector import schema
-from collector.common.errors import ConfigError
+from bess_common import schema
+from bess_common.errors import ConfigError
 
 # The fields an importer may write, per measurement (a subset of docs/schema.md: measured quantities).
 IMPORTABLE_FIELDS: dict[str, frozenset[str]] = {

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import IO
 
-from collector import schema
+from bess_common import schema
+from bess_common.sample import FieldValue, Sample
 from collector.importers.direction import Direction, infer_directions
 from collector.importers.mapping import PylontechOptions
 from collector.importers.records import BadRow, Parsed, Skipped, bad
 from collector.importers.timeparse import datetime_to_ns
-from collector.model import FieldValue, Sample
 
 MAX_MODULES = 8
 STATUS_DIRECTION = {"charge": 1, "dischg": -1, "idle": 0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from collector.model import Sample
+from bess_common.sample import Sample
 
 RAW_MAX_CHARS = 160
 _NULS = re.compile("\x00+")

@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from collector.common.errors import RetryableError
-from collector.common.influx import InfluxClient
-from collector.common.lineproto import to_lines
-from collector.model import Sample
+from bess_common.errors import RetryableError
+from bess_common.influx import InfluxClient
+from bess_common.lineproto import to_lines
+from bess_common.sample import Sample
 from collector.sources.backoff import Backoff
 
 BATCH_LINES = 5000

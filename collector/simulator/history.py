@@ -2,7 +2,7 @@
 
 Rows per second, in the grid's order: battery (device=bms), battery (device=shunt), cell 1..N
 (device=bms), system. Field names and kinds come from collector/gx/fields.csv; system rows pass through
-collector.schema.derive_system_totals; every row carries age_s = 0.0 and stale_fields = the number of its
+bess_common.schema.derive_system_totals; every row carries age_s = 0.0 and stale_fields = the number of its
 mapped fields whose GX value is invalid (None), as the grid counts a fresh MQTT null.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bess_common.sample import FieldValue, Sample
+from bess_common.schema import AGE_FIELD, DEVICE_TAG, STALE_FIELD, SYSTEM, derive_system_totals
 from collector.gx.tables import FieldSpec, field_for
-from collector.model import FieldValue, Sample
-from collector.schema import AGE_FIELD, DEVICE_TAG, STALE_FIELD, SYSTEM, derive_system_totals
 from collector.simulator.physics import BessPhysics
 from collector.simulator.profiles import DAY_S
 from collector.simulator.truth import DEFAULT_PORTAL_ID, Column, Key, Truth

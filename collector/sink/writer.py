@@ -26,10 +26,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from bess_common.errors import RejectedError, RetryableError
+from bess_common.influx import AuthError, DatabaseNotFound, InfluxClient
+from bess_common.logs import RepeatCounter, get_logger
 from collector.buffer import Batch, DiskBuffer
-from collector.common.errors import RejectedError, RetryableError
-from collector.common.influx import AuthError, DatabaseNotFound, InfluxClient
-from collector.common.logs import RepeatCounter, get_logger
 from collector.deadletters import DeadLetter, DeadLetters, short_reason
 
 STILL_DOWN_LOG_PERIOD_S = 300.0

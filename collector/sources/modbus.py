@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from collector.common.config import CollectorSettings, GxSettings
-from collector.common.errors import RetryableError
-from collector.common.logs import RepeatCounter, get_logger
+from bess_common.errors import RetryableError
+from bess_common.logs import RepeatCounter, get_logger
+from collector.config import CollectorSettings, GxSettings
 from collector.gx import tables
 from collector.gx.blocks import Block, plan_blocks
 from collector.gx.decode import BlockRead, Saturated, decode_block

@@ -20,7 +20,7 @@ from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
-from collector.common.errors import FatalError, RetryableError
+from bess_common.errors import FatalError, RetryableError
 
 READ_FUNCTION_CODES = frozenset({3, 4})
 MBAP_HEADER_BYTES = 7

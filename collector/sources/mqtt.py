@@ -15,9 +15,9 @@ import time
 
 import paho.mqtt.client as mqtt
 
-from collector.common.config import CollectorSettings, GxSettings
-from collector.common.errors import ConfigError
-from collector.common.logs import RepeatCounter, get_logger
+from bess_common.errors import ConfigError
+from bess_common.logs import RepeatCounter, get_logger
+from collector.config import CollectorSettings, GxSettings
 from collector.gx.tables import field_for
 from collector.observation import DeviceGone, Event, Observation, ObservationSink, Role, SourceState
 from collector.sources.backoff import Backoff

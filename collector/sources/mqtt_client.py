@@ -13,7 +13,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from collector.common.config import GxSettings
+from collector.config import GxSettings
 from collector.sources.mqtt_protocol import PublishRefused, check_publish
 from collector.sources.mqtt_tls import tls_context
 

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from collector.common.config import GxSettings
+from collector.config import GxSettings
 from collector.observation import Confirm, Role
 from collector.sources.mqtt_protocol import SERIAL_DISCOVERY_TOPIC, SUPPRESS_REPUBLISH, TopicMap, full_keepalive
 

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from collector.common.config import GxSettings
-from collector.common.errors import FatalError
+from bess_common.errors import FatalError
+from collector.config import GxSettings
 from collector.observation import Invalid, Role
 
 MAX_PAYLOAD_BYTES = 64 * 1024

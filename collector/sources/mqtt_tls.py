@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import ssl
 
-from collector.common.config import GxSettings
+from collector.config import GxSettings
 
 
 class PinMismatch(ssl.SSLError):

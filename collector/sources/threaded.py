@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Mapping
 
-from collector.common.logs import RepeatCounter
+from bess_common.logs import RepeatCounter
 from collector.observation import ObservationSink, SourceState
 
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from collector.common.config import ForecastTask
 from forecaster.backtest_core import window_at
+from forecaster.config import ForecastTask
 from forecaster.windows import Window
 
 TARGET_ONLY = "target_only"

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from collector.common.config import ForecastTask
-from collector.common.errors import FatalError
+from bess_common.errors import FatalError
+from forecaster.config import ForecastTask
 from forecaster.finetune import Split
 from forecaster.windows import DAY_S, NS
 

@@ -18,15 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collector.common.config import ForecasterSettings
-from collector.common.logs import RepeatCounter, get_logger
-from collector.model import Sample
+from bess_common.logs import RepeatCounter, get_logger
+from bess_common.sample import Sample
 from forecaster import finetune as ft
 from forecaster import regimes
 from forecaster.backtest import runfolder_writer as rf
 from forecaster.backtest.ablation import BASELINE_VARIANT, VARIANTS, variant_windows
 from forecaster.backtest.plan import Plan, finetune_split, iso, pre_split_series
 from forecaster.backtest_core import actual_after
+from forecaster.config import ForecasterSettings
 from forecaster.forecast import PERSISTENCE, SEASONAL_NAIVE, run_models
 from forecaster.frame import Forecast, forecast_samples, to_frame
 from forecaster.models import ModelSet

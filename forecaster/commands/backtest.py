@@ -8,13 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from collector.common.config import ForecastTask, Settings
-from collector.common.errors import FatalError, RejectedError, RetryableError
-from collector.common.influx import InfluxClient
+from bess_common.errors import FatalError, RejectedError, RetryableError
+from bess_common.influx import InfluxClient
 from forecaster.backtest.hold import hold_all
 from forecaster.backtest.plan import Plan, PlanError, history_problem, make_plan
 from forecaster.backtest.run import Request, default_run_id, read_series, run_backtest
 from forecaster.commands.common import add_config, load, parse_utc_ns
+from forecaster.config import ForecastTask, Settings
 from forecaster.models import BaseModelUnavailable, ModelSet, load_pipeline
 from forecaster.standin import STAND_IN_VERSION, build_stand_in, stand_in_notice
 from forecaster.store import ForecastStore

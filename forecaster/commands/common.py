@@ -7,10 +7,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.common.config import Settings, load_settings
-from collector.common.errors import ConfigError
-from collector.common.influx import InfluxClient
-from collector.common.logs import get_logger, setup_logging
+from bess_common.errors import ConfigError
+from bess_common.influx import InfluxClient
+from bess_common.logs import get_logger, setup_logging
+from forecaster.config import Settings, load_settings
 from forecaster.jobs import ForecastService
 from forecaster.models import BaseModelUnavailable, ModelSet, load_pipeline
 from forecaster.registry import Registry

@@ -6,7 +6,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
-from collector.common.errors import FatalError, RejectedError, RetryableError
+from bess_common.errors import FatalError, RejectedError, RetryableError
 from forecaster.commands.common import add_config, load, runtime
 from forecaster.jobs import run_finetune
 from forecaster.registry import RegistryLocked

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from collector.common.errors import FatalError, RejectedError, RetryableError
+from bess_common.errors import FatalError, RejectedError, RetryableError
 from forecaster.commands.common import add_config, load_with_time, runtime
 
 HELP = "Score forecasts whose horizon ended in the last score_period and write forecast_score"

@@ -12,8 +12,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from collector.common import systemd
-from collector.common.logs import get_logger
+from bess_common import systemd
+from bess_common.logs import get_logger
 from forecaster.commands.common import add_config, load, runtime
 from forecaster.jobs import safe
 from forecaster.scheduler import build_scheduler

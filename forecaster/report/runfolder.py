@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from collector.common.errors import FatalError
+from bess_common.errors import FatalError
 
 FORECASTS_FILE = "forecasts.csv"
 MANIFEST_FILE = "manifest.json"

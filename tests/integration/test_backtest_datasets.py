@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from collector.common.localservices import InfluxServer
+from deploy.localservices import InfluxServer
 from tests.conftest import REPO_ROOT, SHARED_DATA, python_env, run_cli
 from tests.integration.test_import_pylontech import members, small_tarball
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer
+from bess_common.influx import InfluxClient
+from deploy.localservices import InfluxServer
 from forecaster.report.runfolder import load_run
 from forecaster.standin import STAND_IN_VERSION, build_stand_in, is_stand_in
 from tests.conftest import fc_synthetic_rows, run_cli

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from collector.common.localservices import InfluxServer, free_port
+from deploy.localservices import InfluxServer, free_port
 from tests.conftest import python_env, run_cli
 from tests.integration.test_pipeline_support import CollectorProcess, log_events, wait_until, write_config
 

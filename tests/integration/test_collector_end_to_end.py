@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer, MosquittoServer
+from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest, MqttMessage
+from deploy.localservices import InfluxServer, MosquittoServer
 from tests.integration.test_pipeline_support import (
     SECOND_NS,
     CollectorProcess,

@@ -23,13 +23,13 @@ import pytest
 import urllib3
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer, MosquittoServer, free_port
+from bess_common.influx import InfluxClient
 from collector.gx.tables import registers
 from collector.simulator.encoding import type_range
 from collector.simulator.faults import CLAMPS, GARBAGE_KINDS, Clamp
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest, MqttMessage
+from deploy.localservices import InfluxServer, MosquittoServer, free_port
 from tests.integration.test_collector_end_to_end import SHUNT, _matches_truth
 from tests.integration.test_pipeline_support import (
     SECOND_NS,

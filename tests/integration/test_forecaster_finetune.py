@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collector.common.influx import InfluxClient
+from bess_common.influx import InfluxClient
 from forecaster import finetune as ft
 from forecaster.jobs import run_finetune
 from forecaster.models import ModelSet, load_pipeline

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer
+from bess_common.influx import InfluxClient
+from deploy.localservices import InfluxServer
 from forecaster.registry import Registry
 from tests.conftest import REPO_ROOT, fc_synthetic_rows, python_env, run_cli
 from tests.integration.sourcewait import wait_until

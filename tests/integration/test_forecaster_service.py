@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collector.common.config import ForecasterSettings, ForecastTask
-from collector.common.config.forecaster import FinetuneSettings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer
+from bess_common.influx import InfluxClient
+from deploy.localservices import InfluxServer
+from forecaster.config import FinetuneSettings, ForecasterSettings, ForecastTask
 from forecaster.frame import Forecast, forecast_samples
 from forecaster.jobs import ForecastService
 from forecaster.models import ModelSet, load_pipeline
@@ -187,7 +186,7 @@ def test_when_fed_the_simulator_history_then_forecasts_and_regime_scores_land(
     influx: InfluxClient, tiny_chronos_dir: Path, tmp_path: Path
 ) -> None:
     """The collector schema as the simulator writes it (all measurements) feeds the forecaster unchanged."""
-    from collector.common.lineproto import to_lines
+    from bess_common.lineproto import to_lines
     from collector.simulator.history import history_samples
     from collector.simulator.physics import BessPhysics
 

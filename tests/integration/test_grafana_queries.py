@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from collector.common.influx import InfluxClient
-from collector.common.lineproto import to_lines
+from bess_common.influx import InfluxClient
+from bess_common.lineproto import to_lines
 from collector.health import Health, HealthSnapshot
 from collector.simulator.history import history_samples
 from collector.simulator.physics import BessPhysics

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer
+from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
+from deploy.localservices import InfluxServer
 from tests.integration.test_pipeline_support import SECOND_NS, CollectorProcess, wait_until, write_config
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer
+from bess_common.influx import InfluxClient
+from deploy.localservices import InfluxServer
 from tests.conftest import REPO_ROOT, SHARED_DATA, run_cli
 
 pytestmark = pytest.mark.integration

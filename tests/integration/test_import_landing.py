@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from bess_common.config import InfluxSettings
+from bess_common.influx import InfluxClient
+from bess_common.sample import Sample
 from collector.buffer import DiskBuffer
-from collector.common.config import InfluxSettings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import free_port
 from collector.deadletters import DeadLetters
 from collector.importers.landing import ImportStalled, Lander, LandingLimits
 from collector.importers.records import Parsed
 from collector.importers.report import ImportReport
-from collector.model import Sample
 from collector.sink import Writer
+from deploy.localservices import free_port
 
 pytestmark = pytest.mark.integration
 T0 = 1_700_000_000 * 10**9

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer
+from bess_common.influx import InfluxClient
+from bess_common.sample import Sample
 from collector.importers.mapping import PylontechOptions
 from collector.importers.pylontech import iter_tar_logs, parse_pylontech
 from collector.importers.records import BadRow
-from collector.model import Sample
+from deploy.localservices import InfluxServer
 from tests.conftest import REPO_ROOT, SHARED_DATA, run_cli
 from tests.integration.test_import_ha import write_config
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer
+from bess_common.influx import InfluxClient
+from deploy.localservices import InfluxServer
 from tests.conftest import run_cli
 from tests.integration.test_import_ha import FILES, MAPPING, SITE, field_counts, numeric_rows, write_config
 

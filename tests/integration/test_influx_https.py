@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.common.config import InfluxSettings
-from collector.common.errors import RetryableError
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer
+from bess_common.config import InfluxSettings
+from bess_common.errors import RetryableError
+from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
+from deploy.localservices import InfluxServer
 from tests.integration.test_pipeline_support import CollectorProcess, log_events, wait_until, write_config
 from tests.integration.tlscerts import make_cert
 

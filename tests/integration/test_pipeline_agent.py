@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import urllib3
 
+from bess_common.influx import InfluxClient
 from collector.agent import Agent
-from collector.common.config import Settings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer, free_port
+from collector.config import Settings
 from collector.observation import Observation, ObservationSink, SourceState
+from deploy.localservices import InfluxServer, free_port
 from tests.integration.test_pipeline_support import SECOND_NS, wait_until
 
 T0 = 1_800_000_000 * SECOND_NS

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from bess_common.influx import InfluxClient
 from collector.buffer import DiskBuffer
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer
 from collector.simulator.gx import GxSimulator
+from deploy.localservices import InfluxServer
 from tests.conftest import run_cli
 from tests.integration.test_pipeline_support import (
     SECOND_NS,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from collector.common.influx import InfluxClient
+from bess_common.influx import InfluxClient
 from tests.conftest import REPO_ROOT, python_env
 
 SECOND_NS = 1_000_000_000

@@ -24,14 +24,14 @@ from pathlib import Path
 import pytest
 from pymodbus.pdu.register_message import WriteSingleRegisterRequest
 
-from collector.common.config import GxSettings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer, MosquittoServer, free_port
+from bess_common.influx import InfluxClient
+from collector.config import GxSettings
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest, MqttMessage
 from collector.sources.modbus_client import READ_FUNCTION_CODES, ReadOnlyTcpClient, WriteRefused
 from collector.sources.mqtt_client import GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_protocol import PublishRefused
+from deploy.localservices import InfluxServer, MosquittoServer, free_port
 from tests.conftest import REPO_ROOT, python_env, run_cli
 from tests.integration.test_pipeline_support import CollectorProcess, log_events, wait_until, write_config
 from tests.integration.tlscerts import tls_mosquitto

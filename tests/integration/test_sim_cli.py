@@ -9,10 +9,10 @@ import sys
 import pytest
 from pymodbus.client import ModbusTcpClient
 
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer, MosquittoServer, free_port, wait_port
+from bess_common.influx import InfluxClient
 from collector.simulator.history import history_samples
 from collector.simulator.physics import BessPhysics
+from deploy.localservices import InfluxServer, MosquittoServer, free_port, wait_port
 from tests.conftest import REPO_ROOT, python_env, run_cli
 
 pytestmark = pytest.mark.integration

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 import pytest
 
-from collector.common.localservices import MosquittoServer
 from collector.simulator.gx import GxSimulator
 from collector.simulator.mqtt_publisher import topic_for
 from collector.simulator.recording import MqttMessage
+from deploy.localservices import MosquittoServer
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector.common.localservices import MosquittoServer, free_port
+from deploy.localservices import MosquittoServer, free_port
 from tests.conftest import python_env, run_cli
 from tests.integration.test_sources_modbus import GxModbusServer, gx_units
 from tests.integration.test_sources_mqtt import PORTAL, FakeGx

@@ -17,12 +17,12 @@ import pytest
 import structlog
 from pymodbus.pdu.register_message import WriteSingleRegisterRequest
 
-from collector.common.config import CollectorSettings, GxSettings
-from collector.common.localservices import free_port
+from collector.config import CollectorSettings, GxSettings
 from collector.gx import tables
 from collector.observation import DeviceGone, Event, Observation
 from collector.sources.modbus import ModbusSource
 from collector.sources.modbus_client import ReadOnlyModbus, ReadOnlyTcpClient, WriteRefused
+from deploy.localservices import free_port
 from tests.integration.sourcewait import Collected, StartStop, started
 
 pytestmark = pytest.mark.integration

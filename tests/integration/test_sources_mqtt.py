@@ -18,12 +18,12 @@ import pytest
 import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collector.common.config import CollectorSettings, GxSettings
-from collector.common.localservices import MosquittoServer
+from collector.config import CollectorSettings, GxSettings
 from collector.observation import Confirm, DeviceGone, Event, Invalid, Observation
 from collector.sources.mqtt import MqttSource
 from collector.sources.mqtt_client import GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_protocol import PublishRefused
+from deploy.localservices import MosquittoServer
 from tests.integration.sourcewait import Collected, StartStop, confirmed, started, wait_until
 from tests.integration.tlscerts import tls_mosquitto
 

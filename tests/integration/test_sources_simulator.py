@@ -9,14 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from collector.common.config import CollectorSettings, GxSettings
-from collector.common.localservices import MosquittoServer
+from bess_common.sample import Sample
+from collector.config import CollectorSettings, GxSettings
 from collector.grid import Grid
-from collector.model import Sample
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest, MqttMessage
 from collector.sources.modbus import ModbusSource
 from collector.sources.mqtt import MqttSource
+from deploy.localservices import MosquittoServer
 from tests.integration.sourcewait import wait_until
 from tests.integration.test_sources_discover import discover
 

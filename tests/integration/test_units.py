@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bess_common.config import CREDENTIALS, InfluxSettings
+from bess_common.influx import InfluxClient
 from collector.cli import COMMANDS as COLLECTOR_COMMANDS
-from collector.common.config import CREDENTIALS, InfluxSettings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import InfluxServer, free_port
+from deploy.localservices import InfluxServer, free_port
 from forecaster.cli import COMMANDS as FORECASTER_COMMANDS
 from tests.conftest import python_env
 

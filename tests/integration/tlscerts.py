@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from collector.common.localservices import MosquittoServer, free_port, wait_port
+from deploy.localservices import MosquittoServer, free_port, wait_port
 
 
 def make_cert(folder: Path) -> tuple[Path, Path, str]:

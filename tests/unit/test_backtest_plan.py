@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from collector.common.config import ForecastTask
 from forecaster import finetune as ft
 from forecaster.backtest.ablation import VARIANTS, variant_task, variant_windows
 from forecaster.backtest.plan import (
@@ -16,6 +15,7 @@ from forecaster.backtest.plan import (
     pick_evenly,
     pre_split_series,
 )
+from forecaster.config import ForecastTask
 
 NS = 1_000_000_000
 HOUR_NS = 3600 * NS

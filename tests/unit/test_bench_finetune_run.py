@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.finetune_run import QUICK_OVERRIDES, RunResult, parse_events, result_rows, write_config
-from collector.common.config import load_settings
+from forecaster.config import load_settings
 
 
 def _log_line(event: str, at_s: float, **fields: object) -> str:

@@ -12,7 +12,7 @@ from bench.collector_core import Step, ceiling, completeness, match_second, metr
 from bench.collector_env import CollectorConfig, config_text
 from bench.common import Row, append_section, markdown_table, percentile, section
 from bench.forecaster_core import estimate_finetune, synthetic_series, system_lines
-from collector.common.config import load_settings
+from collector.config import load_settings
 
 
 def test_when_every_second_is_present_then_completeness_is_one() -> None:

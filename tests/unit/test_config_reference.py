@@ -10,8 +10,9 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, Field, SecretStr
 
-from collector.common.config import CREDENTIALS, Settings, load_settings
+from bess_common.config import CREDENTIALS, load_file
 from deploy import gen_config_reference as gen
+from deploy.gen_config_reference import ConfigFile
 
 REGENERATE = f"out of date: run `{gen.COMMAND}` and commit the result"
 
@@ -59,7 +60,7 @@ def test_when_models_change_then_the_committed_reference_and_example_must_follow
 
 
 def test_example_mentions_every_key_of_every_section() -> None:
-    expected = model_keys(Settings)
+    expected = model_keys(ConfigFile)
     missing = expected - mentioned_keys(gen.EXAMPLE_PATH.read_text())
     assert not missing, f"keys missing from the example: {sorted(missing)}"
     assert ("forecaster.finetune", "cron") in expected  # nested sections are really walked
@@ -67,7 +68,7 @@ def test_example_mentions_every_key_of_every_section() -> None:
 
 def test_reference_documents_every_key_with_its_env_name() -> None:
     doc = gen.DOC_PATH.read_text()
-    for section, key in model_keys(Settings):
+    for section, key in model_keys(ConfigFile):
         heading = f"## [[{section}]]" if section == "forecaster.tasks" else (f"## [{section}]" if section else "## Top")
         part = doc.split(heading, 1)[1].split("\n## ", 1)[0]
         assert f"| `{key}` |" in part, f"{section}.{key} not documented under {heading}"
@@ -77,7 +78,7 @@ def test_reference_documents_every_key_with_its_env_name() -> None:
 
 
 def test_example_loads_and_equals_the_defaults() -> None:
-    assert load_settings(gen.EXAMPLE_PATH).model_dump() == Settings().model_dump()
+    assert load_file(gen.EXAMPLE_PATH, ConfigFile).model_dump() == ConfigFile().model_dump()
 
 
 def test_when_every_commented_key_is_uncommented_then_the_example_still_loads(tmp_path: Path) -> None:
@@ -88,12 +89,12 @@ def test_when_every_commented_key_is_uncommented_then_the_example_still_loads(tm
             uncommented += 1
         else:
             lines.append(line)
-    assert uncommented > len(model_keys(Settings)) // 2
+    assert uncommented > len(model_keys(ConfigFile)) // 2
     path = tmp_path / "config.toml"
     path.write_text("\n".join(lines) + "\n")
-    settings = load_settings(path)
-    assert [task.name for task in settings.forecaster.tasks] == [t.name for t in Settings().forecaster.tasks]
-    assert settings.model_dump() == Settings().model_dump()
+    settings = load_file(path, ConfigFile)
+    assert [task.name for task in settings.forecaster.tasks] == [t.name for t in ConfigFile().forecaster.tasks]
+    assert settings.model_dump() == ConfigFile().model_dump()
 
 
 def test_example_holds_no_secret_values() -> None:
@@ -121,7 +122,7 @@ def test_documented_env_names_are_the_ones_the_loader_reads(
     section = next(s for s in gen.sections() if s.path == path[:-1])
     env = next(k.env for k in section.keys if k.name == path[-1])
     monkeypatch.setenv(env, value)
-    loaded: Any = load_settings(None)
+    loaded: Any = load_file(None, ConfigFile)
     for part in path:
         loaded = getattr(loaded, part)
     assert loaded == expected
@@ -136,7 +137,7 @@ def test_when_a_credential_file_is_empty_then_it_means_not_set(tmp_path: Path, m
     (credentials / "influx_token").write_text("\n")  # what the units' SetCredential= fallback delivers
     (credentials / "mqtt_password").write_text("s3cret\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
-    settings = load_settings(config)
+    settings = load_file(config, ConfigFile)
     assert settings.influx.token.get_secret_value() == "from-file"
     assert settings.gx.mqtt_password.get_secret_value() == "s3cret"
 

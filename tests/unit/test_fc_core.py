@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from collector.common.config import ForecastTask
 from forecaster import baselines, regimes
+from forecaster.config import ForecastTask
 from forecaster.frame import Forecast, field_level, forecast_samples, mean_from_quantiles, quantile_field
 from forecaster.gate import decide
 from forecaster.leads import lead_bucket, lead_label

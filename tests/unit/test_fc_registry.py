@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from collector.common.config import ForecastTask
 from forecaster import finetune as ft
+from forecaster.config import ForecastTask
 from forecaster.registry import Registry, RegistryLocked
 from forecaster.scheduler import cron_trigger, previous_fire
 from forecaster.windows import NS

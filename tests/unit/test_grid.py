@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bess_common.sample import Sample
 from collector.grid import Grid
-from collector.model import Sample
 from collector.observation import Confirm, DeviceGone, Invalid, Observation
 
 TTL = {"shunt": 8.0, "cell": 10.0, "system": 8.0}

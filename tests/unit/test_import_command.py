@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from bess_common.errors import ConfigError
 from collector.commands.importer import build_spec, configure
-from collector.common.config import Settings
-from collector.common.errors import ConfigError
+from collector.config import Settings
 from collector.importers.report import ImportReport
 from collector.importers.runner import Progress
 

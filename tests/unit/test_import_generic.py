@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bess_common.sample import Sample
 from collector.importers.generic import CsvLayout, parse_table
 from collector.importers.mapping import build_mapping
 from collector.importers.records import BadRow, Skipped
 from collector.importers.timeparse import parse_timestamp, zone
 from collector.importers.vrm import normalise_label, parse_vrm
-from collector.model import Sample
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 T0_NS = int(T0.timestamp()) * 10**9

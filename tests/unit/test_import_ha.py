@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bess_common.sample import Sample
 from collector.importers.ha import parse_ha
 from collector.importers.mapping import build_mapping
 from collector.importers.records import BadRow, Skipped
-from collector.model import Sample
 
 MAPS = build_mapping(
     {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.common.errors import ConfigError
+from bess_common.errors import ConfigError
 from collector.importers.mapping import build_mapping, load_mapping, parse_map_flag
 
 REPO = Path(__file__).resolve().parents[2]

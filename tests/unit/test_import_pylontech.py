@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bess_common.sample import Sample
 from collector.importers.direction import infer_directions
 from collector.importers.mapping import PylontechOptions
 from collector.importers.pylontech import iter_tar_logs, parse_pylontech, parse_time_of_day
 from collector.importers.records import BadRow, Skipped
-from collector.model import Sample
 
 HEADER_2021 = "Time," + ",".join(f"SoC_{k},Voltage_{k},Current_{k},Temperature_{k}" for k in range(1, 9)) + "\n"
 HEADER_2023 = (

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from collector.common.logs import RepeatCounter, get_logger, setup_logging
+from bess_common.logs import RepeatCounter, get_logger, setup_logging
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import itertools
 import json
 import random
 
-from collector.common.config import GxSettings
+from collector.config import GxSettings
 from collector.observation import Confirm
 from collector.sources.backoff import Backoff
 from collector.sources.mqtt_keepalive import KeepaliveSession, Publish, Reconnect, Subscribe, Timers, Unsubscribe

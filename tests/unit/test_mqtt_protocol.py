@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from collector.common.config import GxSettings
+from collector.config import GxSettings
 from collector.observation import Invalid
 from collector.sources.mqtt_protocol import (
     MAX_PAYLOAD_BYTES,

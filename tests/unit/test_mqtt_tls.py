@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.common.config import CollectorSettings, GxSettings
-from collector.common.errors import ConfigError
+from bess_common.errors import ConfigError
+from collector.config import CollectorSettings, GxSettings
 from collector.sources.mqtt import MqttSource
 from collector.sources.mqtt_tls import certificate_sha256, normalise_fingerprint, tls_context
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.common.config import CREDENTIALS, load_settings
-from collector.common.errors import ConfigError
+from bess_common.config import CREDENTIALS
+from bess_common.errors import ConfigError
+from collector.config import load_settings
 from tests.conftest import python_env, run_cli
 
 # Distinctive values: if any of them shows up in an output, it leaked.

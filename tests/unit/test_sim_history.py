@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bess_common.schema import AGE_FIELD, STALE_FIELD
 from collector.gx.tables import fields
-from collector.schema import AGE_FIELD, STALE_FIELD
 from collector.simulator.history import history_samples
 from collector.simulator.physics import BessPhysics
 from collector.simulator.profiles import DAY_S

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.common import systemd
+from bess_common import systemd
 
 
 class NotifySocket:

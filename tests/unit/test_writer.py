@@ -11,12 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from bess_common.config import InfluxSettings
+from bess_common.influx import InfluxClient
 from collector.buffer import DiskBuffer
-from collector.common.config import InfluxSettings
-from collector.common.influx import InfluxClient
-from collector.common.localservices import free_port
 from collector.deadletters import DeadLetters
 from collector.sink import Writer
+from deploy.localservices import free_port
 
 Reply = tuple[int, str, dict[str, str]]
 

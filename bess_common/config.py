@@ -1,7 +1,11 @@
-"""The one TOML config file shared by both services, validated at start-up.
+"""The one TOML config file shared by both services: the sections both use and the loader.
 
 Precedence (highest first): environment (`BESS_<SECTION>__<KEY>`), secrets from
 `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`), the TOML file, defaults.
+
+Each service validates the file against its own root model (`collector.config.Settings`,
+`forecaster.config.Settings`): the shared sections below plus its own sections, typed; the other
+service's sections are accepted as tables and validated by that service. Pure pydantic plus file reading.
 """
 
 from __future__ import annotations
@@ -10,30 +14,12 @@ import os
 import stat
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from collector.common.config.forecaster import ForecasterSettings, ForecastTask
-from collector.common.config.sections import (
-    CollectorSettings,
-    GxSettings,
-    InfluxSettings,
-    LoggingSettings,
-)
-from collector.common.errors import ConfigError
-
-__all__ = [
-    "CollectorSettings",
-    "ForecastTask",
-    "ForecasterSettings",
-    "GxSettings",
-    "InfluxSettings",
-    "LoggingSettings",
-    "Settings",
-    "load_settings",
-]
+from bess_common.errors import ConfigError
 
 # Credential file name (in $CREDENTIALS_DIRECTORY) -> (section, key).
 CREDENTIALS: dict[str, tuple[str, str]] = {
@@ -43,9 +29,50 @@ CREDENTIALS: dict[str, tuple[str, str]] = {
 }
 SECRET_KEYS = {(section, key) for section, key in CREDENTIALS.values()}
 
+# A section owned by the other service: a TOML table, validated when that service loads the file.
+ForeignSection = dict[str, Any]
 
-class Settings(BaseSettings):
-    """Root of the config file."""
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class InfluxSettings(Section):
+    """Where telemetry, forecasts and scores go: any server with the 1.x HTTP API (/write, /query)."""
+
+    url: str = Field("http://127.0.0.1:8086", description="Base URL, http:// or https://")
+    database: str = Field("bess", description="Database (on InfluxDB 2.x/3.x: the bucket name)")
+    retention_policy: str = Field("", description="Retention policy; empty = the database default")
+    username: str = Field("", description="1.x user (with password); leave empty for token auth")
+    password: SecretStr = Field(SecretStr(""), description="Secret: env BESS_INFLUX__PASSWORD or credential")
+    token: SecretStr = Field(SecretStr(""), description="Secret: env BESS_INFLUX__TOKEN or credential")
+    ca_file: Path | None = Field(None, description="PEM CA bundle for https with a private CA")
+    verify_tls: bool = Field(True, description="Verify the server certificate on https")
+    timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per request")
+    create_database: bool = Field(True, description="Issue CREATE DATABASE at start (1.x only)")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+        return value.rstrip("/")
+
+
+class LoggingSettings(Section):
+    """Logs go to stdout (journald under systemd)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = Field("auto", description="auto: console on a TTY")
+
+
+class SharedSettings(BaseSettings):
+    """Root of the config file: what both services read. Each service's root adds its own sections."""
 
     model_config = SettingsConfigDict(
         env_prefix="BESS_",
@@ -56,9 +83,6 @@ class Settings(BaseSettings):
 
     site: str = Field("shop", min_length=1, description="Site name, the `site` tag on every point")
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
-    gx: GxSettings = Field(default_factory=GxSettings)
-    collector: CollectorSettings = Field(default_factory=CollectorSettings)
-    forecaster: ForecasterSettings = Field(default_factory=ForecasterSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod
@@ -72,6 +96,9 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # init_settings carries the TOML file (and credentials); the environment overrides it.
         return (env_settings, init_settings)
+
+
+S = TypeVar("S", bound=SharedSettings)
 
 
 def _read_credentials() -> dict[str, dict[str, str]]:
@@ -130,8 +157,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
 
 
-def load_settings(path: Path | None) -> Settings:
-    """Load and validate the config; raise ConfigError listing every problem, one line each."""
+def load_file(path: Path | None, model: type[S]) -> S:
+    """Load the file and validate it against one service's root `model`; raise ConfigError listing every
+    problem, one line each."""
     data: dict[str, Any] = {}
     problems: list[str] = []
     if path is not None:
@@ -144,7 +172,7 @@ def load_settings(path: Path | None) -> Settings:
             )
     data = _merge(data, _read_credentials())
     try:
-        settings = Settings(**data)
+        settings = model(**data)
     except ValidationError as exc:
         problems.extend(_format_error(dict(e)) for e in exc.errors())
         raise ConfigError(problems) from None

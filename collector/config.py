@@ -1,42 +1,13 @@
-"""Config sections shared by both services. Pure pydantic: no I/O, no network."""
+"""The collector's sections of the config file ([gx], [collector]) and its root model. Pure pydantic."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 
-
-class Section(BaseModel):
-    """Base for every section: unknown keys are an error."""
-
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-class InfluxSettings(Section):
-    """Where telemetry, forecasts and scores go: any server with the 1.x HTTP API (/write, /query)."""
-
-    url: str = Field("http://127.0.0.1:8086", description="Base URL, http:// or https://")
-    database: str = Field("bess", description="Database (on InfluxDB 2.x/3.x: the bucket name)")
-    retention_policy: str = Field("", description="Retention policy; empty = the database default")
-    username: str = Field("", description="1.x user (with password); leave empty for token auth")
-    password: SecretStr = Field(SecretStr(""), description="Secret: env BESS_INFLUX__PASSWORD or credential")
-    token: SecretStr = Field(SecretStr(""), description="Secret: env BESS_INFLUX__TOKEN or credential")
-    ca_file: Path | None = Field(None, description="PEM CA bundle for https with a private CA")
-    verify_tls: bool = Field(True, description="Verify the server certificate on https")
-    timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per request")
-    create_database: bool = Field(True, description="Issue CREATE DATABASE at start (1.x only)")
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, value: str) -> str:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
-        return value.rstrip("/")
+from bess_common.config import ForeignSection, Section, SharedSettings, load_file
 
 
 class GxSettings(Section):
@@ -83,8 +54,14 @@ class CollectorSettings(Section):
     health_interval_s: float = Field(10.0, gt=0, description="collector_health write period")
 
 
-class LoggingSettings(Section):
-    """Logs go to stdout (journald under systemd)."""
+class Settings(SharedSettings):
+    """The config file as the collector reads it."""
 
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["auto", "json", "console"] = Field("auto", description="auto: console on a TTY")
+    gx: GxSettings = Field(default_factory=GxSettings)
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
+    forecaster: ForeignSection = Field(default_factory=dict, description="Validated by the forecaster")
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Load and validate the config file for the collector (ConfigError lists every problem)."""
+    return load_file(path, Settings)

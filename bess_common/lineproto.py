@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from influxdb_client import Point, WritePrecision
 
-from collector.model import Sample
+from bess_common.sample import Sample
 
 
 def to_line(sample: Sample) -> str | None:

@@ -2,7 +2,7 @@
 
 InfluxDB 1.x serves this natively; 2.x and 3.x serve it as compatibility endpoints, so one code path
 covers all three. Auth: username/password (HTTP Basic) or a token (`Authorization: Token ...`).
-Errors come out classified (see collector.common.errors); this module never retries by itself.
+Errors come out classified (see bess_common.errors); this module never retries by itself.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from collector.common.config import InfluxSettings
-from collector.common.errors import FatalError, RejectedError, RetryableError
+from bess_common.config import InfluxSettings
+from bess_common.errors import FatalError, RejectedError, RetryableError
 
 
 class AuthError(FatalError):

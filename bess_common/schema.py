@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from collector.model import FieldValue
+from bess_common.sample import FieldValue
 
 BATTERY = "battery"  # tags: site, device (shunt | bms)
 CELL = "cell"  # tags: site, device, cell (1..N)

@@ -1,27 +1,17 @@
-"""The [forecaster] section of the shared config file. Pure pydantic; the forecaster owns its meaning."""
+"""The forecaster's section of the config file ([forecaster]) and its root model. Pure pydantic."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from collector.common.config.sections import Section
+from bess_common.config import ForeignSection, Section, SharedSettings, load_file
+from forecaster.durations import duration_s
 
-_DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SERIES_KEYS = ("battery_power_w", "battery_voltage_v", "battery_soc_pct", "pv_power_w", "load_power_w")
 TIME_FEATURES = ("tod_sin", "tod_cos", "dow_sin", "dow_cos")
-
-
-def duration_s(text: str) -> int:
-    """'5m' -> 300. Accepts <int><s|m|h|d>; raises ValueError otherwise."""
-    match = _DURATION.match(text.strip())
-    if not match or int(match.group(1)) <= 0:
-        raise ValueError(f"not a duration like 30s, 5m, 1h, 1d: {text!r}")
-    return int(match.group(1)) * _UNIT_S[match.group(2)]
 
 
 class ForecastTask(Section):
@@ -141,3 +131,16 @@ class ForecasterSettings(Section):
         if self.finetune.task not in names:
             raise ValueError(f"finetune.task {self.finetune.task!r} is not one of the tasks {names}")
         return self
+
+
+class Settings(SharedSettings):
+    """The config file as the forecaster reads it."""
+
+    gx: ForeignSection = Field(default_factory=dict, description="Validated by the collector")
+    collector: ForeignSection = Field(default_factory=dict, description="Validated by the collector")
+    forecaster: ForecasterSettings = Field(default_factory=ForecasterSettings)
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Load and validate the config file for the forecaster (ConfigError lists every problem)."""
+    return load_file(path, Settings)

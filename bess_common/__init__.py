@@ -1,0 +1,1 @@
+"""Code shared by the collector and the forecaster; imports neither of them (docs/architecture.md)."""

@@ -1,1 +1,0 @@
-"""Code shared by the collector and the forecaster: config schema, logging, the InfluxDB edge, systemd."""
