@@ -9,6 +9,7 @@ from bess_common import cli
 
 COMMANDS = {
     "serve": "forecaster.commands.serve",
+    "check-config": "forecaster.commands.check_config",
     "predict": "forecaster.commands.predict",
     "score": "forecaster.commands.score",
     "finetune": "forecaster.commands.finetune",
