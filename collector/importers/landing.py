@@ -5,7 +5,9 @@ drains it (the one InfluxDB retry loop). Back-pressure: once the buffer holds `h
 waits until the writer brought it under `low_water_lines`, so a long file never fills (and never makes
 the drop-oldest policy discard) the buffer. If InfluxDB cannot take data for `stall_deadline_s`, the
 import stops; what was buffered stays there and the next run (same buffer directory) writes it first.
-Re-importing is idempotent: the same series and timestamps overwrite.
+Re-importing is idempotent: the same series and timestamps overwrite. Within one import such repeats are
+found (collector.importers.duplicates) and reported. What a previous, interrupted run left in the buffer
+is written first (`resume`) and counted apart, so the summary never counts a point twice.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from bess_common.lineproto import to_lines
 from bess_common.sample import Sample
 from collector.buffer import DiskBuffer
+from collector.importers.duplicates import DuplicateFinder
 from collector.importers.records import Parsed
 from collector.importers.report import ImportReport
 from collector.sink import Writer
@@ -56,12 +59,23 @@ class Lander:
         self._clock = clock
         self._sleep = sleep
         self._pending: list[Sample] = []
+        self.duplicates = DuplicateFinder()
+        self._resumed = (0, 0)  # (written, rejected) of the leftover of an interrupted run
+
+    def resume(self) -> None:
+        """Write what an interrupted run left in the buffer; its counts go apart from this run's."""
+        self.drain_to(0)
+        stats = self._writer.stats()
+        self._resumed = (stats.written, stats.rejected)
+        self.report.lines_resumed, self.report.rejected_resumed = self._resumed
+        self._sync_counts()
 
     def land(self, items: Iterable[tuple[str, Parsed]], tick: Callable[[], None] | None = None) -> None:
         """Consume (file, item) pairs: samples to the buffer (in chunks), problems to the report."""
         for file, item in items:
             if isinstance(item, Sample):
                 self._pending.append(item)
+                self.duplicates.add(item, file)
                 self.report.samples += 1
                 if len(self._pending) >= self._limits.chunk_lines:
                     self._append()
@@ -104,5 +118,5 @@ class Lander:
 
     def _sync_counts(self) -> None:
         stats = self._writer.stats()
-        self.report.lines_written = stats.written
-        self.report.lines_rejected = stats.rejected
+        self.report.lines_written = stats.written - self._resumed[0]
+        self.report.lines_rejected = stats.rejected - self._resumed[1]

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.importers.duplicates import Duplicates
 from collector.importers.records import BadRow, Skipped
 
 FIRST_LOCATIONS = 5
@@ -25,6 +26,9 @@ class ImportReport:
     lines_buffered: int = 0
     lines_written: int = 0
     lines_rejected: int = 0
+    lines_resumed: int = 0  # written from the leftover of an interrupted run (not this run's points)
+    rejected_resumed: int = 0
+    duplicates: Duplicates = field(default_factory=Duplicates)
     complete: bool = False
     elapsed_s: float = 0.0
     bad: Counter[str] = field(default_factory=Counter)
@@ -83,17 +87,34 @@ class ImportReport:
     def summary_lines(self) -> list[str]:
         """The final summary, for people."""
         state = "complete" if self.complete else "INCOMPLETE (the rest stays in the buffer; rerun to finish)"
+        dups = self.duplicates.count
+        distinct = f" ({self.samples - dups:,} distinct)" if dups else ""
         lines = [
-            f"import {state}: {self.files} file(s), {self.rows_read:,} rows read, {self.samples:,} samples, "
+            f"import {state}: {self.files} file(s), {self.rows_read:,} rows read, {self.samples:,} samples{distinct}, "
             f"{self.lines_written:,} points written, {self.lines_rejected:,} rejected by InfluxDB, "
             f"{self.bad_rows:,} bad rows, {sum(self.skipped.values()):,} skipped, {self.elapsed_s:.1f} s",
         ]
+        if self.lines_resumed or self.rejected_resumed:
+            lines.append(
+                f"  resumed: {self.lines_resumed:,} points left in the buffer by an interrupted run were written "
+                f"first ({self.rejected_resumed:,} rejected); they are not counted above"
+            )
+        if dups:
+            lines.append(f"  duplicate: {self.duplicate_text()}")
         for reason, count in self.bad.most_common():
             where = ", ".join(self.bad_first[reason])
             lines.append(f"  bad: {reason}: {count:,} (first at {where}; e.g. {self.bad_example[reason]!r})")
         for reason, count in self.skipped.most_common():
             lines.append(f"  skipped: {reason}: {count:,} (first at {', '.join(self.skipped_first[reason])})")
         return lines
+
+    def duplicate_text(self) -> str:
+        """One line on the samples that repeat an earlier series and time."""
+        d = self.duplicates
+        return (
+            f"{d.count:,} samples repeat the series and time of an earlier one, {d.differing:,} with a different "
+            f"value (InfluxDB keeps the later); first: {'; '.join(d.examples)}"
+        )
 
 
 def verdict(report: ImportReport, stalled: bool, dead_letters_hint: str = "") -> tuple[int, list[str]]:
@@ -103,14 +124,18 @@ def verdict(report: ImportReport, stalled: bool, dead_letters_hint: str = "") ->
     if report.samples == 0:
         return EXIT_NOTHING, ["error: nothing could be imported: check --format, the header and the mapping"]
     errors = []
+    if report.duplicates.count:
+        errors.append(f"warning: {report.duplicate_text()}")
     for name, samples in report.file_samples.items():
         if samples == 0:
             rows = report.file_rows.get(name, 0)
             why = "the file is empty" if rows == 0 else f"{rows:,} lines, not one sample: check its header and mapping"
             errors.append(f"error: {name} contributed nothing ({why})")
-    if report.lines_rejected:
+    rejected = report.lines_rejected + report.rejected_resumed
+    if rejected:
         errors.append(
-            f"error: InfluxDB rejected {report.lines_rejected:,} lines; they are set aside as dead letters"
+            f"error: InfluxDB rejected {rejected:,} lines; they are set aside as dead letters"
             + (f": {dead_letters_hint}" if dead_letters_hint else "")
         )
-    return (EXIT_PARTIAL if errors else EXIT_OK), errors
+    failed = any(line.startswith("error:") for line in errors)
+    return (EXIT_PARTIAL if failed else EXIT_OK), errors

@@ -81,7 +81,7 @@ def run_import(paths: Sequence[Path], spec: ImportSpec, lander: Lander, progress
     counter = RowCounter()
     progress.rows = lambda: counter.count
     progress.fraction = done.fraction
-    lander.drain_to(0)  # what a previous, interrupted run left in this buffer goes first
+    lander.resume()  # what a previous, interrupted run left in this buffer goes first
     for path in paths:
         rows_before, samples_before = counter.count, lander.report.samples
         with path.open("rb") as handle:
@@ -92,5 +92,6 @@ def run_import(paths: Sequence[Path], spec: ImportSpec, lander: Lander, progress
         lander.report.file_done(str(path), counter.count - rows_before, lander.report.samples - samples_before)
         progress.tick()
     lander.finish()
+    lander.report.duplicates = lander.duplicates.find()
     lander.report.complete = True
     progress.done()

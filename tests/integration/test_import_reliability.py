@@ -110,3 +110,42 @@ def test_when_a_file_contributes_nothing_then_the_import_fails_and_names_it(
     code, out, err = run_import(config, empty)  # nothing at all: exit 2
     assert code == 2, out + err
     assert "nothing could be imported" in err
+
+
+def test_when_timestamps_repeat_then_the_summary_reports_them_and_counts_what_influx_holds(
+    tmp_path: Path, influx_server: InfluxServer, influx: InfluxClient
+) -> None:
+    power = head(FILES[0], 300, tmp_path)
+    rows = power.read_text().splitlines(keepends=True)
+    repeats = [rows[10], rows[20], rows[30]]  # the same state again: harmless
+    changed = [f"{entity},12345,{changed_at}" for entity, _, changed_at in (r.split(",") for r in rows[40:42])]
+    power.write_text("".join(rows + repeats + changed))  # two states at taken times: the earlier is lost
+    config = write_config(tmp_path, influx_server)
+
+    code, out, err = run_import(config, power)
+
+    assert code == 0, out + err
+    distinct = len(numeric_rows(head(FILES[0], 300, tmp_path)))
+    assert field_counts(influx) == {"battery_power_w": distinct}
+    assert f"{distinct + 5:,} samples ({distinct:,} distinct)" in out
+    assert "duplicate: 5 samples repeat the series and time of an earlier one, 2 with a different value" in out
+    assert "warning: 5 samples repeat" in err
+
+
+def test_when_an_interrupted_import_is_resumed_then_the_summary_counts_each_point_once(
+    tmp_path: Path, influx_server: InfluxServer, influx: InfluxClient
+) -> None:
+    soc = head(FILES[1], 2000, tmp_path)
+    config = write_config(tmp_path, influx_server)
+    influx_server.stop()
+    code, out, err = run_import(config, soc, extra=("--stall-deadline-s", "2"))
+    assert code == 1, out + err  # everything stays in the import's buffer
+
+    influx_server.start()
+    code, out, err = run_import(config, soc)
+
+    assert code == 0, out + err
+    points = len(numeric_rows(soc))
+    assert field_counts(influx) == {"battery_soc_pct": points}
+    assert f"{points:,} points written" in out
+    assert f"resumed: {points:,} points left in the buffer by an interrupted run were written first" in out

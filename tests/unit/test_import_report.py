@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from collector.importers.duplicates import Duplicates
 from collector.importers.records import BadRow, Skipped, bad
 from collector.importers.report import ImportReport, verdict
 
@@ -77,3 +78,16 @@ def test_when_an_import_ends_then_its_exit_code_and_errors_say_what_was_lost(cas
     assert len(errors) == len(texts)
     for text in texts:
         assert any(text in line for line in errors), (text, errors)
+
+
+def test_when_samples_repeat_or_a_run_resumed_then_the_summary_counts_each_point_once() -> None:
+    report = ImportReport(files=1, samples=10, lines_written=10, lines_resumed=7, complete=True)
+    report.duplicates = Duplicates(2, 1, ["system[site=a] pv_w at 2024-01-01T00:00:00Z in a.csv"])
+    lines = report.summary_lines()
+    assert "10 samples (8 distinct), 10 points written" in lines[0]
+    assert lines[1].startswith("  resumed: 7 points left in the buffer by an interrupted run were written first")
+    assert lines[2].startswith("  duplicate: 2 samples repeat the series and time of an earlier one, 1 with a")
+    report.file_samples, report.file_rows = {"a.csv": 10}, {"a.csv": 10}
+    code, errors = verdict(report, stalled=False)
+    assert code == 0  # reported, not a failure: nothing was lost that the user does not know about
+    assert errors[0].startswith("warning: 2 samples repeat")
