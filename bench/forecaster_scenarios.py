@@ -46,7 +46,7 @@ def _pipeline(args: argparse.Namespace) -> Any:
 
 def _windows(task: ForecastTask, count: int, seed: int = 0) -> list[Any]:
     """`count` windows of the task at consecutive hourly cut-offs over synthetic 1-min history."""
-    from forecaster.backtest_core import window_at
+    from forecaster.rolling import window_at
 
     start = 1_760_000_000 * NS // (STEP_S * NS) * (STEP_S * NS)
     n = task.context_steps + count * 60 + task.horizon_steps
@@ -225,9 +225,9 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     """backtest_mae (our rolling-origin pipeline) vs the model's own predict on the same windows."""
     import torch
 
-    from forecaster.backtest_core import backtest_mae, rolling_cutoffs, window_at
-    from forecaster.finetune import median_predictor
+    from forecaster.rolling import backtest_mae, median_forecaster, rolling_cutoffs, window_at
     from forecaster.windows import chronos_input
+    from forecaster.zoo.chronos import ChronosPipeline
 
     pipe = _pipeline(args)
     task = _task(args.ctx, args.horizon)
@@ -252,9 +252,8 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
                 )
 
     def ours() -> None:
-        backtest_mae(
-            median_predictor(pipe, task.context_steps, levels), series, start, task, cutoffs=cutoffs, threshold_w=100.0
-        )
+        model = ChronosPipeline(pipe, "bench", task.context_steps)
+        backtest_mae(median_forecaster(model, levels), series, start, task, cutoffs=cutoffs, threshold_w=100.0)
 
     raw()  # warm-up
     raw_s = [_timed(raw)]

@@ -12,6 +12,8 @@ import numpy as np
 
 from forecaster.windows import Window
 
+MIN_SPREAD_DIFFS = 10  # fewer differences than this cannot give a spread (q0.1 would equal q0.9)
+
 
 def _spread(diffs: np.ndarray, levels: Sequence[float]) -> np.ndarray:
     finite = diffs[np.isfinite(diffs)]
@@ -39,8 +41,12 @@ def persistence(window: Window, levels: Sequence[float]) -> np.ndarray:
 def seasonal_naive(window: Window, levels: Sequence[float], season_steps: int) -> np.ndarray:
     """Quantiles (len(levels), H): the value one season earlier, spread from the seasonal differences."""
     y = window.target
-    if y.size < season_steps:
-        raise ValueError(f"seasonal naive needs {season_steps} steps of context, have {y.size}")
+    need = season_steps + MIN_SPREAD_DIFFS
+    if y.size < need:
+        raise ValueError(
+            f"seasonal naive needs {need} steps of context (one season of {season_steps} steps plus "
+            f"{MIN_SPREAD_DIFFS} for its spread), have {y.size}"
+        )
     horizon = window.horizon_steps
     index = y.size - season_steps + (np.arange(horizon) % season_steps)
     point = y[index]
@@ -50,5 +56,8 @@ def seasonal_naive(window: Window, levels: Sequence[float], season_steps: int) -
     if missing.any():  # fill holes with the nearest earlier seasonal value, else the last observation
         finite = np.flatnonzero(np.isfinite(y))
         point = np.where(missing, float(y[finite[-1]]), point)
-    spread = _spread(y[season_steps:] - y[:-season_steps], levels)
+    diffs = y[season_steps:] - y[:-season_steps]
+    if int(np.isfinite(diffs).sum()) < MIN_SPREAD_DIFFS:
+        raise ValueError(f"seasonal naive has fewer than {MIN_SPREAD_DIFFS} day-over-day differences for its spread")
+    spread = _spread(diffs, levels)
     return point[None, :] + spread[:, None]

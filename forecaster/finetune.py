@@ -16,12 +16,14 @@ from typing import Any
 import numpy as np
 
 from bess_common.logs import get_logger
-from forecaster.backtest_core import backtest_mae, rolling_cutoffs
 from forecaster.config import ForecasterSettings, ForecastTask
 from forecaster.gate import GateDecision, decide
-from forecaster.models import BASE, FINETUNED, ModelSet
+from forecaster.models import ModelSet
 from forecaster.registry import Registry, Version, new_version_id
+from forecaster.rolling import backtest_mae, median_forecaster, rolling_cutoffs
 from forecaster.windows import DAY_S, NS, grid_times, time_features
+from forecaster.zoo.chronos import ChronosBase, ChronosFinetuned, ChronosPipeline
+from forecaster.zoo.protocol import ForecastModel, Resources
 
 log = get_logger("forecaster.finetune")
 
@@ -178,48 +180,30 @@ def fit(
     return ft
 
 
-def median_predictor(pipeline: Any, context_steps: int, levels: tuple[float, ...]) -> Any:
-    """window -> median forecast, for back-tests of a pipeline that is not the resident ModelSet."""
-    import torch
-
-    from forecaster.windows import chronos_input
-
-    median_index = levels.index(0.5) if 0.5 in levels else None
-
-    def predict(window: Any) -> np.ndarray:
-        with torch.inference_mode():
-            out = pipeline.predict(
-                [chronos_input(window)],
-                prediction_length=window.horizon_steps,
-                context_length=min(context_steps, len(window.target)),
-                batch_size=1 + len(window.past),
-            )
-        q = np.asarray(out[0][0].float().numpy(), dtype=float)
-        if median_index is not None:
-            return np.asarray(q[median_index])
-        return np.array([np.interp(0.5, levels, q[:, i]) for i in range(q.shape[1])])
-
-    return predict
-
-
 def gate_backtest(
-    candidate: Any,
-    incumbent: Any,
+    candidate: ForecastModel,
+    incumbent: ForecastModel,
+    *,
+    levels: tuple[float, ...],
     series: Mapping[str, np.ndarray],
     grid_start_ns: int,
     task: ForecastTask,
-    *,
     split: Split,
     settings: ForecasterSettings,
 ) -> tuple[GateDecision, dict[str, Any]]:
-    """Rolling back-test of candidate vs incumbent over the gate period; the decision and the scores."""
+    """Rolling back-test of candidate vs incumbent over the gate period; the decision and the scores.
+    Both models forecast through the same adapter (protocol predict, monotone quantiles, their median)."""
     step_ns = task.resolution_s * NS
     cutoffs = rolling_cutoffs(
         split.gate_start_ns, split.end_ns, task.horizon_steps * step_ns, settings.finetune.gate_windows, step_ns
     )
     threshold_w = settings.quiet_threshold_w
-    cand = backtest_mae(candidate, series, grid_start_ns, task, cutoffs=cutoffs, threshold_w=threshold_w)
-    inc = backtest_mae(incumbent, series, grid_start_ns, task, cutoffs=cutoffs, threshold_w=threshold_w)
+    cand, inc = (
+        backtest_mae(
+            median_forecaster(m, levels), series, grid_start_ns, task, cutoffs=cutoffs, threshold_w=threshold_w
+        )
+        for m in (candidate, incumbent)
+    )
     decision = decide(cand, inc, settings.finetune.gate_margin)
     return decision, {"candidate_mae_w": cand, "incumbent_mae_w": inc, "cutoffs": len(cutoffs)}
 
@@ -265,19 +249,21 @@ def gate_against_active(
     at the task's context as the forecasts will use them (not the shorter training context).
     `incumbent` wraps the plain base pipeline; it is left without an adapter afterwards."""
     context_steps = task.context_steps
-    levels = incumbent.levels
-    median_at = levels.index(0.5)
-    mode = FINETUNED if active is not None else BASE
+    resources = Resources(incumbent, context_steps=context_steps)
+    incumbent_model = ChronosFinetuned(resources) if active is not None else ChronosBase(resources)
+    candidate = ChronosPipeline(tuned, "candidate", context_steps)
     try:
         if active is not None:
             incumbent.set_adapter(active.version, active.adapter_dir)
-
-        def incumbent_median(window: Any) -> np.ndarray:
-            return np.asarray(incumbent.predict(window, mode, context_steps)[median_at])
-
-        candidate = median_predictor(tuned, context_steps, levels)
         decision, scores = gate_backtest(
-            candidate, incumbent_median, series, grid_start_ns, task, split=split, settings=settings
+            candidate,
+            incumbent_model,
+            levels=incumbent.levels,
+            series=series,
+            grid_start_ns=grid_start_ns,
+            task=task,
+            split=split,
+            settings=settings,
         )
     finally:
         incumbent.set_adapter(None, None)  # leave the base pipeline clean

@@ -72,6 +72,11 @@ def mean_from_quantiles(levels: Sequence[float], quantiles: np.ndarray) -> np.nd
     return np.asarray((weights[:, None] * q).sum(axis=0) / weights.sum())
 
 
+def monotone(quantiles: np.ndarray) -> np.ndarray:
+    """Monotone rearrangement: sorting across levels (axis 0) removes quantile crossing, never reorders steps."""
+    return np.sort(np.asarray(quantiles, dtype=float), axis=0)
+
+
 def forecast_samples(forecast: Forecast, site: str, run: str) -> list[Sample]:
     """InfluxDB points of one forecast: timestamp = predicted time, one point per step."""
     samples = []

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from forecaster.frame import monotone
 from forecaster.windows import Window, chronos_input
 
 BASE = "base"
@@ -49,6 +50,21 @@ def load_pipeline(base_model: str, num_threads: int) -> Any:
         raise BaseModelUnavailable(f"{base_model!r} is not a Chronos-2 model (got {type(pipeline).__name__})")
     pipeline.model.eval()
     return pipeline
+
+
+def pipeline_quantiles(pipeline: Any, window: Window, context_steps: int) -> np.ndarray:
+    """Quantiles (levels of the checkpoint, H) of one window from a Chronos-2 pipeline, monotone across
+    levels. The one predict path of every Chronos-2 forecast (resident models and the gate's candidate)."""
+    import torch
+
+    with torch.inference_mode():
+        out = pipeline.predict(
+            [chronos_input(window)],
+            prediction_length=window.horizon_steps,
+            context_length=min(context_steps, len(window.target)),
+            batch_size=1 + len(window.past),
+        )
+    return monotone(out[0][0].float().numpy())
 
 
 class ModelSet:
@@ -122,18 +138,8 @@ class ModelSet:
 
     def predict(self, window: Window, model: str, context_steps: int) -> np.ndarray:
         """Quantiles (len(levels), H) of the target for one window (one window per forward)."""
-        import torch
-
-        rows = 1 + len(window.past)
-        with self._lock, self._mode(model) as pipeline, torch.inference_mode():
-            out = pipeline.predict(
-                [chronos_input(window)],
-                prediction_length=window.horizon_steps,
-                context_length=min(context_steps, len(window.target)),
-                batch_size=rows,
-            )
-        # Monotone rearrangement: sorting across levels removes quantile crossing, never reorders steps.
-        return np.sort(np.asarray(out[0][0].float().numpy(), dtype=float), axis=0)
+        with self._lock, self._mode(model) as pipeline:
+            return pipeline_quantiles(pipeline, window, context_steps)
 
     def param_counts(self) -> dict[str, int]:
         """Parameter counts: base weights and adapter weights (to check residency cost)."""

@@ -14,8 +14,7 @@ import pandas as pd
 
 from bess_common.sample import Sample
 from bess_common.schema import FORECAST_SCORE
-from forecaster import metrics, regimes
-from forecaster.forecast import PERSISTENCE
+from forecaster import metrics, regimes, zoo
 from forecaster.frame import field_level, quantile_field
 
 ALL = "all"
@@ -87,7 +86,7 @@ def score(frame: pd.DataFrame, actual: pd.Series, threshold_w: float, floor_w: f
         return []
     labelled = label_windows(frame, actual, threshold_w, step_s)
     labelled = labelled[np.isfinite(labelled["actual"])]
-    persistence = labelled[labelled["model"] == PERSISTENCE].set_index(["cutoff_ns", "ts_ns"])["median"]
+    persistence = labelled[labelled["model"] == zoo.REFERENCE].set_index(["cutoff_ns", "ts_ns"])["median"]
     labelled = labelled.join(persistence.rename("persistence_median"), on=["cutoff_ns", "ts_ns"])
     levels = _levels(labelled)
     rows: list[ScoreRow] = []

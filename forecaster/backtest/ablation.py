@@ -6,15 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from forecaster.backtest_core import window_at
 from forecaster.config import ForecastTask
+from forecaster.rolling import window_at
+from forecaster.run_contract import ALL_COVARIATES, PAST_COVARIATES, TARGET_ONLY, VARIANTS
 from forecaster.windows import Window
-
-TARGET_ONLY = "target_only"
-PAST_COVARIATES = "past_covariates"
-ALL_COVARIATES = "all_covariates"
-VARIANTS = (TARGET_ONLY, PAST_COVARIATES, ALL_COVARIATES)
-BASELINE_VARIANT = "none"  # persistence and seasonal naive use the target only, once
 
 
 def variant_task(task: ForecastTask, variant: str) -> ForecastTask:

@@ -10,7 +10,8 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,22 +22,22 @@ import pandas as pd
 from bess_common.logs import RepeatCounter, get_logger
 from bess_common.sample import Sample
 from forecaster import finetune as ft
-from forecaster import regimes
+from forecaster import regimes, zoo
 from forecaster.backtest import runfolder_writer as rf
-from forecaster.backtest.ablation import BASELINE_VARIANT, VARIANTS, variant_windows
+from forecaster.backtest.ablation import variant_windows
 from forecaster.backtest.plan import Plan, finetune_split, iso, pre_split_series
-from forecaster.backtest_core import actual_after
 from forecaster.config import ForecasterSettings
-from forecaster.forecast import PERSISTENCE, SEASONAL_NAIVE, run_models
+from forecaster.forecast import RunOutcome, forecast_window, levels_of
 from forecaster.frame import Forecast, forecast_samples, to_frame
 from forecaster.models import ModelSet
+from forecaster.rolling import actual_after
+from forecaster.run_contract import NO_VARIANT, TARGET_ONLY, VARIANT_ORDER, VARIANTS
 from forecaster.scoring import ISSUE_TAIL_S
 from forecaster.series import SERIES
 from forecaster.store import ForecastStore
 from forecaster.windows import NS, grid_times, skip_reason
 
 log = get_logger("forecaster.backtest")
-BASELINES = (PERSISTENCE, SEASONAL_NAIVE)
 
 
 @dataclass(frozen=True)
@@ -147,27 +148,48 @@ def finetune_adapter(
     }
 
 
+@dataclass
+class Tally:
+    """What happened to every model over the cut-offs: failures (fell back) and not-available reasons."""
+
+    fell_back: dict[str, dict[str, int]] = field(default_factory=dict)
+    not_available: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, into: dict[str, dict[str, int]], found: dict[str, str]) -> None:
+        """Count one cut-off's {model: reason}."""
+        for model, reason in found.items():
+            reasons = into.setdefault(model, {})
+            reasons[reason] = reasons.get(reason, 0) + 1
+
+
 def forecast_cutoff(
-    models: ModelSet, series: dict[str, np.ndarray], plan: Plan, cutoff: int
-) -> tuple[list[tuple[str, Forecast]], dict[str, str], str | None]:
-    """Every model x variant at one cut-off: ([(variant, forecast)], failures, skip reason)."""
+    lineup: Sequence[zoo.ForecastModel],
+    levels: tuple[float, ...],
+    series: dict[str, np.ndarray],
+    plan: Plan,
+    cutoff: int,
+) -> tuple[list[tuple[str, Forecast]], RunOutcome | None, str | None]:
+    """Every model at one cut-off: models taking covariates once per variant, the others once with the target
+    only (variant "none"). ([(variant, forecast)], outcome with failures keyed model or model/variant, skip)."""
     task = plan.task
     windows = variant_windows(series, plan.read_start_ns, task, cutoff)
     reason = skip_reason(windows[VARIANTS[-1]], task.min_context_fraction, task.max_last_gap_steps)
     if reason:
-        return [], {}, reason
+        return [], None, reason
+    runs = [(v, w, [m for m in lineup if m.takes_covariates]) for v, w in windows.items()]
+    runs.append((NO_VARIANT, windows[TARGET_ONLY], [m for m in lineup if not m.takes_covariates]))
     out: list[tuple[str, Forecast]] = []
     failures: dict[str, str] = {}
-    for variant, window in windows.items():
-        outcome = run_models(window, task.target, models, task.context_steps)
-        failures.update({f"{m}/{variant}": e for m, e in outcome.failures.items()})
-        for f in outcome.forecasts:
-            if f.model in BASELINES:
-                if variant == VARIANTS[0]:
-                    out.append((BASELINE_VARIANT, f))
-            else:
-                out.append((variant, f))
-    return out, failures, None
+    unavailable: dict[str, str] = {}
+    for variant, window, models in runs:
+        if not models:
+            continue
+        outcome = forecast_window(window, task.target, models, levels)
+        suffix = "" if variant == NO_VARIANT else f"/{variant}"
+        failures.update({f"{m}{suffix}": e for m, e in outcome.failures.items()})
+        unavailable.update({m: e for m, e in outcome.unavailable.items()})
+        out.extend((variant, f) for f in outcome.forecasts)
+    return out, RunOutcome([f for _v, f in out], failures, unavailable), None
 
 
 def label(
@@ -200,21 +222,37 @@ def with_variant(samples: list[Sample], variant: str) -> list[Sample]:
 
 
 def forecast_all(
-    plan: Plan, series: dict[str, np.ndarray], models: ModelSet, store: ForecastStore, *, run_id: str, tty: bool | None
+    plan: Plan,
+    series: dict[str, np.ndarray],
+    models: ModelSet | None,
+    store: ForecastStore,
+    *,
+    run_id: str,
+    tty: bool | None,
+    tally: Tally,
 ) -> tuple[list[tuple[str, Forecast]], dict[str, str], int]:
     """Every cut-off, in order, written to InfluxDB as it is done: (forecasts, skipped, points written)."""
     repeats = RepeatCounter(log)
     progress = Progress(len(plan.cutoffs), tty)
+    lineup = zoo.lineup(zoo.Resources(models, context_steps=plan.task.context_steps))
+    fit_models(lineup, series, plan)
+    levels = levels_of(models)
     forecasts: list[tuple[str, Forecast]] = []
     skipped: dict[str, str] = {}
     written = 0
     for i, cutoff in enumerate(plan.cutoffs, 1):
-        done, failures, reason = forecast_cutoff(models, series, plan, cutoff)
-        if reason:
-            skipped[iso(cutoff)] = reason
+        done, outcome, reason = forecast_cutoff(lineup, levels, series, plan, cutoff)
+        if reason or outcome is None:
+            skipped[iso(cutoff)] = reason or "skipped"
             repeats.hit("skip", "backtest_window_skipped", cutoff=iso(cutoff), reason=reason)
-        for name, error in failures.items():
+            progress.step(i)
+            continue
+        tally.add(tally.fell_back, outcome.failures)
+        tally.add(tally.not_available, outcome.unavailable)
+        for name, error in outcome.failures.items():
             repeats.hit(f"fallback:{name}", "model_fell_back_to_persistence", model=name, error=error[:300])
+        for name, why in outcome.unavailable.items():
+            repeats.hit(f"unavailable:{name}", "model_not_available", model=name, reason=why[:300])
         samples = [s for v, f in done for s in with_variant(forecast_samples(f, store.site, run_id), v)]
         written += store.write_samples(samples) if samples else 0
         forecasts.extend(done)
@@ -222,10 +260,21 @@ def forecast_all(
     return forecasts, skipped, written
 
 
+def fit_models(lineup: Sequence[zoo.ForecastModel], series: dict[str, np.ndarray], plan: Plan) -> None:
+    """Train every model with the optional fit step on the data strictly before the split."""
+    trainable = [m for m in lineup if isinstance(m, zoo.Trainable)]
+    if not trainable:
+        return
+    pre, pre_start = pre_split_series(series, plan)
+    for model in trainable:
+        log.info("backtest_model_fit", model=model.name, data_to=iso(plan.split_ns))
+        model.fit(zoo.FitData(pre, pre_start, plan.task))
+
+
 def run_backtest(
     plan: Plan,
     series: dict[str, np.ndarray],
-    models: ModelSet,
+    models: ModelSet | None,
     *,
     settings: ForecasterSettings,
     store: ForecastStore,
@@ -235,9 +284,10 @@ def run_backtest(
     """The whole backtest over already-read gridded series (grid start = plan.read_start_ns)."""
     started = time.monotonic()
     request.out_dir.mkdir(parents=True, exist_ok=True)
-    finetune = finetune_adapter(models, series, plan, settings, request) if request.finetune else None
+    finetune = finetune_adapter(models, series, plan, settings, request) if request.finetune and models else None
     seed_everything(request.seed)
-    forecasts, skipped, written = forecast_all(plan, series, models, store, run_id=request.run_id, tty=tty)
+    tally = Tally()
+    forecasts, skipped, written = forecast_all(plan, series, models, store, run_id=request.run_id, tty=tty, tally=tally)
     frame = _frame(forecasts, request.run_id)
     if frame.empty:
         first = next(iter(skipped.values()), "")
@@ -254,6 +304,7 @@ def run_backtest(
     manifest = build_manifest(
         plan, series, settings=settings, request=request, finetune=finetune, horizon=horizon, skipped=skipped
     )
+    manifest["models"] = models_entry(forecasts, tally)
     manifest["wall_s"] = round(time.monotonic() - started, 1)
     run_dir = request.out_dir / request.run_id
     rf.write_run_folder(run_dir, rf.contract_frame(frame, request.run_id, plan.task.resolution_s), scores, manifest)
@@ -310,9 +361,27 @@ def build_manifest(
         "quiet_threshold_w": settings.quiet_threshold_w,
         "hold_last_steps": request.hold_last_steps,
         "cutoffs": {"planned": len(plan.cutoffs), "every_steps": plan.every_steps, "skipped": skipped},
-        "variants": [*VARIANTS, BASELINE_VARIANT],
+        "variants": list(VARIANT_ORDER),
         "covariates": {"past": list(task.past_covariates), "known_future": list(task.known_covariates)},
     }
+
+
+def models_entry(forecasts: list[tuple[str, Forecast]], tally: Tally) -> list[dict[str, Any]]:
+    """manifest.json `models`: every registered model in order, with its versions, the windows it forecast,
+    and the reasons it fell back or was not available (with counts)."""
+    entries = []
+    for cls in zoo.MODELS:
+        mine = [f for _v, f in forecasts if f.model == cls.name]
+        entries.append(
+            {
+                **zoo.describe(cls),
+                "versions": sorted({f.model_version for f in mine}),
+                "windows": len({f.cutoff_ns for f in mine}),
+                "fell_back": {k: v for k, v in tally.fell_back.items() if k.split("/")[0] == cls.name},
+                "not_available": tally.not_available.get(cls.name, {}),
+            }
+        )
+    return entries
 
 
 def read_series(store: ForecastStore, plan: Plan) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Write a backtest run folder in the report's contract (docs/report.md, forecaster/report/runfolder.py):
+"""Write a backtest run folder in the contract of forecaster/run_contract.py (read by forecaster/report):
 forecasts.csv (one row per model, variant, cut-off and predicted step), scores.csv, manifest.json."""
 
 from __future__ import annotations
@@ -13,31 +13,16 @@ import numpy as np
 import pandas as pd
 
 from forecaster.frame import field_level
-from forecaster.scoring import score
-from forecaster.windows import NS
-
-FORECASTS_FILE = "forecasts.csv"
-SCORES_FILE = "scores.csv"
-MANIFEST_FILE = "manifest.json"
-HEAD_COLUMNS = (
-    "run_id",
-    "task",
-    "target",
-    "model",
-    "model_version",
-    "variant",
-    "cutoff",
-    "timestamp",
-    "lead_steps",
-    "lead_minutes",
-    "lead_bucket",
-    "regime",
-    "regime_at_issue",
-    "actual",
-    "mean",
-    "median",
+from forecaster.run_contract import (
+    FALLBACK_COLUMN,
+    FORECASTS_FILE,
+    HEAD_COLUMNS,
+    MANIFEST_FILE,
+    NO_VARIANT,
+    SCORES_FILE,
+    quantile_column,
 )
-BASELINES = ("persistence", "seasonal_naive")
+from forecaster.scoring import score
 
 
 def iso_column(ts_ns: pd.Series) -> pd.Series:
@@ -47,7 +32,7 @@ def iso_column(ts_ns: pd.Series) -> pd.Series:
 
 def contract_frame(frame: pd.DataFrame, run_id: str, step_s: int) -> pd.DataFrame:
     """A labelled ForecastFrame (+ variant, actual, regime, regime_at_issue) in the run-folder contract."""
-    out = pd.DataFrame(
+    head = pd.DataFrame(
         {
             "run_id": run_id,
             "task": frame["task"],
@@ -67,27 +52,28 @@ def contract_frame(frame: pd.DataFrame, run_id: str, step_s: int) -> pd.DataFram
             "median": frame["median"],
         }
     )
+    out = head[list(HEAD_COLUMNS)].copy()
     for column in frame.columns:
         level = field_level(column)
         if level is not None:
-            out[f"q{level:g}"] = frame[column].to_numpy()
-    out["fallback"] = (frame["fallback"].astype(str) != "").astype(int).to_numpy()
+            out[quantile_column(level)] = frame[column].to_numpy()
+    out[FALLBACK_COLUMN] = (frame["fallback"].astype(str) != "").astype(int).to_numpy()
     return out
 
 
 def score_table(
     frame: pd.DataFrame, actual: pd.Series, threshold_w: float, floor_w: float, step_s: int
 ) -> pd.DataFrame:
-    """scores.csv: forecaster.scoring per variant (learned models scored with persistence as the skill
-    reference on the same windows; the baselines once, variant 'none')."""
+    """scores.csv: forecaster.scoring per variant (models forecast per covariate variant are scored with
+    persistence as the skill reference on the same windows; the models without variant once, 'none')."""
     parts = []
-    baselines = frame[frame["model"].isin(BASELINES)]
-    for variant, learned in frame[~frame["model"].isin(BASELINES)].groupby("variant", sort=True):
-        rows = score(pd.concat([learned, baselines]), actual, threshold_w, floor_w, step_s)
-        part = pd.DataFrame([asdict(r) for r in rows if r.model not in BASELINES])
-        parts.append(part.assign(variant=variant))
-    rows = score(baselines, actual, threshold_w, floor_w, step_s)
-    parts.append(pd.DataFrame([asdict(r) for r in rows]).assign(variant="none"))
+    fixed = frame[frame["variant"] == NO_VARIANT]
+    for variant, part in frame[frame["variant"] != NO_VARIANT].groupby("variant", sort=True):
+        mine = set(part["model"])
+        rows = score(pd.concat([part, fixed]), actual, threshold_w, floor_w, step_s)
+        parts.append(pd.DataFrame([asdict(r) for r in rows if r.model in mine]).assign(variant=variant))
+    rows = score(fixed, actual, threshold_w, floor_w, step_s)
+    parts.append(pd.DataFrame([asdict(r) for r in rows]).assign(variant=NO_VARIANT))
     table = pd.concat([p for p in parts if not p.empty], ignore_index=True)
     first = ["model", "model_version", "variant", "regime_by", "regime", "lead_bucket"]
     return table[first + [c for c in table.columns if c not in first]]
@@ -127,8 +113,3 @@ def write_run_folder(run_dir: Path, forecasts: pd.DataFrame, scores: pd.DataFram
         tmp = run_dir / f".{name}.tmp"
         write(tmp)
         tmp.replace(run_dir / name)
-
-
-def ns_to_steps(ns: int, step_s: int) -> int:
-    """A duration in ns as grid steps."""
-    return int(ns // (step_s * NS))

@@ -4,29 +4,41 @@ from __future__ import annotations
 
 import math
 
+from forecaster import zoo
 from forecaster.report.stats import Estimate
+from forecaster.run_contract import ALL_COVARIATES, NO_VARIANT, PAST_COVARIATES, TARGET_ONLY
 
 STAND_IN_TAG = "[UNTRAINED STAND-IN]"
-MODEL_NAMES = {
-    "base": "base",
-    "finetuned": "fine-tuned",
-    "persistence": "persistence",
-    "seasonal_naive": "seasonal naive",
-}
 VARIANT_NAMES = {
-    "target_only": "target only",
-    "past_covariates": "+ past covariates",
-    "all_covariates": "+ all covariates",
-    "none": "-",
+    TARGET_ONLY: "target only",
+    PAST_COVARIATES: "+ past covariates",
+    ALL_COVARIATES: "+ all covariates",
+    NO_VARIANT: "-",
 }
-LEARNED_MODELS = ("base", "finetuned")
 MINUS = "\u2212"
 
 
+def _registered(model: str) -> type[zoo.ForecastModel] | None:
+    return next((cls for cls in zoo.MODELS if cls.name == model), None)
+
+
+def model_order() -> tuple[str, ...]:
+    """Model names in registry order (the report lists models in this order, unknown ones after)."""
+    return tuple(zoo.names())
+
+
+def uses_base_weights(model: str) -> bool:
+    """True for a registered model that runs on the base weights (it carries the stand-in tag when those were
+    an untrained stand-in)."""
+    return bool(getattr(_registered(model), "uses_base_weights", False))
+
+
 def model_label(model: str, stand_in: bool) -> str:
-    """Display name of a model; base and fine-tuned carry the stand-in tag when the base was a stand-in."""
-    name = MODEL_NAMES.get(model, model)
-    return f"{name} {STAND_IN_TAG}" if stand_in and model in LEARNED_MODELS else name
+    """Display name of a model (the registry's label); models on the base weights carry the stand-in tag
+    when those were a stand-in."""
+    cls = _registered(model)
+    name = cls.label if cls is not None else model
+    return f"{name} {STAND_IN_TAG}" if stand_in and uses_base_weights(model) else name
 
 
 def variant_label(variant: str) -> str:
@@ -36,7 +48,7 @@ def variant_label(variant: str) -> str:
 
 def series_label(model: str, variant: str, stand_in: bool) -> str:
     """Model plus variant, e.g. 'fine-tuned, + all covariates'."""
-    if variant in ("none", ""):
+    if variant in (NO_VARIANT, ""):
         return model_label(model, stand_in)
     return f"{model_label(model, stand_in)}, {variant_label(variant)}"
 

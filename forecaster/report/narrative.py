@@ -15,7 +15,15 @@ import pandas as pd
 from forecaster.report.labels import fmt_num, fmt_pct, fmt_ratio, fmt_w, model_label, variant_label
 from forecaster.report.runfolder import RunData
 from forecaster.report.stats import Estimate
-from forecaster.report.tables import OVERALL, Comparison, Tables, interval_columns
+from forecaster.report.tables import (
+    COVARIATE_VARIANTS,
+    OVERALL,
+    PERSISTENCE,
+    Comparison,
+    Tables,
+    interval_columns,
+)
+from forecaster.run_contract import NO_VARIANT, TARGET_ONLY
 
 EARLIER_COVARIATE_FINDING = 0.26  # the team's earlier finding: covariates cut cycling MAE by 26 %
 FEW_WINDOWS = 10
@@ -143,12 +151,12 @@ def _clause(c: Comparison) -> str:
 def covariate_findings(tables: Tables, stand_in: bool) -> list[str]:
     """Per model and covariate variant, one sentence listing its effect in each regime."""
     sentences = []
-    for model in ("base", "finetuned"):
-        for variant in ("past_covariates", "all_covariates"):
+    for model in tables.models:
+        for variant in COVARIATE_VARIANTS:
             clauses = [
                 _clause(c)
                 for regime in tables.regimes
-                if (c := tables.comparison("covariates", regime, (model, "target_only"), (model, variant)))
+                if (c := tables.comparison("covariates", regime, (model, TARGET_ONLY), (model, variant)))
             ]
             if clauses:
                 sentences.append(
@@ -163,12 +171,12 @@ def covariate_claim(tables: Tables, stand_in: bool, claimed: float = EARLIER_COV
     claim = fmt_pct(claimed, signed=False)
     head = f"The team's earlier finding of a {claim} MAE reduction from covariates on cycling data"
     sentences = []
-    for model in ("base", "finetuned"):
+    for model in tables.models:
         c = next(
             (
                 found
-                for variant in ("all_covariates", "past_covariates")
-                if (found := tables.comparison("covariates", "cycling", (model, "target_only"), (model, variant)))
+                for variant in reversed(COVARIATE_VARIANTS)
+                if (found := tables.comparison("covariates", "cycling", (model, TARGET_ONLY), (model, variant)))
             ),
             None,
         )
@@ -197,9 +205,9 @@ def baseline_findings(tables: Tables, stand_in: bool) -> list[str]:
     """Skill against persistence, and 80 % interval calibration, of the learned models."""
     sentences = []
     v = tables.main_variant
-    for model in ("finetuned", "base"):
+    for model in reversed([m for m in tables.models if m != PERSISTENCE]):
         for regime in tables.regimes:
-            row = tables.row(regime, model, v)
+            row = tables.row(regime, model, v) or tables.row(regime, model, NO_VARIANT)
             if row is None:
                 continue
             skill, cover = row.skill, row.coverage80

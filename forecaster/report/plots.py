@@ -16,8 +16,10 @@ from matplotlib.figure import Figure
 from forecaster.report import tables as tb
 from forecaster.report.labels import STAND_IN_TAG, fmt_w, model_label, series_label, variant_label
 from forecaster.report.runfolder import RunData
+from forecaster.run_contract import NO_VARIANT, VARIANTS
 
 COLORS = {"base": "#1f77b4", "finetuned": "#d62728", "persistence": "#7f7f7f", "seasonal_naive": "#2ca02c"}
+OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e")
 REGIME_COLORS = {"quiet": "#9ecae1", "cycling": "#fd8d3c", "transition": "#a1d99b"}
 VARIANT_COLORS = {"target_only": "#bdbdbd", "past_covariates": "#6baed6", "all_covariates": "#08519c"}
 DPI = 100
@@ -45,10 +47,19 @@ def _save(fig: Figure, path: Path, stand_in: bool) -> Path:
     return path
 
 
+def color_of(model: str, tables: tb.Tables) -> str:
+    """A model's line colour: fixed for the usual models, then distinct colours in model order."""
+    if model in COLORS:
+        return COLORS[model]
+    others = [m for m in tables.models if m not in COLORS]
+    return OTHER_COLORS[others.index(model) % len(OTHER_COLORS)] if model in others else "#444444"
+
+
 def _models_to_draw(tables: tb.Tables) -> list[tuple[str, str]]:
-    pairs: list[tuple[str, str]] = [(m, tables.main_variant) for m in ("base", "finetuned") if m in tables.models]
-    pairs += [(m, "none") for m in ("persistence", "seasonal_naive") if m in tables.models]
-    return [(m, v) for m, v in pairs if any(r.model == m and r.variant == v for r in tables.rows)]
+    """Every model in order, in the main variant when it has one, else with no variant."""
+    present = {(r.model, r.variant) for r in tables.rows}
+    pairs = [(m, tables.main_variant if (m, tables.main_variant) in present else NO_VARIANT) for m in tables.models]
+    return [(m, v) for m, v in pairs if (m, v) in present]
 
 
 def error_vs_lead(
@@ -69,10 +80,10 @@ def error_vs_lead(
                 continue
             x = np.array(curve.lead_minutes)
             y = np.array([e.value for e in curve.mae])
-            ax.plot(x, y, color=COLORS.get(model), label=series_label(model, variant, run.stand_in), lw=1.6)
+            ax.plot(x, y, color=color_of(model, tables), label=series_label(model, variant, run.stand_in), lw=1.6)
             low, high = np.array([e.low for e in curve.mae]), np.array([e.high for e in curve.mae])
             if np.isfinite(low).any():
-                ax.fill_between(x, low, high, color=COLORS.get(model), alpha=0.18, lw=0)
+                ax.fill_between(x, low, high, color=color_of(model, tables), alpha=0.18, lw=0)
         ax.set_title("all windows" if regime == tb.OVERALL else f"{regime} windows")
         ax.set_xlabel("lead time (min)")
         ax.set_ylabel(f"MAE ({run.unit})")
@@ -148,7 +159,7 @@ def window_plot(run: RunData, tables: tb.Tables, regime: str, out: Path) -> Plot
 def covariate_ablation(run: RunData, tables: tb.Tables, out: Path) -> Plot | None:
     """MAE by regime for each covariate variant (bars with 95 % CI), one panel per learned model."""
     models = [m for m in ("base", "finetuned") if m in tables.models]
-    variants = [v for v in ("target_only", "past_covariates", "all_covariates") if v in tables.variants]
+    variants = [v for v in VARIANTS if v in tables.variants]
     if not models or len(variants) < 2:
         return None
     fig = Figure(figsize=(6.0 * len(models), 4.2), layout="constrained")

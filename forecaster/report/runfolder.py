@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,27 +10,17 @@ from typing import Any
 import pandas as pd
 
 from bess_common.errors import FatalError
-
-FORECASTS_FILE = "forecasts.csv"
-MANIFEST_FILE = "manifest.json"
-
-REQUIRED_COLUMNS = (
-    "cutoff",
-    "timestamp",
-    "model",
-    "variant",
-    "lead_steps",
-    "lead_minutes",
-    "lead_bucket",
-    "regime",
-    "actual",
-    "fallback",
+from forecaster.regimes import REGIMES
+from forecaster.run_contract import (
+    FALLBACK_COLUMN,
+    FORECASTS_FILE,
+    MANIFEST_FILE,
+    REQUIRED_COLUMNS,
+    REQUIRED_MANIFEST_KEYS,
+    column_level,
 )
-REQUIRED_MANIFEST_KEYS = ("run_id", "target", "unit", "base_model_is_stand_in")
-QUANTILE_COLUMN = re.compile(r"^q(0?\.\d+|1\.0+|0)$")
-REGIME_ORDER = ("quiet", "cycling", "transition")
-MODEL_ORDER = ("base", "finetuned", "persistence", "seasonal_naive")
-VARIANT_ORDER = ("target_only", "past_covariates", "all_covariates", "none")
+
+REGIME_ORDER = REGIMES
 
 
 class RunFolderError(FatalError):
@@ -65,12 +53,7 @@ class RunData:
 
 def quantile_levels_of(columns: list[str]) -> dict[float, str]:
     """Quantile levels present in the column names (`q0.1` -> 0.1), read from the names, never assumed."""
-    levels: dict[float, str] = {}
-    for name in columns:
-        if QUANTILE_COLUMN.match(name):
-            level = float(name[1:])
-            if 0.0 < level < 1.0:
-                levels[round(level, 6)] = name
+    levels = {level: name for name in columns if (level := column_level(name)) is not None}
     return dict(sorted(levels.items()))
 
 
@@ -114,7 +97,7 @@ def _normalise(frame: pd.DataFrame, levels: dict[float, str]) -> pd.DataFrame:
     for name in numeric:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     frame["lead_steps"] = pd.to_numeric(frame["lead_steps"], errors="coerce").astype("Int64")
-    frame["fallback"] = pd.to_numeric(frame["fallback"], errors="coerce").fillna(0).astype(int)
+    frame[FALLBACK_COLUMN] = pd.to_numeric(frame[FALLBACK_COLUMN], errors="coerce").fillna(0).astype(int)
     for name in ("model", "variant", "lead_bucket", "regime"):
         frame[name] = frame[name].astype(str)
     return frame
@@ -150,8 +133,3 @@ def lead_bucket_order(frame: pd.DataFrame) -> list[str]:
     """Lead buckets ordered by the shortest lead they contain (\"0-15m\" before \"15-30m\")."""
     firsts = frame.groupby("lead_bucket")["lead_minutes"].min().sort_values()
     return [str(name) for name in firsts.index]
-
-
-def is_finite(value: float) -> bool:
-    """True for a real number (not NaN, not inf)."""
-    return not (math.isnan(value) or math.isinf(value))

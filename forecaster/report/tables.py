@@ -9,21 +9,22 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from forecaster import zoo
 from forecaster.report import stats
+from forecaster.report.labels import model_order
 from forecaster.report.runfolder import (
-    MODEL_ORDER,
     REGIME_ORDER,
-    VARIANT_ORDER,
     RunData,
     lead_bucket_order,
     ordered,
     quantile_levels_of,
 )
+from forecaster.run_contract import ALL_COVARIATES, NO_VARIANT, PAST_COVARIATES, TARGET_ONLY, VARIANT_ORDER, VARIANTS
 
 OVERALL = "overall"
 ALL_LEADS = "all"
-PERSISTENCE = "persistence"
-COVARIATE_VARIANTS = ("past_covariates", "all_covariates")
+PERSISTENCE = zoo.REFERENCE
+COVARIATE_VARIANTS = (PAST_COVARIATES, ALL_COVARIATES)
 CellKey = tuple[str, str, str, str]  # regime, model, variant, lead bucket
 ComparisonKind = Literal["finetune", "covariates"]
 
@@ -206,16 +207,17 @@ def metric_row(key: CellKey, cells: dict[CellKey, Cell], seed: int, resamples: i
 def planned_comparisons(
     pairs: Iterable[tuple[str, str]],
 ) -> list[tuple[ComparisonKind, tuple[str, str], tuple[str, str]]]:
-    """Which (model, variant) pairs to compare: finetuned vs base per variant; covariates vs target only."""
+    """Which (model, variant) pairs to compare: finetuned vs base per variant; for every model forecast with
+    covariates, each covariate variant vs target only."""
     present = set(pairs)
     plans: list[tuple[ComparisonKind, tuple[str, str], tuple[str, str]]] = []
     for variant in VARIANT_ORDER:
         if ("base", variant) in present and ("finetuned", variant) in present:
             plans.append(("finetune", ("base", variant), ("finetuned", variant)))
-    for model in ("base", "finetuned"):
+    for model in ordered(sorted({m for m, _v in present}), model_order()):
         for variant in COVARIATE_VARIANTS:
-            if (model, "target_only") in present and (model, variant) in present:
-                plans.append(("covariates", (model, "target_only"), (model, variant)))
+            if (model, TARGET_ONLY) in present and (model, variant) in present:
+                plans.append(("covariates", (model, TARGET_ONLY), (model, variant)))
     return plans
 
 
@@ -244,13 +246,13 @@ def compare(
 
 def main_variant_of(pairs: set[tuple[str, str]]) -> str:
     """The richest variant both base and finetuned have (else the richest any forecasting model has)."""
-    for variant in reversed(VARIANT_ORDER[:3]):
+    for variant in reversed(VARIANTS):
         if ("base", variant) in pairs and ("finetuned", variant) in pairs:
             return variant
-    for variant in reversed(VARIANT_ORDER[:3]):
+    for variant in reversed(VARIANTS):
         if any(v == variant for _m, v in pairs):
             return variant
-    return "none"
+    return NO_VARIANT
 
 
 def build_tables(run: RunData, seed: int = 0, resamples: int = 1000) -> Tables:
@@ -260,7 +262,7 @@ def build_tables(run: RunData, seed: int = 0, resamples: int = 1000) -> Tables:
     regimes = [*ordered(sorted(map(str, points["regime"].unique())), REGIME_ORDER), OVERALL]
     buckets = lead_bucket_order(points) if not points.empty else []
     pairs = {(m, v) for (_r, m, v, _b) in cells}
-    models = ordered(sorted({m for m, _v in pairs}), MODEL_ORDER)
+    models = ordered(sorted({m for m, _v in pairs}), model_order())
     variants = ordered(sorted({v for _m, v in pairs}), VARIANT_ORDER)
     rows = []
     for regime in regimes:

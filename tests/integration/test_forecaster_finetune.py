@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from forecaster.jobs import run_finetune
 from forecaster.models import ModelSet, load_pipeline
 from forecaster.registry import Registry, RegistryLocked
 from forecaster.store import ForecastStore
-from forecaster.windows import NS, chronos_input
+from forecaster.windows import NS, Window, chronos_input
 from tests.integration.test_forecaster_service import DAY_NS, START_NS, TASK, fill, settings_for
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ def test_when_finetuned_then_a_version_differs_from_base_and_reloads_identically
     assert manifest["gate"]["context_steps"] == TASK.context_steps != settings.finetune.context_steps
 
     series = store.read_grid([TASK.target, *TASK.past_covariates], END_NS - DAY_NS, 300, 288)
-    from forecaster.backtest_core import window_at
+    from forecaster.rolling import window_at
 
     window = window_at(series, END_NS - DAY_NS, TASK, END_NS - 6 * 3600 * NS)
     assert not result.tuned.model.training
@@ -79,18 +80,37 @@ def test_when_the_candidate_is_worse_then_the_gate_refuses_it(
     n = int((split.end_ns - split.train_start_ns) // (300 * NS))
     series = ForecastStore(influx, "shop").read_grid([TASK.target, *TASK.past_covariates], split.train_start_ns, 300, n)
 
-    def last_value(window: object) -> np.ndarray:
-        y = window.target  # type: ignore[attr-defined]
-        return np.full(TASK.horizon_steps, y[np.isfinite(y)][-1])
+    class LastValue:
+        name, label, kind, takes_covariates, version = "last", "last", "baseline", False, "v"
+        offset_w = 0.0
 
-    def worse(window: object) -> np.ndarray:
-        return last_value(window) + 400.0
+        def predict(self, window: Window, levels: Sequence[float]) -> np.ndarray:
+            y = window.target
+            return np.full((len(levels), TASK.horizon_steps), y[np.isfinite(y)][-1] + self.offset_w)
 
+    class Worse(LastValue):
+        offset_w = 400.0
+
+    levels = (0.1, 0.5, 0.9)
     refused, scores = ft.gate_backtest(
-        worse, last_value, series, split.train_start_ns, TASK, split=split, settings=settings
+        Worse(),
+        LastValue(),
+        levels=levels,
+        series=series,
+        grid_start_ns=split.train_start_ns,
+        task=TASK,
+        split=split,
+        settings=settings,
     )
     accepted, _ = ft.gate_backtest(
-        last_value, worse, series, split.train_start_ns, TASK, split=split, settings=settings
+        LastValue(),
+        Worse(),
+        levels=levels,
+        series=series,
+        grid_start_ns=split.train_start_ns,
+        task=TASK,
+        split=split,
+        settings=settings,
     )
     assert not refused.promote and "not better" in refused.reasons[0]
     assert accepted.promote
@@ -119,7 +139,7 @@ def test_when_mode_is_full_then_the_version_holds_weights_and_serves_as_finetune
     assert result.manifest["mode"] == "full" and (version.adapter_dir / "config.json").is_file()
     assert not (version.adapter_dir / "adapter_config.json").exists()
     series = ForecastStore(influx, "shop").read_grid([TASK.target, *TASK.past_covariates], END_NS - DAY_NS, 300, 288)
-    from forecaster.backtest_core import window_at
+    from forecaster.rolling import window_at
 
     window = window_at(series, END_NS - DAY_NS, TASK, END_NS - 6 * 3600 * NS)
     models = ModelSet(pipeline, str(tiny_chronos_dir))

@@ -143,11 +143,19 @@ def test_persistence_repeats_the_last_value_with_an_empirical_spread() -> None:
 
 
 def test_seasonal_naive_uses_the_same_time_one_season_earlier() -> None:
-    target = np.r_[np.arange(6, dtype=float), np.arange(6, dtype=float)]  # season of 6 steps
+    season = np.arange(6, dtype=float)
+    target = np.r_[season, season + 1, season - 1, season]  # season of 6 steps, day-over-day changes of ±1
     q = baselines.seasonal_naive(window_of(target, horizon=8), (0.1, 0.5, 0.9), season_steps=6)
     np.testing.assert_allclose(q[1], [0, 1, 2, 3, 4, 5, 0, 1])
-    with pytest.raises(ValueError, match="needs 20 steps"):
+    assert (q[0] < q[2]).all()  # a real spread from the seasonal differences
+    with pytest.raises(ValueError, match="needs 30 steps"):
         baselines.seasonal_naive(window_of(target), (0.5,), season_steps=20)
+
+
+def test_seasonal_naive_with_exactly_one_season_of_context_is_not_available_rather_than_spreadless() -> None:
+    one_season = np.sin(np.arange(24, dtype=float))
+    with pytest.raises(ValueError, match="for its spread"):
+        baselines.seasonal_naive(window_of(one_season, horizon=4), (0.1, 0.5, 0.9), season_steps=24)
 
 
 def test_quantile_field_names_round_trip() -> None:

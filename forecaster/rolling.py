@@ -1,6 +1,6 @@
 """Rolling-origin evaluation on gridded history (pure apart from the predict callable).
 
-Used by the promotion gate; the backtest command of the next issue builds on the same functions."""
+Used by the promotion gate; the backtest command builds its windows with the same functions."""
 
 from __future__ import annotations
 
@@ -10,10 +10,21 @@ import numpy as np
 
 from forecaster import metrics, regimes
 from forecaster.config import ForecastTask
+from forecaster.frame import monotone
 from forecaster.gate import OVERALL
 from forecaster.windows import NS, Window, build_window, skip_reason, slice_context
+from forecaster.zoo.protocol import ForecastModel, median_of
 
 PredictFn = Callable[[Window], np.ndarray]  # window -> median forecast (H,)
+
+
+def median_forecaster(model: ForecastModel, levels: Sequence[float]) -> PredictFn:
+    """window -> the model's median forecast: protocol predict, monotone rearrangement, 0.5 quantile."""
+
+    def predict(window: Window) -> np.ndarray:
+        return median_of(monotone(model.predict(window, levels)), levels)
+
+    return predict
 
 
 def window_at(
