@@ -16,12 +16,14 @@ TEST_OS_PACKAGES := chromium systemd
 # Two workers: the integration tests mostly wait on real time (outages, stalls, TTLs), so two files at
 # once halve the wall time on 2 cores; a file always stays on one worker (its servers and timing).
 PYTEST_ARGS ?= -n 2 --dist loadfile
+# What ruff checks (mypy's packages are in pyproject.toml).
+LINT_PATHS := bess_common collector forecaster tests bench deploy
 
 .PHONY: help system-deps test-system-deps venv test test-unit lint typecheck demo clean bench-collector bench-forecaster
 
 help:
 	@echo "make demo    - local InfluxDB + broker + simulated GX + collector + forecaster"
-	@echo "make test    - the whole test suite (installs what it needs)"
+	@echo "make test    - lint, typecheck, then the whole test suite (installs what it needs)"
 	@echo "make lint | typecheck | test-unit | clean"
 
 system-deps:
@@ -52,15 +54,16 @@ $(VENV)/.installed: requirements.lock requirements-dev.lock pyproject.toml
 
 venv: $(VENV)/.installed
 
-test: test-system-deps venv
+# Lint and typecheck first (seconds): the suite (minutes) only runs on code that passes them.
+test: test-system-deps venv lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check bess_common collector forecaster tests bench deploy
-	$(VENV)/bin/ruff format --check bess_common collector forecaster tests bench deploy
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
 typecheck: venv
 	$(VENV)/bin/mypy

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -54,7 +55,7 @@ def config(tmp_path: Path, server: InfluxServer, tiny: Path) -> Path:
 
 def backtest_and_report(
     cfg: Path, site: str, task: str, times: list[str], out: Path, *extra: str
-) -> tuple[pd.DataFrame, dict[str, object]]:
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     env = {**python_env(), "BESS_SITE": site}  # the import's site tag (from the mapping) selects the series
     done = run_cli(
         "forecaster", "backtest", "--config", str(cfg), "--task", task, *times, "--max-cutoffs", "4",

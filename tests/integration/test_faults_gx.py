@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -128,7 +129,7 @@ def _start(
     mqtt_port: int | None,
     modbus: bool = True,
     metrics_port: int = 0,
-    **collector: object,
+    **collector: Any,
 ) -> CollectorProcess:
     config = write_config(
         tmp_path / "c.toml",

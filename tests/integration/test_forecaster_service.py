@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ def settings_for(tiny: Path, registry: Path, **finetune: object) -> ForecasterSe
         batch_size_rows=18,
         eval_steps=3,
         **finetune,
-    )  # type: ignore[arg-type]
+    )
     return ForecasterSettings(base_model=str(tiny), registry_dir=registry, tasks=[TASK], finetune=ft)
 
 
@@ -52,7 +53,7 @@ def service(influx: InfluxClient, settings: ForecasterSettings, models: ModelSet
     return ForecastService(settings, "shop", ForecastStore(influx, "shop"), Registry(settings.registry_dir), models)
 
 
-def forecast_rows(influx: InfluxClient) -> list[dict[str, object]]:
+def forecast_rows(influx: InfluxClient) -> list[dict[str, Any]]:
     series = influx.query('SELECT * FROM "forecast" GROUP BY *')
     return [{**s.tags, **row} for s in series for row in s.rows()]
 

@@ -4,8 +4,9 @@ simulated GX with a settable clock, the collector as a subprocess, real influxd;
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ class ShiftedClock:
         return time.time() + self.offset_s
 
 
-def _find(sim: GxSimulator, ok: Callable[[dict[tuple[str, str], object]], bool], seconds: int) -> int:
+def _find(sim: GxSimulator, ok: Callable[[Mapping[tuple[str, str], object]], bool], seconds: int) -> int:
     """The first 10-minute step of day 0 from which `ok` holds for `seconds` simulated seconds."""
     for start in range(DAY0_S, DAY0_S + 86400, 600):
         if all(ok(sim.truth(start + k)) for k in range(seconds)):
@@ -40,12 +41,12 @@ def _find(sim: GxSimulator, ok: Callable[[dict[tuple[str, str], object]], bool],
     raise AssertionError("no such stretch on day 0")
 
 
-def _shunt_rows(influx: InfluxClient, start_ns: int, end_ns: int) -> list[dict[str, object]]:
+def _shunt_rows(influx: InfluxClient, start_ns: int, end_ns: int) -> list[dict[str, Any]]:
     query = f"SELECT * FROM battery WHERE device = 'shunt' AND time >= {start_ns} AND time < {end_ns}"
     return [row for s in influx.query(query) for row in s.rows()]
 
 
-def _collector(tmp_path: Path, influx_server: InfluxServer, sim: GxSimulator, **extra: object) -> CollectorProcess:
+def _collector(tmp_path: Path, influx_server: InfluxServer, sim: GxSimulator, **extra: Any) -> CollectorProcess:
     config = write_config(
         tmp_path / "c.toml", influx_server.url, modbus_port=sim.modbus_port, mqtt_port=None,
         buffer_dir=tmp_path / "buffer", **extra,

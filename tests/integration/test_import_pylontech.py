@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,7 @@ def small_tarball(path: Path, files: dict[str, bytes]) -> Path:
     return path
 
 
-def raw_readings(name: str, data: bytes) -> list[dict[str, object]]:
+def raw_readings(name: str, data: bytes) -> list[dict[str, Any]]:
     """Every valid module reading of a raw file, read naively: dicts with module, time text, V, |I|, status."""
     lines = data.decode().splitlines()
     header = lines[0].split(",")

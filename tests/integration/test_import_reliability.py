@@ -46,7 +46,9 @@ def test_when_influx_rejects_lines_then_exit_3_and_the_printed_dead_letter_comma
     code, out, err = run_import(config, soc)
 
     assert code == 3, out + err
-    rejected = int(re.search(r"([\d,]+) rejected by InfluxDB", out).group(1).replace(",", ""))
+    found = re.search(r"([\d,]+) rejected by InfluxDB", out)
+    assert found, out
+    rejected = int(found.group(1).replace(",", ""))
     assert rejected == len(in_week) > 0
     landed = sum(  # InfluxQL has no OR of time ranges: before and after the refused week
         influx.query(f"SELECT count(battery_soc_pct) FROM system WHERE site = '{SITE}' AND {where}")[0].rows()[0][
@@ -55,7 +57,9 @@ def test_when_influx_rejects_lines_then_exit_3_and_the_printed_dead_letter_comma
         for where in ("time < '2024-01-01T00:00:00Z'", "time >= '2024-01-08T00:00:00Z'")
     )
     assert landed == len(rows) - rejected  # every row is in InfluxDB or set aside
-    command = re.search(r"dead-letters list .*", err).group(0)
+    printed = re.search(r"dead-letters list .*", err)
+    assert printed, err
+    command = printed.group(0)
     listed = run_cli("collector", *shlex.split(command))
     assert listed.returncode == 0, listed.stderr
     assert f"{rejected} lines set aside" in listed.stdout

@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def gx() -> Iterator[GxSimulator]:
 def collector_factory(tmp_path: Path, influx_server: InfluxServer, gx: GxSimulator) -> Iterator[MakeCollector]:
     made: list[CollectorProcess] = []
 
-    def make(**collector: object) -> CollectorProcess:
+    def make(**collector: Any) -> CollectorProcess:
         config = write_config(
             tmp_path / "c.toml",
             influx_server.url,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bess_common.influx import InfluxClient
 from tests.conftest import REPO_ROOT, python_env
@@ -129,7 +130,7 @@ def whole_seconds(start_ns: int, end_ns: int) -> list[int]:
     return list(range(first, end_ns, SECOND_NS))
 
 
-def health_rows(client: InfluxClient, since_ns: int = 0) -> list[dict[str, object]]:
+def health_rows(client: InfluxClient, since_ns: int = 0) -> list[dict[str, Any]]:
     """collector_health rows since a time, oldest first."""
     series = client.query(f"SELECT * FROM collector_health WHERE time >= {since_ns}")
     return [row for s in series for row in s.rows()]

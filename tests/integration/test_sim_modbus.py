@@ -41,8 +41,15 @@ def sim(clock: Clock) -> Iterator[GxSimulator]:
     gx.stop()
 
 
+def num(value: object) -> float:
+    """A simulated value that must be a number."""
+    assert isinstance(value, int | float), value
+    return float(value)
+
+
 @pytest.fixture
 def client(sim: GxSimulator) -> Iterator[ModbusTcpClient]:
+    assert sim.modbus_port is not None
     c = ModbusTcpClient("127.0.0.1", port=sim.modbus_port, timeout=3, retries=0)
     assert c.connect()
     yield c
@@ -69,10 +76,10 @@ def test_when_reading_the_system_block_then_values_match_the_truth(sim: GxSimula
     truth = sim.truth(T)
     serial = b"".join(w.to_bytes(2, "big") for w in regs[0:6]).rstrip(b"\0").decode()
     assert serial == sim.portal_id
-    assert regs[840 - 800] == round(truth[("system", "/Dc/Battery/Voltage")] * 10)  # type: ignore[operator]
-    assert s16(regs[841 - 800]) == round(truth[("system", "/Dc/Battery/Current")] * 10)  # type: ignore[operator]
-    assert regs[843 - 800] == round(truth[("system", "/Dc/Battery/Soc")])  # type: ignore[arg-type]
-    assert regs[845 - 800] == round(-truth[("system", "/Dc/Battery/ConsumedAmphours")] * 10)  # type: ignore[operator]
+    assert regs[840 - 800] == round(num(truth[("system", "/Dc/Battery/Voltage")]) * 10)
+    assert s16(regs[841 - 800]) == round(num(truth[("system", "/Dc/Battery/Current")]) * 10)
+    assert regs[843 - 800] == round(num(truth[("system", "/Dc/Battery/Soc")]))
+    assert regs[845 - 800] == round(-num(truth[("system", "/Dc/Battery/ConsumedAmphours")]) * 10)
     assert truth[("system", "/Ac/PvOnGrid/L1/Power")] is None
     assert regs[811 - 800] == 0  # invalid reads as 0
     assert regs[827 - 800] == 0xFFFF  # reserved
@@ -88,14 +95,14 @@ def test_when_reading_battery_registers_then_unit_100_is_the_shunt_and_225_the_b
     truth = sim.truth(T)
     shunt = client.read_holding_registers(256, count=76, device_id=100).registers
     bms = client.read_holding_registers(256, count=76, device_id=225).registers
-    assert shunt[259 - 256] == round(truth[("shunt", "/Dc/0/Voltage")] * 100)  # type: ignore[operator]
-    assert bms[259 - 256] == round(truth[("bms", "/Dc/0/Voltage")] * 100)  # type: ignore[operator]
-    assert shunt[265 - 256] == round(-truth[("shunt", "/ConsumedAmphours")] * 10)  # type: ignore[operator]
+    assert shunt[259 - 256] == round(num(truth[("shunt", "/Dc/0/Voltage")]) * 100)
+    assert bms[259 - 256] == round(num(truth[("bms", "/Dc/0/Voltage")]) * 100)
+    assert shunt[265 - 256] == round(-num(truth[("shunt", "/ConsumedAmphours")]) * 10)
     assert bms[304 - 256] == 990  # Soh 99.0 % at scale 10
     assert shunt[304 - 256] == 0  # the shunt has no /Soh: absent reads 0
     block = client.read_holding_registers(1282, count=62, device_id=225).registers
     assert block[1289 - 1282] == 16
-    assert block[1290 - 1282] == round(truth[("bms", "/System/MinCellVoltage")] * 100)  # type: ignore[operator]
+    assert block[1290 - 1282] == round(num(truth[("bms", "/System/MinCellVoltage")]) * 100)
     cell_id = b"".join(w.to_bytes(2, "big") for w in block[24:28]).rstrip(b"\0").decode()
     assert cell_id == truth[("bms", "/System/MinVoltageCellId")]
     alias = client.read_holding_registers(840, count=1, device_id=0)

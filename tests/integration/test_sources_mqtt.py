@@ -58,7 +58,7 @@ class FakeGx(StartStop):
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
-        self._client.reconnect_delay_set(0.1, 0.5)
+        self._client.reconnect_delay_set(0.1, 0.5)  # type: ignore[arg-type]  # paho takes float seconds; hinted int
         self.ready = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, daemon=True)
 
@@ -125,7 +125,7 @@ def fake_gx(mosquitto: MosquittoServer) -> Iterator[FakeGx]:
 
 
 def make_source(port: int, portal_id: str = "", **gx_kw: object) -> MqttSource:
-    gx = GxSettings(host="127.0.0.1", mqtt_port=port, portal_id=portal_id, **gx_kw)  # type: ignore[arg-type]
+    gx = GxSettings(host="127.0.0.1", mqtt_port=port, portal_id=portal_id, **gx_kw)
     collector = CollectorSettings(keepalive_interval_s=1.0, full_refresh_interval_s=300.0, stall_timeout_s=1.5)
     return MqttSource(gx, collector)
 

@@ -10,7 +10,7 @@ import pytest
 from forecaster.forecast import run_models
 from forecaster.modelbuild import TINY_SIZE, save_random_chronos2
 from forecaster.models import BaseModelUnavailable, ModelSet, load_pipeline
-from forecaster.windows import NS, build_window
+from forecaster.windows import NS, Window, build_window
 
 LEVELS_9 = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 
@@ -20,7 +20,7 @@ def tiny_with_levels(path: Path, levels: list[float], seed: int = 1) -> Path:
     return path
 
 
-def window(n: int = 1500, horizon: int = 8):
+def window(n: int = 1500, horizon: int = 8) -> Window:
     t = np.arange(n, dtype=float)
     target = 1000 * np.sin(2 * np.pi * t / 1440)
     return build_window(
@@ -74,7 +74,7 @@ def test_when_an_adapter_is_active_then_base_weights_are_shared_not_copied(
     for name, param in peft.named_parameters():
         if "lora_B" in name:
             param.data.normal_(0, 0.5)
-    peft.save_pretrained(tmp_path / "adapter")
+    peft.save_pretrained(str(tmp_path / "adapter"))
 
     models = ModelSet(pipeline, str(tiny_chronos_dir))
     w = window()

@@ -119,7 +119,7 @@ def test_when_soc_rises_then_unsigned_current_becomes_positive_charging() -> Non
     items = _parse(HEADER_2021 + _ramp((50, 0.1), (50000, 1), 60, 3000.0))
     battery = _samples(items, "battery")
     assert {s.fields["current_a"] for s in battery} == {3.0}
-    assert all(s.fields["power_w"] > 0 for s in battery)
+    assert all(float(s.fields["power_w"]) > 0 for s in battery)
     system = _samples(items, "system")
     assert {s.fields["battery_current_a"] for s in system} == {18.0}
 
@@ -127,7 +127,7 @@ def test_when_soc_rises_then_unsigned_current_becomes_positive_charging() -> Non
 def test_when_soc_falls_then_unsigned_current_becomes_negative_discharging() -> None:
     items = _parse(HEADER_2021 + _ramp((80, -0.1), (50000, -1), 60, 3000.0))
     assert {s.fields["current_a"] for s in _samples(items, "battery")} == {-3.0}
-    assert all(s.fields["battery_power_w"] < 0 for s in _samples(items, "system"))
+    assert all(float(s.fields["battery_power_w"]) < 0 for s in _samples(items, "system"))
 
 
 def test_when_direction_cannot_be_told_then_current_and_power_are_left_out() -> None:

@@ -68,7 +68,7 @@ VERDICTS = [
 
 
 @pytest.mark.parametrize("case", VERDICTS)
-def test_when_an_import_ends_then_its_exit_code_and_errors_say_what_was_lost(case: tuple) -> None:  # type: ignore[type-arg]
+def test_when_an_import_ends_then_its_exit_code_and_errors_say_what_was_lost(case: tuple) -> None:
     file_samples, file_rows, rejected, stalled, code, texts = case
     report = ImportReport(
         samples=sum(file_samples.values()), lines_rejected=rejected, file_samples=file_samples, file_rows=file_rows
