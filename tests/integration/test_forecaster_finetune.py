@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from forecaster.models import ModelSet, load_pipeline
 from forecaster.registry import Registry, RegistryLocked
 from forecaster.store import ForecastStore
 from forecaster.windows import NS, Window, chronos_input
+from forecaster.zoo import Kind
 from tests.integration.test_forecaster_service import DAY_NS, START_NS, TASK, fill, settings_for
 
 pytestmark = pytest.mark.integration
@@ -81,7 +83,11 @@ def test_when_the_candidate_is_worse_then_the_gate_refuses_it(
     series = ForecastStore(influx, "shop").read_grid([TASK.target, *TASK.past_covariates], split.train_start_ns, 300, n)
 
     class LastValue:
-        name, label, kind, takes_covariates, version = "last", "last", "baseline", False, "v"
+        name: ClassVar[str] = "last"
+        label: ClassVar[str] = "last"
+        kind: ClassVar[Kind] = "baseline"
+        takes_covariates: ClassVar[bool] = False
+        version = "v"
         offset_w = 0.0
 
         def predict(self, window: Window, levels: Sequence[float]) -> np.ndarray:
