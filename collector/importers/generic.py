@@ -106,6 +106,7 @@ def parse_data_row(
         yield bad(line_no, "bad timestamp", raw)
         return
     groups: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, FieldValue]] = {}
+    counters: set[tuple[str, tuple[tuple[str, str], ...]]] = set()  # groups holding a counter reading
     for column in columns:
         text = cells[column.index].strip() if column.index < len(cells) else ""
         if not text:
@@ -120,8 +121,12 @@ def parse_data_row(
             key = (fmap.measurement, tuple(sorted(fmap.tags.items())))
             fields = groups.setdefault(key, {})
             fields[fmap.field] = float(fields.get(fmap.field, 0.0)) + fmap.apply(value)
+            if fmap.transform == "rate":
+                counters.add(key)
     for (measurement, tags), fields in groups.items():
-        out = _derive(fields) if layout.derive_totals and measurement == schema.SYSTEM else fields
+        # totals are derived from powers, never from a counter reading (the rate stage turns it into one)
+        derive = layout.derive_totals and measurement == schema.SYSTEM and (measurement, tags) not in counters
+        out = _derive(fields) if derive else fields
         yield Sample(measurement, {"site": site, **dict(tags)}, out, ts_ns)
 
 

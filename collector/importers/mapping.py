@@ -9,6 +9,11 @@ A small TOML file (validated by pydantic, unknown keys rejected) or `--map` flag
     offset = 0.0
     sign = -1                           # HA: + = discharging; the schema: + = charging
 
+A cumulative energy counter (a kWh total of PV, house or grid) becomes a power field with the rate
+transform (collector.importers.rate): `transform = "rate"` and `counter_unit = "kWh"` (or "Wh", "MWh");
+the target must be a power field (`..._w`) that no other source feeds; scale, offset and sign then apply
+to the power in W.
+
 The flag form is `SOURCE=MEASUREMENT.FIELD[*SCALE][+OFFSET|-OFFSET]`, e.g.
 `--map 'sensor.battery_power=system.battery_power_w*-1'` or `--map 'Temp=battery.temperature_c*0.1'`.
 """
@@ -45,6 +50,7 @@ IMPORTABLE_FIELDS: dict[str, frozenset[str]] = {
     schema.CELL: frozenset({"voltage_v", "temperature_c"}),
 }
 REQUIRED_TAGS = {schema.SYSTEM: (), schema.BATTERY: ("device",), schema.CELL: ("device", "cell")}
+WH_PER_UNIT = {"Wh": 1.0, "kWh": 1000.0, "MWh": 1_000_000.0}
 FORMATS = ("ha", "vrm", "generic", "pylontech-bms")
 _TAG_VALUE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _NUM = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
@@ -67,6 +73,10 @@ class FieldMap(_Strict):
     offset: float = Field(0.0, description="Add after scaling")
     sign: Literal[1, -1] = Field(1, description="-1 flips a '+ = discharging' source to the schema")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags (device, cell)")
+    transform: Literal["none", "rate"] = Field(
+        "none", description="rate: the source is a cumulative energy counter; write its rate of change in W"
+    )
+    counter_unit: Literal["Wh", "kWh", "MWh"] | None = Field(None, description="rate: the counter's unit")
 
     @field_validator("target")
     @classmethod
@@ -95,6 +105,17 @@ class FieldMap(_Strict):
             raise ValueError(f'{self.target} needs tags {missing} (e.g. tags = {{device = "bms"}})')
         return self
 
+    @model_validator(mode="after")
+    def _check_rate(self) -> FieldMap:
+        if self.transform == "rate":
+            if self.counter_unit is None:
+                raise ValueError('transform = "rate" needs counter_unit ("Wh", "kWh" or "MWh")')
+            if not self.field.endswith("_w"):
+                raise ValueError(f'transform = "rate" gives a power in W: {self.target} is not a power field')
+        elif self.counter_unit is not None:
+            raise ValueError('counter_unit is only used with transform = "rate"')
+        return self
+
     @property
     def measurement(self) -> str:
         """The measurement part of target."""
@@ -106,8 +127,15 @@ class FieldMap(_Strict):
         return self.target.partition(".")[2]
 
     def apply(self, raw: float) -> float:
-        """Raw source value -> schema value."""
+        """Raw source value -> schema value (a rate map passes the counter reading on unchanged)."""
+        if self.transform == "rate":
+            return raw
         return self.sign * (raw * self.scale + self.offset)
+
+    def rate_w(self, delta: float, seconds: float) -> float:
+        """A counter's increase over `seconds` -> the mean power in W (then scale, offset and sign)."""
+        watts = delta * WH_PER_UNIT[self.counter_unit or "Wh"] * 3600.0 / seconds
+        return self.sign * (watts * self.scale + self.offset)
 
 
 class PylontechOptions(_Strict):
@@ -140,6 +168,10 @@ class Mapping(_Strict):
             if key in seen:
                 raise ValueError(f"{entry.source} -> {entry.target} is mapped twice")
             seen.add(key)
+        for entry in self.map:
+            others = [e.source for e in self.map if e.target == entry.target and e.tags == entry.tags and e != entry]
+            if entry.transform == "rate" and others:
+                raise ValueError(f"{entry.target} is a rate of {entry.source} and cannot also come from {others}")
         return self
 
     def by_source(self) -> dict[str, list[FieldMap]]:

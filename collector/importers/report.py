@@ -47,7 +47,7 @@ class ImportReport:
 
     def note(self, item: BadRow | Skipped, file: str) -> None:
         """Count one problem and remember where the first few were (file:line)."""
-        where = f"{item.file or file}:{item.line_no}"
+        where = f"{item.file or file}:{item.line_no}" if item.line_no else (item.file or file)
         if isinstance(item, BadRow):
             self.bad[item.reason] += 1
             firsts = self.bad_first.setdefault(item.reason, [])

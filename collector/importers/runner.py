@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from collector.importers.landing import Lander
+from collector.importers.rate import RateStage
 from collector.importers.report import ImportReport
 from collector.importers.sources import ImportSpec, RowCounter, parse_file
 
@@ -82,11 +83,13 @@ def run_import(paths: Sequence[Path], spec: ImportSpec, lander: Lander, progress
     progress.rows = lambda: counter.count
     progress.fraction = done.fraction
     lander.resume()  # what a previous, interrupted run left in this buffer goes first
+    rates = RateStage(spec.mapping.map)  # counters run on across the files of one import
     for path in paths:
         rows_before, samples_before = counter.count, lander.report.samples
         with path.open("rb") as handle:
             done.handle = handle
-            lander.land(parse_file(path, handle, spec, counter), tick=progress.tick)
+            items = parse_file(path, handle, spec, counter)
+            lander.land(rates.process(items) if rates.active else items, tick=progress.tick)
         done.handle = None
         done.base += path.stat().st_size
         lander.report.file_done(str(path), counter.count - rows_before, lander.report.samples - samples_before)

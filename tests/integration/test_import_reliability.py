@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,42 @@ def test_when_an_interrupted_import_is_resumed_then_the_summary_counts_each_poin
     assert field_counts(influx) == {"battery_soc_pct": points}
     assert f"{points:,} points written" in out
     assert f"resumed: {points:,} points left in the buffer by an interrupted run were written first" in out
+
+
+def test_when_a_daily_kwh_counter_is_imported_with_the_rate_transform_then_the_power_lands(
+    tmp_path: Path, influx_server: InfluxServer, influx: InfluxClient
+) -> None:
+    # a daily PV energy counter, as Home Assistant records it, integrated from the real PV power recording
+    changes = [
+        (changed, value)
+        for _, value, changed in numeric_rows(FILES[2])
+        if "2024-11-25T00:00:00" <= changed < "2024-11-27T00:00:00"
+    ]
+    times = [datetime.fromisoformat(changed) for changed, _ in changes]
+    lines, energy_kwh, kept = ["entity_id,state,last_changed\n"], 0.0, {}
+    for i, (changed, _) in enumerate(changes):
+        if i and times[i].date() != times[i - 1].date():
+            energy_kwh = 0.0  # the counter resets at midnight (its first reading of the day is below the last)
+        elif i:
+            energy_kwh += changes[i - 1][1] * (times[i] - times[i - 1]).total_seconds() / 3.6e6
+            kept[changes[i - 1][0]] = changes[i - 1][1]  # the power that held over that interval
+        lines.append(f"sensor.pv_energy_today,{energy_kwh!r},{changed}\n")
+    counter = tmp_path / "pv_energy_today.csv"
+    counter.write_text("".join(lines))
+    mapping = tmp_path / "counter.toml"
+    mapping.write_text(
+        f'site = "{SITE}"\n[[map]]\nsource = "sensor.pv_energy_today"\ntarget = "system.pv_w"\n'
+        'transform = "rate"\ncounter_unit = "kWh"\n'
+    )
+    config = write_config(tmp_path, influx_server)
+
+    code, out, err = run_import(config, counter, extra=("--mapping", str(mapping)))
+
+    assert code == 0, out + err
+    assert "skipped: counter sensor.pv_energy_today went down (reset): no rate over that interval: 1" in out
+    rows = influx.query(f"SELECT pv_w FROM system WHERE site = '{SITE}'")[0].rows()
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    expected = {(datetime.fromisoformat(t) - epoch) // timedelta(microseconds=1) * 1000: w for t, w in kept.items()}
+    assert len(rows) == len(expected) == len(changes) - 2  # no interval before the first reading, one reset
+    assert {r["time"]: r["pv_w"] for r in rows} == {t: pytest.approx(w, abs=1e-6) for t, w in expected.items()}
+    assert max(expected.values()) > 1000  # the days had real sun
