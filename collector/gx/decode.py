@@ -105,10 +105,13 @@ def decode_register(reg: Register, words: Sequence[int]) -> DecodedValue | None:
 
 
 def decode_block(registers: Sequence[Register], block: BlockRead) -> dict[str, DecodedValue]:
-    """D-Bus path -> value for every non-reserved register (first of each path) inside the block."""
+    """D-Bus path -> value for every non-reserved register inside the block. A path's plain register wins
+    over its '#' copies; a copy is used only when the block holds no plain register for that path (older
+    firmware without it, read on its own after a refused block)."""
     out: dict[str, DecodedValue] = {}
-    for reg in registers:
-        if reg.address < block.address or reg.end > block.end or not reg.dbus_path or "#" in reg.dbus_path:
+    plain_first = sorted(registers, key=lambda r: "#" in r.dbus_path)  # stable: address order within each
+    for reg in plain_first:
+        if reg.address < block.address or reg.end > block.end or not reg.dbus_path:
             continue
         offset = reg.address - block.address
         value = decode_register(reg, block.words[offset : offset + reg.words])

@@ -45,6 +45,7 @@ class Faults:
         self._frozen: dict[Key, Value] | None = None
         self._modbus_exceptions: dict[int, int] = {}
         self._out_of_range: Clamp | None = None
+        self._pinned: dict[Key, Value] = {}
         self.mqtt: MqttHooks | None = None
 
     # --- knobs ----------------------------------------------------------------------------------------
@@ -85,6 +86,18 @@ class Faults:
         with self._lock:
             if self._frozen is None:
                 self._frozen = snapshot
+
+    def pin(self, role: str, path: str, value: Value) -> None:
+        """Hold one D-Bus value at `value` on Modbus and MQTT alike (e.g. a grid import beyond 32.7 kW,
+        more than this small site ever draws); `unpin` gives it back to the physics."""
+        _check_role(role)
+        with self._lock:
+            self._pinned[(role, path)] = value
+
+    def unpin(self, role: str, path: str) -> None:
+        """Give a pinned value back to the physics."""
+        with self._lock:
+            self._pinned.pop((role, path), None)
 
     def modbus_exception(self, unit: int, code: int | None) -> None:
         """Answer every request to `unit` with exception `code` (None: back to normal)."""
@@ -130,6 +143,11 @@ class Faults:
         """The values D-Bus hung on, or None when not frozen."""
         with self._lock:
             return self._frozen
+
+    def overlay(self) -> dict[Key, Value]:
+        """The values that replace the physics' own (pinned ones), empty when none."""
+        with self._lock:
+            return dict(self._pinned)
 
     def exception_for(self, unit: int) -> int | None:
         """The forced Modbus exception for a unit, if any."""

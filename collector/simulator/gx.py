@@ -69,9 +69,14 @@ class GxSimulator:
         return self._truth.shared_values_at(int(self.clock()))  # read-only: one dict per second for every reader
 
     def current_values(self) -> dict[Key, Value]:
-        """What the GX serves right now: the frozen snapshot while frozen, else truth(now) (read-only: shared)."""
+        """What the GX serves right now: the frozen snapshot while frozen, else truth(now) with the fault
+        knobs' overlay (pinned values) on top (read-only: shared between readers)."""
         frozen = self.faults.frozen_values()
-        return frozen if frozen is not None else self._truth_now()
+        if frozen is not None:
+            return frozen
+        values = self._truth_now()
+        overlay = self.faults.overlay()
+        return {**values, **overlay} if overlay else values
 
     @property
     def received(self) -> list[Received]:

@@ -257,19 +257,27 @@ class ModbusSource(ThreadedSource):
         ]
         events: list[Event] = []
         answered = 0
+        kept: list[Block] = []
         for part in smaller:
-            try:
-                words = self._modbus.read(plan.unit, part.address, part.count)
-            except (ModbusRefused, UnitAbsent):
-                continue
-            answered += 1
-            events.extend(self._observations(plan, BlockRead(part.address, tuple(words)), time.monotonic()))
+            # the register itself, else its older copy ('#' row of the same path, e.g. the 16-bit power
+            # registers where the firmware predates the 32-bit ones)
+            for candidate in (part, *self._copies(plan, part.address)):
+                try:
+                    words = self._modbus.read(plan.unit, candidate.address, candidate.count)
+                except (ModbusRefused, UnitAbsent):
+                    continue
+                answered += 1
+                kept.append(candidate)
+                events.extend(self._observations(plan, BlockRead(candidate.address, tuple(words)), time.monotonic()))
+                break
+            else:
+                kept.append(part)
         if not answered:
             self._split_retry_at[(plan.role, block.address)] = now + SPLIT_RETRY_S
             return []
         blocks = self._blocks[plan.role]
         index = blocks.index(block)
-        self._blocks[plan.role] = [*blocks[:index], *smaller, *blocks[index + 1 :]]
+        self._blocks[plan.role] = [*blocks[:index], *kept, *blocks[index + 1 :]]
         self._split_at.setdefault(plan.role, now)
         self._log.warning(
             "modbus_block_split",
@@ -281,6 +289,12 @@ class ModbusSource(ThreadedSource):
             answered=answered,
         )
         return events
+
+    @staticmethod
+    def _copies(plan: RolePlan, address: int) -> list[Block]:
+        """Single reads of the '#' copies of the path whose plain register starts at `address`."""
+        path = next((r.path for r in plan.registers if r.address == address), None)
+        return [Block(r.address, r.words) for r in plan.registers if "#" in r.dbus_path and r.path == path and path]
 
     def _absent(self, plan: RolePlan, exc: UnitAbsent, now: float) -> list[Event]:
         first = plan.role not in self._absent_since

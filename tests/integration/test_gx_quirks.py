@@ -85,3 +85,33 @@ def test_when_time_to_go_reads_0_over_modbus_then_no_value_lands_never_0_s(
     landed = [float(str(r["time_to_go_s"])) for r in _shunt_rows(influx, busy, end) if r.get("time_to_go_s")]
     truth = [float(str(v)) for v in served]
     assert landed and all(min(truth) - 100 <= v <= max(truth) + 100 for v in landed), (landed, truth)
+
+
+def _system_rows(influx: InfluxClient, start_ns: int, end_ns: int) -> list[dict[str, object]]:
+    query = f"SELECT * FROM system WHERE time >= {start_ns} AND time < {end_ns}"
+    return [row for s in influx.query(query) for row in s.rows()]
+
+
+def test_when_a_phase_carries_more_than_32_7_kw_then_the_32_bit_registers_land_it(
+    influx_server: InfluxServer, influx: InfluxClient, tmp_path: Path
+) -> None:
+    """Grid, consumption and AC-PV per phase come from the 32-bit registers 884-912 (dbus_modbustcp v1.0.85
+    on): the 16-bit ones at 808-822 wrap (a float D-Bus value) or clamp above 32,767 W."""
+    sim = GxSimulator(seed=3, modbus_port=0, mqtt_port=None, cells=4)
+    big = {"/Ac/Grid/L1/Power": 40000.0, "/Ac/Consumption/L1/Power": 45000.0, "/Ac/PvOnGrid/L2/Power": 36000.0}
+    for path, watts in big.items():
+        sim.faults.pin("system", path, watts)
+    sim.start()
+    collector = _collector(tmp_path, influx_server, sim)
+    try:
+        since = time.time_ns()
+        wait_until(lambda: len(_system_rows(influx, since, time.time_ns())) >= 4, 40, "system rows")
+        end = time.time_ns()
+    finally:
+        code = collector.stop()
+        sim.stop()
+    assert code == 0, collector.log()[-3000:]
+    rows = [r for r in _system_rows(influx, since, end) if r.get("grid_l1_w") is not None]
+    assert len(rows) >= 3
+    for row in rows:
+        assert (row["grid_l1_w"], row["load_l1_w"], row["pv_ac_grid_l2_w"]) == (40000.0, 45000.0, 36000.0), row

@@ -315,3 +315,53 @@ def test_when_a_unit_refuses_every_address_then_no_split_storm() -> None:
         assert 0 < len(to_bms) <= 2 * 6  # the two whole blocks per poll, no per-register retries
         assert not values_of(sink.snapshot(), "bms")
         assert source.counters()["errors_exception_0x02"] >= 10
+
+
+# --- the 32-bit system power registers (884-918, dbus_modbustcp v1.0.85 on) before the 16-bit ones --------
+POWERS_32 = {
+    ("system", 902): [0x0000, 45000],  # /Ac/Consumption/L1/Power 45 kW: beyond any 16-bit register
+    ("system", 908): [0x0000, 40000],  # /Ac/Grid/L1/Power 40 kW import
+    ("system", 884): [0x0001, 0x86A0],  # /Ac/PvOnOutput/L1/Power 100 kW
+}
+POWERS_16 = {  # what the 16-bit copies hold for the same D-Bus values (a float wraps: 40000 -> -25536)
+    ("system", 817): [45000],
+    ("system", 820): [40000],
+    ("system", 808): [0x86A0],
+}
+
+
+def system_read(events: list[Event]) -> bool:
+    return "/Ac/Grid/L1/Power" in values_of(events, "system")
+
+
+def test_when_the_firmware_has_32_bit_powers_then_they_are_read_and_not_the_16_bit_ones() -> None:
+    units = gx_units()
+    units[100] = image(("system", "settings", "battery"), {**VALUES, **POWERS_32, **POWERS_16})
+    server = GxModbusServer(units)
+    source = ModbusSource(*settings(server))
+    with server, started(source, until=system_read) as (_, events):
+        system = values_of(events, "system")
+        assert system["/Ac/Grid/L1/Power"] == 40000
+        assert system["/Ac/Consumption/L1/Power"] == 45000
+        assert system["/Ac/PvOnOutput/L1/Power"] == 100000
+        reads = [struct.unpack(">HH", f[8:12]) for f in server.received if f[6] == 100]
+        system_reads = [(a, n) for a, n in reads if 800 <= a < 920]
+        assert system_reads and all(a > 825 for a, _ in system_reads), "16-bit power registers read"
+
+
+def test_when_older_firmware_lacks_the_32_bit_powers_then_the_16_bit_ones_are_read() -> None:
+    units = gx_units()
+    older = image(("system", "settings", "battery"), {**VALUES, ("system", 820): [1500], ("system", 817): [800]})
+    for address in range(884, 920):  # dbus_modbustcp before v1.0.85 (commit 79736c1): not mapped
+        del older[address]
+    units[100] = older
+    server = GxModbusServer(units)
+    source = ModbusSource(*settings(server))
+    with server, started(source, until=system_read) as (sink, events):
+        system = values_of(events, "system")
+        assert system["/Ac/Grid/L1/Power"] == 1500
+        assert system["/Ac/Consumption/L1/Power"] == 800
+        sink.clear()
+        later = sink.wait_for(lambda ev: len([e for e in ev if isinstance(e, Observation)]) > 60)
+        assert values_of(later, "system")["/Ac/Grid/L1/Power"] == 1500, "the fallback is kept, poll after poll"
+        assert source.counters()["errors_exception_0x02"] >= 1

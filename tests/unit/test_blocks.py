@@ -22,8 +22,8 @@ def mapped_addresses(service: str) -> set[int]:
 @pytest.mark.parametrize(
     ("service", "expected"),
     [
-        # 884-919 hold only '#32' copies of paths already read at 808-825: not planned
-        ("system", [Block(800, 84)]),
+        # the plain rows end with the 32-bit powers at 918-919 (their 16-bit '#16' copies at 808-825)
+        ("system", [Block(800, 120)]),
         ("battery", [Block(256, 74), Block(1282, 62)]),  # 330 is the '#Ah' copy of /ConsumedAmphours
         ("settings", [Block(2900, 4)]),
     ],
@@ -77,4 +77,16 @@ def test_when_run_longer_than_limit_then_split_without_cutting_a_register() -> N
 def test_when_limit_is_small_then_blocks_respect_it() -> None:
     blocks = plan_blocks(tables.registers_for("system"), all_paths("system"), max_registers=10)
     assert all(b.count <= 10 for b in blocks)
-    assert blocks[0].address == 800 and blocks[-1].end == 884
+    assert blocks[0].address == 800 and blocks[-1].end == 920
+
+
+def test_when_the_stored_system_powers_are_planned_then_the_32_bit_registers_are_read() -> None:
+    regs = tables.registers_for("system")
+    wanted = [s.path for s in tables.fields() if s.role == "system"]
+    blocks = plan_blocks(regs, wanted)
+    covered = {a for b in blocks for a in range(b.address, b.end)}
+    for path in ("/Ac/Grid/L1/Power", "/Ac/Consumption/L1/Power", "/Ac/PvOnOutput/L1/Power", "/Ac/PvOnGrid/L3/Power"):
+        reg = tables.register_by_path("system")[path]
+        assert reg.type.endswith("32"), (path, reg)
+        assert {reg.address, reg.address + 1} <= covered, path
+    assert not covered & set(range(808, 826)), "the 16-bit copies are not read when the 32-bit ones exist"

@@ -192,11 +192,17 @@ def test_when_block_decoded_then_each_path_gets_its_value_and_reserved_skipped()
     assert out["/Dc/Battery/Voltage"] == pytest.approx(53.2)
     assert out["/Dc/Battery/Power"] == -100
     assert "" not in out
-    # the '#32' copy of a path does not override the primary register
-    words[908 - 800 : 910 - 800] = [0, 5000]
+    # the 32-bit register is the plain one: its '#16' copy does not override it, whatever the order
+    words[908 - 800 : 910 - 800] = [0, 50000]
     words[820 - 800] = 4000
     out = decode_block(registers, BlockRead(800, tuple(words)))
-    assert out["/Ac/Grid/L1/Power"] == 4000
+    assert out["/Ac/Grid/L1/Power"] == 50000
+
+
+def test_when_a_block_holds_only_the_16_bit_copy_then_it_gives_the_value() -> None:
+    # older firmware (before dbus_modbustcp v1.0.85) has no 908: the poller reads 820 on its own
+    out = decode_block(tables.registers_for("system"), BlockRead(820, (0x10000 - 1500,)))
+    assert out == {"/Ac/Grid/L1/Power": -1500}
 
 
 def test_when_register_outside_block_then_not_decoded() -> None:
