@@ -1,7 +1,8 @@
 """The 1 Hz grid: a last-value cache fed by the sources, sampled on whole UTC seconds (pure logic + a lock).
 
 Every second `snapshot()` turns the cache into one row per device (`battery`, tag device=shunt|bms), one
-row per cell (`cell`, tag cell=<n>) and one `system` row. A value goes into a row only while it is fresh:
+row per cell (`cell`, tag cell=<n>, plus battery=<b> inside a multi-battery BMS) and one `system` row.
+A value goes into a row only while it is fresh:
 its age (now - the last time its source confirmed it, by a message or a later `Confirm`) is within the
 TTL of its class. MQTT is preferred (full precision), Modbus is the fallback. A fresh MQTT null means the
 GX itself says "invalid", so it also suppresses the Modbus reading (which would be a 0). Values that are
@@ -23,7 +24,7 @@ from collector.observation import Confirm, DeviceGone, Event, Invalid, Observati
 
 SOURCE_PRIORITY: tuple[SourceName, ...] = ("mqtt", "modbus")
 
-RowKey = tuple[str, str, int]  # (measurement, device tag or "", cell number or 0)
+RowKey = tuple[str, str, int, int]  # (measurement, device tag or "", battery number or 0, cell number or 0)
 
 
 class _Gone(Enum):
@@ -61,9 +62,9 @@ class Grid:
         self._ttl_s = dict(ttl_s)
         self._lock = threading.Lock()
         self._held: dict[tuple[Role, str], dict[SourceName, _Held]] = {}
-        self._specs: dict[tuple[str, str], tuple[FieldSpec, int] | None] = {}
+        self._specs: dict[tuple[str, str], tuple[FieldSpec, int, int] | None] = {}
 
-    def _spec(self, role: str, path: str) -> tuple[FieldSpec, int] | None:
+    def _spec(self, role: str, path: str) -> tuple[FieldSpec, int, int] | None:
         key = (role, path)
         if key not in self._specs:
             self._specs[key] = field_for(role, path)
@@ -99,8 +100,8 @@ class Grid:
             cells = set()
             for (role, path), per_source in self._held.items():
                 found = self._spec(role, path)
-                if found and found[1] and any(h.value is not _Gone.GONE for h in per_source.values()):
-                    cells.add(found[1])
+                if found and found[2] and any(h.value is not _Gone.GONE for h in per_source.values()):
+                    cells.add(found[1:])
             return len(cells)
 
     def snapshot(self, ts_ns: int, now_mono_s: float) -> list[Sample]:
@@ -120,8 +121,8 @@ class Grid:
             found = self._spec(role, path)
             if found is None:
                 continue
-            spec, cell = found
-            row_key = (spec.measurement, DEVICE_TAG.get(role, ""), cell)
+            spec, battery, cell = found
+            row_key = (spec.measurement, DEVICE_TAG.get(role, ""), battery, cell)
             _spec, cands = rows.setdefault(row_key, {}).setdefault(spec.field, (spec, []))
             cands.extend(per_source.items())
         return rows
@@ -148,7 +149,7 @@ class Grid:
         ts_ns: int,
         now_mono_s: float,
     ) -> Sample | None:
-        measurement, device, cell = row_key
+        measurement, device, battery, cell = row_key
         values: dict[str, FieldValue] = {}
         ages: list[float] = []
         stale = 0
@@ -167,6 +168,8 @@ class Grid:
         tags = {"site": self._site}
         if device:
             tags["device"] = device
+        if battery:
+            tags["battery"] = str(battery)
         if cell:
             tags["cell"] = str(cell)
         return Sample(measurement, tags, values, ts_ns, source="grid")

@@ -29,7 +29,7 @@ from deploy.localservices import InfluxServer, MosquittoServer, free_port, wait_
 ROOT = Path(__file__).resolve().parent.parent
 SHOW = {
     "battery": ("device", ["voltage_v", "current_a", "power_w", "soc_pct", "temperature_c"]),
-    "cell": ("cell", ["voltage_v", "temperature_c", "balancing"]),
+    "cell": ("cell", ["voltage_v", "balancing"]),
     "system": ("", ["battery_power_w", "pv_w", "load_w", "grid_w", "battery_soc_pct"]),
     "collector_health": ("", ["lines_buffered", "lines_written", "buffer_depth"]),
 }

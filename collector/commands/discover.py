@@ -7,7 +7,6 @@ Modbus sends one FC3 read per probed unit id (through the read-only client).
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,6 @@ PROBE_UNITS = (100, 225, 223, 224, 226, 227, 238, 239)
 # Cerbo unit id -> device instance (victronenergy/dbus_modbustcp unitid2di.csv at v1.0.101, commit 24c50db);
 # other units: unit id = instance.
 UNIT_TO_INSTANCE = {100: 0, 225: 512, 223: 277, 224: 278, 226: 279, 227: 276, **{231 + i: 288 + i for i in range(9)}}
-_CELL_PATH = re.compile(r"^/(?:Voltages/Cell(\d+)|Cell/(\d+)/Volts)$")
 
 
 @dataclass(slots=True)
@@ -48,9 +46,9 @@ class MqttFindings:
     def add(self, service: str, instance: int, path: str, payload: bytes) -> None:
         """Record one N/ message of a service instance."""
         info = self.services.setdefault((service, instance), {"cells": set()})
-        cell = _CELL_PATH.match(path)
-        if cell:
-            info["cells"].add(int(cell.group(1) or cell.group(2)))  # type: ignore[attr-defined]
+        cell = _cell_of(path)
+        if cell is not None:
+            info["cells"].add(cell)  # type: ignore[attr-defined]
         elif path in ("/ProductName", "/CustomName", "/System/NrOfCellsPerBattery"):
             data = decode_json_object(payload)
             if data is not None and data.get("value") is not None:
@@ -62,6 +60,14 @@ class MqttFindings:
         cells = info.get("cells") or set()
         declared = info.get("/System/NrOfCellsPerBattery")
         return len(cells) if cells else (int(declared) if isinstance(declared, int | float) else 0)  # type: ignore[arg-type]
+
+
+def _cell_of(path: str) -> tuple[int, int] | None:
+    """(battery, cell) when `path` is a per-cell voltage of some BMS family (from fields.csv), else None."""
+    found = tables.field_for("bms", path)
+    if found is None or not found[2] or found[0].field != "voltage_v":
+        return None
+    return found[1], found[2]
 
 
 def unit_for_instance(instance: int) -> int | None:

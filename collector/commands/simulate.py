@@ -19,6 +19,7 @@ from bess_common.errors import BessError
 from bess_common.influx import InfluxClient
 from bess_common.logs import get_logger, setup_logging
 from collector.simulator.backfill import Progress, write_batches
+from collector.simulator.bms import BMS_PROFILES, DEFAULT_BMS
 from collector.simulator.gx import GxSimulator
 from collector.simulator.history import history_samples
 from collector.simulator.physics import BessPhysics
@@ -32,6 +33,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="physics seed (same seed, same numbers)")
     parser.add_argument("--cells", type=int, default=16, help="cells in series")
     parser.add_argument("--portal-id", default=DEFAULT_PORTAL_ID, help="VRM portal id (MQTT topics, /Serial)")
+    parser.add_argument(
+        "--bms",
+        default=DEFAULT_BMS,
+        choices=list(BMS_PROFILES),
+        help="the BMS family behind the GX, publishing its cells as it really does (docs/schema.md)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     live = parser.add_argument_group("live")
     live.add_argument("--modbus-port", type=int, default=None, help="Modbus-TCP port (0 = any free; omit = off)")
@@ -89,6 +96,7 @@ def _live(args: argparse.Namespace, log: Any) -> int:
         modbus_host=args.modbus_host,
         keepalive_timeout_s=args.keepalive_timeout_s,
         modbus_read_write=args.modbus_read_write,
+        bms=args.bms,
     )
     try:
         sim.start()
@@ -102,6 +110,7 @@ def _live(args: argparse.Namespace, log: Any) -> int:
         portal_id=args.portal_id,
         seed=args.seed,
         cells=args.cells,
+        bms=args.bms,
     )
     try:
         stop.wait()
@@ -125,7 +134,13 @@ def _backfill(args: argparse.Namespace, log: Any) -> int:
     start_ns, end_ns = int(start.timestamp()) * 10**9, int(end.timestamp()) * 10**9
     client = InfluxClient(settings)
     samples = history_samples(
-        BessPhysics(args.seed, args.cells), start_ns, end_ns, args.step_s, site=args.site, portal_id=args.portal_id
+        BessPhysics(args.seed, args.cells),
+        start_ns,
+        end_ns,
+        args.step_s,
+        site=args.site,
+        portal_id=args.portal_id,
+        bms=args.bms,
     )
 
     def report(p: Progress) -> None:

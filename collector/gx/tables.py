@@ -50,7 +50,7 @@ class FieldSpec:
     """One stored value: which role/path feeds which measurement and field."""
 
     role: str  # system | settings | shunt | bms
-    path: str  # may hold '{n}' (cell number)
+    path: str  # may hold '{n}' (cell number) and '{b}' (battery number inside a multi-battery BMS)
     measurement: str
     field: str
     kind: Kind
@@ -60,13 +60,24 @@ class FieldSpec:
     def per_cell(self) -> bool:
         return "{n}" in self.path
 
-    def match(self, path: str) -> int | None:
-        """For a per-cell spec, the cell number if `path` matches, else None. Exact match returns 0."""
-        if not self.per_cell:
-            return 0 if path == self.path else None
-        pattern = "^" + re.escape(self.path).replace(r"\{n\}", r"(\d+)") + "$"
-        found = re.match(pattern, path)
-        return int(found.group(1)) if found else None
+    def match(self, path: str) -> tuple[int, int] | None:
+        """(battery, cell) numbers if `path` matches (0 where the spec has no such placeholder), else None."""
+        if not self.per_cell and "{b}" not in self.path:
+            return (0, 0) if path == self.path else None
+        found = _pattern(self.path).match(path)
+        if found is None:
+            return None
+        return int(found.group("b") or 0), int(found.group("n") or 0)
+
+
+@cache
+def _pattern(spec_path: str) -> re.Pattern[str]:
+    escaped = re.escape(spec_path).replace(r"\{n\}", r"(?P<n>\d+)").replace(r"\{b\}", r"(?P<b>\d+)")
+    if "(?P<b>" not in escaped:
+        escaped += "(?P<b>)"
+    if "(?P<n>" not in escaped:
+        escaped += "(?P<n>)"
+    return re.compile("^" + escaped + "$")
 
 
 def _rows(name: str) -> list[dict[str, str]]:
@@ -138,11 +149,12 @@ def register_by_path(service: str) -> dict[str, Register]:
     return out
 
 
-def field_for(role: str, path: str) -> tuple[FieldSpec, int] | None:
-    """The spec storing (role, path) and the cell number (0 when not per-cell), or None if not stored."""
+def field_for(role: str, path: str) -> tuple[FieldSpec, int, int] | None:
+    """The spec storing (role, path) with its battery and cell numbers (0 when not per battery / per cell), or
+    None if not stored."""
     for spec in fields():
         if spec.role == role:
-            cell = spec.match(path)
-            if cell is not None:
-                return spec, cell
+            found = spec.match(path)
+            if found is not None:
+                return spec, found[0], found[1]
     return None

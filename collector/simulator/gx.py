@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from collector.simulator.bms import DEFAULT_BMS
 from collector.simulator.faults import Faults
 from collector.simulator.modbus_server import ModbusServer
 from collector.simulator.mqtt_publisher import MqttPublisher
@@ -23,6 +24,7 @@ class GxSimulator:
     `reconnect_delay_s`: the MQTT client's wait before reconnecting to a lost broker, (min, max) growing
     exponentially, or one fixed delay. `modbus_read_write` is the GX's Settings/ModbusServer/ReadWrite
     (default False = 0, as docs/gx-setup.md recommends: every Modbus write is refused with exception 2).
+    `bms` names the BMS family behind the GX (collector/simulator/bms.py: serialbattery, lynx-ng, can, ...).
     """
 
     def __init__(
@@ -40,12 +42,14 @@ class GxSimulator:
         heartbeat_s: float = 3.0,
         reconnect_delay_s: float | tuple[float, float] = (1.0, 2.0),
         modbus_read_write: bool = False,
+        bms: str = DEFAULT_BMS,
     ) -> None:
         self.seed = seed
         self.portal_id = portal_id
         self.clock = clock
         self.physics = BessPhysics(seed, cells)
-        self._truth = Truth(self.physics, portal_id)
+        self.bms = bms
+        self._truth = Truth(self.physics, portal_id, bms=bms)
         self.recorder = Recorder()
         self.faults = Faults(self._truth_now)
         self.modbus_port = modbus_port

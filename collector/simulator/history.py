@@ -17,6 +17,7 @@ import numpy as np
 from bess_common.sample import FieldValue, Sample
 from bess_common.schema import AGE_FIELD, DEVICE_TAG, STALE_FIELD, SYSTEM, derive_system_totals
 from collector.gx.tables import FieldSpec, field_for
+from collector.simulator.bms import DEFAULT_BMS
 from collector.simulator.physics import BessPhysics
 from collector.simulator.profiles import DAY_S
 from collector.simulator.truth import DEFAULT_PORTAL_ID, Column, Key, Truth
@@ -34,18 +35,21 @@ class _RowPlan:
 
 def _row_plans(keys: list[Key], site: str) -> list[_RowPlan]:
     """Group the stored (role, path) keys into rows, sorted like the grid's snapshot."""
-    rows: dict[tuple[str, str, int], list[tuple[str, FieldSpec, Key]]] = {}
+    rows: dict[tuple[str, str, int, int], list[tuple[str, FieldSpec, Key]]] = {}
     for key in keys:
         found = field_for(*key)
         if found is None:
             continue
-        spec, cell = found
-        rows.setdefault((spec.measurement, DEVICE_TAG.get(key[0], ""), cell), []).append((spec.field, spec, key))
+        spec, battery, cell = found
+        row_key = (spec.measurement, DEVICE_TAG.get(key[0], ""), battery, cell)
+        rows.setdefault(row_key, []).append((spec.field, spec, key))
     plans = []
-    for (measurement, device, cell), fields in sorted(rows.items()):
+    for (measurement, device, battery, cell), fields in sorted(rows.items()):
         tags = {"site": site}
         if device:
             tags["device"] = device
+        if battery:
+            tags["battery"] = str(battery)
         if cell:
             tags["cell"] = str(cell)
         plans.append(_RowPlan(measurement, tags, tuple(fields)))
@@ -103,11 +107,12 @@ def history_samples(
     *,
     site: str = "shop",
     portal_id: str = DEFAULT_PORTAL_ID,
+    bms: str = DEFAULT_BMS,
 ) -> Iterator[Sample]:
     """Rows for every whole UTC second in [start_ns, end_ns) that is a multiple of `step_s`, in time order."""
     if step_s < 1:
         raise ValueError("step_s must be >= 1")
-    truth = Truth(physics, portal_id, cache_days=1)
+    truth = Truth(physics, portal_id, cache_days=1, bms=bms)
     first_s = -(-start_ns // NS)
     first_s = -(-first_s // step_s) * step_s
     end_s = -(-end_ns // NS)  # exclusive

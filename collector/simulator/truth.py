@@ -19,6 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from collector.simulator.bms import (
+    DEFAULT_BMS,
+    REQUESTED_BATTERY,
+    SMARTLITHIUM_ERRORS,
+    BmsProfile,
+    bms_profile,
+)
 from collector.simulator.physics import CAPACITY_AH, FORCE, BessPhysics, DayArrays, sum_cells
 from collector.simulator.profiles import DAY_S
 
@@ -28,14 +35,12 @@ Value = float | int | str | None
 
 DEFAULT_PORTAL_ID = "c0619ab2f4e1"
 SHUNT_PRODUCT_ID = 0x0141
-BMS_PRODUCT_ID = 0xB004
 INVERTER_EFFICIENCY = 0.94
 MODBUS_ONLY = frozenset({("system", "/Timestamp")})  # served from register 830, never a D-Bus topic
 FLOAT32_ROLES = frozenset({"shunt"})
 BALANCE_ABOVE_V = 3.45
 CHUNK_CELL_SECONDS = 2_000_000  # cells x seconds computed at once by values_at (~16 MB per float matrix)
 CHUNK_CHOICES_S = (86_400, 43_200, 21_600, 10_800, 7_200, 3_600, 1_800, 900, 600, 300, 120, 60)
-CELL_PATHS = ("/Voltages/Cell", "/Balances/Cell", "/Temperatures/Cell")  # + n: the per-cell BMS paths
 
 
 def chunk_seconds(cells: int) -> int:
@@ -89,6 +94,7 @@ def _system(a: DayArrays, shunt: dict[str, Column], portal_id: str) -> dict[str,
         "/Dc/Pv/Power": np.round(a.pv_w),
         "/Dc/Pv/Current": np.round(a.pv_w / a.pack_v, 1),
         "/Dc/System/Power": np.round(a.dc_system_w),
+        "/Dc/Charger/Power": None,  # no DC charger on this site: dbus-systemcalc leaves the path invalid
         "/Dc/Vebus/Current": np.round(inverter_dc_w / a.pack_v, 1),
         "/Dc/Vebus/Power": np.round(inverter_dc_w),
         "/Dc/InverterCharger/Current": np.round(inverter_dc_w / a.pack_v, 1),
@@ -115,6 +121,8 @@ def _shunt(a: DayArrays, day: int, time_to_go_s: np.ndarray) -> dict[str, Column
         "/Soc": f32(np.round(a.soc * 100.0, 1)),
         "/ConsumedAmphours": f32(-np.round((1.0 - a.soc) * CAPACITY_AH, 1)),
         "/TimeToGo": time_to_go_s,
+        "/Dc/0/MidVoltage": None,  # no midpoint wired: invalid (Modbus 263/264 read 0)
+        "/Dc/0/MidVoltageDeviation": None,
         "/History/DeepestDischarge": -201.5,
         "/History/LastDischarge": -96.3,
         "/History/AverageDischarge": -88.0,
@@ -174,9 +182,41 @@ def _arg_extreme(x: np.ndarray, lowest: bool) -> np.ndarray:
 
 
 Block = tuple[tuple[Key, ...], np.ndarray]  # the keys of the rows of a (cells, n) matrix
+BMS_ALARMS = (
+    "Alarm",
+    "LowVoltage",
+    "HighVoltage",
+    "LowSoc",
+    "LowTemperature",
+    "HighTemperature",
+    "HighChargeCurrent",
+    "HighDischargeCurrent",
+    "InternalFailure",
+    "HighChargeTemperature",
+    "LowChargeTemperature",
+)
 
 
-def _bms_cells(a: DayArrays) -> tuple[dict[str, Column], list[Block]]:
+def _cell_keys(template: str, cells: range, per_battery: int) -> tuple[Key, ...]:
+    """The (bms, path) keys of cells (0-based), numbered per battery when the template has '{b}'."""
+    return tuple(
+        (
+            "bms",
+            template.format(b=i // per_battery + 1, n=i % per_battery + 1)
+            if "{b}" in template
+            else template.format(n=i + 1),
+        )
+        for i in cells
+    )
+
+
+def _sensor_temperatures(cell_t: np.ndarray) -> list[np.ndarray]:
+    """Four BMS sensors, each on a quarter of the pack (the mean of its cells), as serialbattery has them."""
+    groups = np.array_split(np.arange(cell_t.shape[0]), 4)
+    return [np.round(_cell_mean(cell_t[g]), 1) if len(g) else np.full(cell_t.shape[1], np.nan) for g in groups]
+
+
+def _bms_cells(a: DayArrays, profile: BmsProfile) -> tuple[dict[str, Column], list[Block]]:
     n = a.cell_v.shape[0]
     cell_v = np.round(a.cell_v, 3)
     cell_t = np.round(a.cell_t_c, 1)
@@ -188,31 +228,71 @@ def _bms_cells(a: DayArrays) -> tuple[dict[str, Column], list[Block]]:
         "/System/MaxCellVoltage": vmax,
         "/System/MinVoltageCellId": ids[_arg_extreme(cell_v, lowest=True)],
         "/System/MaxVoltageCellId": ids[_arg_extreme(cell_v, lowest=False)],
-        "/System/MinCellTemperature": cell_t.min(axis=0),
-        "/System/MaxCellTemperature": cell_t.max(axis=0),
-        "/System/MinTemperatureCellId": ids[_arg_extreme(cell_t, lowest=True)],
-        "/System/MaxTemperatureCellId": ids[_arg_extreme(cell_t, lowest=False)],
         "/Balancing": flags.max(axis=0),
         "/Balancer/Status": np.where(flags.max(axis=0) > 0, 2, 1),
-        "/Voltages/Sum": np.round(sum_cells(cell_v), 3),
-        "/Voltages/Diff": np.round(vmax - vmin, 3),
         "/Info/MaxChargeCurrent": np.where(vmax > 3.45, 20.0, 140.0),
         "/Io/AllowToCharge": (vmax < 3.60).astype(np.int64),
         "/Io/AllowToDischarge": (vmin > 2.80).astype(np.int64),
         "/Alarms/CellImbalance": ((vmax - vmin) > 0.15).astype(np.int64),
         "/Alarms/LowCellVoltage": (vmin < 2.95).astype(np.int64),
     }
-    blocks = [
-        (tuple(("bms", f"{prefix}{i + 1}") for i in range(n)), matrix)
-        for prefix, matrix in zip(CELL_PATHS, (cell_v, flags, cell_t), strict=True)
-    ]
+    if profile.sensors:  # serialbattery: min/max "cell" temperature is over its sensors, named by config
+        sensors = _sensor_temperatures(a.cell_t_c)
+        stack = np.vstack(sensors)
+        names = np.array([f"Temp {k}" for k in range(1, 5)])
+        for k, column in enumerate(sensors, start=1):
+            out[f"/System/Temperature{k}"] = column
+            out[f"/System/Temperature{k}Name"] = f"Temp {k}"
+        out["/System/MOSTemperature"] = np.round(_cell_mean(a.cell_t_c) + 4.0, 1)
+        out["/System/MinCellTemperature"] = stack.min(axis=0)
+        out["/System/MaxCellTemperature"] = stack.max(axis=0)
+        out["/System/MinTemperatureCellId"] = names[_arg_extreme(stack, lowest=True)]
+        out["/System/MaxTemperatureCellId"] = names[_arg_extreme(stack, lowest=False)]
+    else:
+        out["/System/MinCellTemperature"] = cell_t.min(axis=0)
+        out["/System/MaxCellTemperature"] = cell_t.max(axis=0)
+        out["/System/MinTemperatureCellId"] = ids[_arg_extreme(cell_t, lowest=True)]
+        out["/System/MaxTemperatureCellId"] = ids[_arg_extreme(cell_t, lowest=False)]
+    if profile.cell_summary is not None:
+        out[f"{profile.cell_summary}/Sum"] = np.round(sum_cells(cell_v), 2)
+        out[f"{profile.cell_summary}/Diff"] = np.round(vmax - vmin, 3)
+    per_battery = n // profile.batteries if n % profile.batteries == 0 else n
+    blocks: list[Block] = []
+    if profile.cell_voltage is not None:
+        blocks.append((_cell_keys(profile.cell_voltage, range(n), per_battery), cell_v))
+    if profile.cell_balances:
+        blocks.append((_cell_keys("/Balances/Cell{n}", range(n), per_battery), flags))
+    if profile.cell_temperature is not None:  # only the battery selected by /Battery/Request/Id
+        first = (REQUESTED_BATTERY - 1) * per_battery
+        chosen = range(first, first + per_battery)
+        blocks.append((_cell_keys(profile.cell_temperature, chosen, per_battery), cell_t[first : first + per_battery]))
     return out, blocks
 
 
-def _bms(a: DayArrays) -> tuple[dict[str, Column], list[Block]]:
-    out, blocks = _bms_cells(a)
-    volts = np.round(out["/Voltages/Sum"], 2)
+def _bms_batteries(profile: BmsProfile, cells: int) -> dict[str, Column]:
+    """The multi-battery paths of a Lynx Smart BMS NG: batteries in series, the requested one, serials."""
+    count = profile.batteries if cells % profile.batteries == 0 else 1
+    out: dict[str, Column] = {
+        "/System/NrOfBatteries": count,
+        "/System/BatteriesParallel": 1,
+        "/System/BatteriesSeries": count,
+        "/System/NrOfCellsPerBattery": cells // count,
+    }
+    if profile.cell_temperature is not None:
+        out["/Battery/Request/Id"] = REQUESTED_BATTERY
+        for b in range(1, count + 1):
+            out[f"/Battery/{b}/Serial"] = f"HQ2412B{b:04d}"
+    if profile.smartlithium_errors:
+        for name in SMARTLITHIUM_ERRORS:
+            out[f"/Errors/SmartLithium/{name}"] = 0
+    return out
+
+
+def _bms(a: DayArrays, profile: BmsProfile) -> tuple[dict[str, Column], list[Block]]:
+    out, blocks = _bms_cells(a, profile)
+    volts = np.round(sum_cells(np.round(a.cell_v, 3)), 2)
     amps = np.round(a.current_a, 1)
+    out.update(_bms_batteries(profile, a.cell_v.shape[0]))
     out.update(
         {
             "/Dc/0/Voltage": volts,
@@ -222,10 +302,6 @@ def _bms(a: DayArrays) -> tuple[dict[str, Column], list[Block]]:
             "/Soc": np.round(a.soc * 100.0),
             "/Soh": 99.0,
             "/Capacity": CAPACITY_AH,
-            "/System/NrOfCellsPerBattery": a.cell_v.shape[0],
-            "/System/NrOfBatteries": 1,
-            "/System/BatteriesParallel": 1,
-            "/System/BatteriesSeries": 1,
             "/System/NrOfModulesOnline": 1,
             "/System/NrOfModulesOffline": 0,
             "/System/NrOfModulesBlockingCharge": 0,
@@ -239,27 +315,17 @@ def _bms(a: DayArrays) -> tuple[dict[str, Column], list[Block]]:
             "/Mode": 3,
             "/History/MinimumCellVoltage": 2.95,
             "/History/MaximumCellVoltage": 3.62,
-            "/ProductId": BMS_PRODUCT_ID,
-            "/ProductName": "CAN-bus BMS LFP",
+            "/ProductId": profile.product_id,
+            "/ProductName": profile.product_name,
             "/DeviceInstance": 512,
             "/Connected": 1,
             "/CustomName": "Shop pack",
-            "/ConnectionInformation": "CAN-bus",
+            "/ConnectionInformation": profile.connection,
+            "/FirmwareVersion": profile.firmware_version,
+            "/Serial": profile.serial,
         }
     )
-    for alarm in (
-        "Alarm",
-        "LowVoltage",
-        "HighVoltage",
-        "LowSoc",
-        "LowTemperature",
-        "HighTemperature",
-        "HighChargeCurrent",
-        "HighDischargeCurrent",
-        "InternalFailure",
-        "HighChargeTemperature",
-        "LowChargeTemperature",
-    ):
+    for alarm in (*BMS_ALARMS, *profile.extra_alarms):
         out[f"/Alarms/{alarm}"] = 0
     return out, blocks
 
@@ -285,10 +351,9 @@ class Chunk:
     def merged(self) -> dict[Key, Column]:
         """One column per (role, path), the per-cell ones as rows of their block (views, no copy)."""
         out = dict(self.columns)
-        if self.blocks:
-            for i in range(len(self.blocks[0][0])):
-                for keys, matrix in self.blocks:
-                    out[keys[i]] = matrix[i]
+        for keys, matrix in self.blocks:
+            for i, key in enumerate(keys):
+                out[key] = matrix[i]
         return out
 
     def values(self, i: int) -> dict[Key, Value]:
@@ -303,27 +368,29 @@ class Chunk:
         return out
 
 
-def chunk_columns(a: DayArrays, portal_id: str, time_to_go_s: np.ndarray | None = None) -> Chunk:
+def chunk_columns(
+    a: DayArrays, portal_id: str, time_to_go_s: np.ndarray | None = None, bms: BmsProfile | None = None
+) -> Chunk:
     """Every (role, path) of the simulated GX for the span `a` (time_to_go_s: the span's slice of the day's
-    time-to-go; computed from `a` when None, which needs `a` to be the whole day)."""
+    time-to-go; computed from `a` when None, which needs `a` to be the whole day; bms: the BMS family)."""
     ttg = _time_to_go_s(a.current_a, a.soc) if time_to_go_s is None else time_to_go_s
     shunt = _shunt(a, a.day, ttg)
-    bms, blocks = _bms(a)
+    bms_paths, blocks = _bms(a, bms or bms_profile(DEFAULT_BMS))
     out: dict[Key, Column] = {}
     for role, paths in (
         ("system", _system(a, shunt, portal_id)),
         ("settings", _settings(a)),
         ("shunt", shunt),
-        ("bms", bms),
+        ("bms", bms_paths),
     ):
         for path, column in paths.items():
             out[(role, path)] = column
     return Chunk(a.day, a.start_s, out, tuple(blocks))
 
 
-def day_columns(a: DayArrays, portal_id: str) -> dict[Key, Column]:
+def day_columns(a: DayArrays, portal_id: str, bms: BmsProfile | None = None) -> dict[Key, Column]:
     """Every (role, path) of the simulated GX for one whole day."""
-    return chunk_columns(a, portal_id).merged()
+    return chunk_columns(a, portal_id, bms=bms).merged()
 
 
 def pick(column: Column, i: int) -> Value:
@@ -341,9 +408,12 @@ def pick(column: Column, i: int) -> Value:
 class Truth:
     """values_at(t_s): the GX's D-Bus state at a UTC second, at full precision (None = invalid)."""
 
-    def __init__(self, physics: BessPhysics, portal_id: str = DEFAULT_PORTAL_ID, cache_days: int = 2) -> None:
+    def __init__(
+        self, physics: BessPhysics, portal_id: str = DEFAULT_PORTAL_ID, cache_days: int = 2, bms: str = DEFAULT_BMS
+    ) -> None:
         self.physics = physics
         self.portal_id = portal_id
+        self.bms = bms_profile(bms)
         self.chunk_s = chunk_seconds(physics.cells)
         self._cache: OrderedDict[tuple[int, int], Chunk] = OrderedDict()
         self._cache_n = cache_days if self.chunk_s == DAY_S else max(cache_days, 3)
@@ -355,7 +425,7 @@ class Truth:
         """All columns of one whole UTC day (cached when values_at computes whole days too)."""
         if self.chunk_s == DAY_S:
             return self.chunk(day, 0).merged()
-        return day_columns(self.physics.day_arrays(day), self.portal_id)
+        return day_columns(self.physics.day_arrays(day), self.portal_id, self.bms)
 
     def prefetch(self, t_s: int) -> None:
         """Compute the chunk holding UTC second t_s ahead of time (a no-op when it is cached)."""
@@ -388,10 +458,10 @@ class Truth:
                 return found
         end_s = min(start_s + self.chunk_s, DAY_S)
         if start_s == 0 and end_s == DAY_S:
-            chunk = chunk_columns(self.physics.day_arrays(day), self.portal_id)
+            chunk = chunk_columns(self.physics.day_arrays(day), self.portal_id, bms=self.bms)
         else:
             arrays = self.physics.span_arrays(day, start_s, end_s)
-            chunk = chunk_columns(arrays, self.portal_id, self._time_to_go(day)[start_s:end_s])
+            chunk = chunk_columns(arrays, self.portal_id, self._time_to_go(day)[start_s:end_s], self.bms)
         with self._lock:
             self._cache[(day, start_s)] = chunk
             while len(self._cache) > self._cache_n:

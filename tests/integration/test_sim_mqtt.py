@@ -148,7 +148,8 @@ def test_when_keepalive_with_echo_then_full_republish_ends_with_the_token(
     truth = sim.truth(T)
     assert topics[f"N/{P}/battery/0/Dc/0/Voltage"].value() == truth[("shunt", "/Dc/0/Voltage")]
     assert topics[f"N/{P}/battery/512/Voltages/Cell16"].value() == truth[("bms", "/Voltages/Cell16")]
-    assert topics[f"N/{P}/battery/512/Temperatures/Cell1"].value() == truth[("bms", "/Temperatures/Cell1")]
+    assert topics[f"N/{P}/battery/512/System/Temperature1"].value() == truth[("bms", "/System/Temperature1")]
+    assert not [t for t in topics if "/Temperatures/" in t]  # not a Victron path
     assert topics[f"N/{P}/battery/512/Balances/Cell3"].value() == truth[("bms", "/Balances/Cell3")]
     assert topics[f"N/{P}/battery/0/ProductId"].value() == 0x0141
     assert topics[f"N/{P}/system/0/Ac/PvOnGrid/L1/Power"].payload == b'{"value": null}'

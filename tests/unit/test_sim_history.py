@@ -39,7 +39,7 @@ def test_when_generating_then_rows_follow_the_schema(physics: BessPhysics) -> No
     system = first[-1]
     assert system.tags == {"site": "lab"}
     assert system.fields["load_w"] == system.fields["load_l1_w"]
-    assert system.fields[STALE_FIELD] == 10  # L2/L3 and AC-coupled PV are invalid (null) on this site
+    assert system.fields[STALE_FIELD] == 11  # L2/L3, AC-coupled PV and the DC charger are invalid (null) here
     assert isinstance(first[0].fields["balancing"], int)
     assert isinstance(first[0].fields["voltage_v"], float)
 
@@ -54,7 +54,32 @@ def test_when_sampled_then_values_equal_the_truth(physics: BessPhysics) -> None:
     assert shunt.fields["voltage_v"] == v[("shunt", "/Dc/0/Voltage")]
     assert shunt.fields["consumed_ah"] == v[("shunt", "/ConsumedAmphours")]
     assert cell3.fields["voltage_v"] == v[("bms", "/Voltages/Cell3")]
-    assert cell3.fields["temperature_c"] == v[("bms", "/Temperatures/Cell3")]
+    assert cell3.fields["balancing"] == v[("bms", "/Balances/Cell3")]
+    assert "temperature_c" not in cell3.fields  # dbus-serialbattery has no per-cell temperature
+    bms = next(r for r in second if r.tags.get("device") == "bms" and r.measurement == "battery")
+    assert bms.fields["temperature_1_c"] == v[("bms", "/System/Temperature1")]
+    assert bms.fields["mos_temperature_c"] == v[("bms", "/System/MOSTemperature")]
+
+
+def test_when_the_bms_is_a_lynx_smart_bms_ng_then_cells_carry_their_battery_and_one_battery_its_temperatures(
+    physics: BessPhysics,
+) -> None:
+    rows = list(history_samples(physics, T0 * NS, (T0 + 1) * NS, bms="lynx-ng"))
+    cells = {(r.tags["battery"], r.tags["cell"]): r.fields for r in rows if r.measurement == "cell"}
+    assert sorted(cells) == [(str(b), str(n)) for b in range(1, 5) for n in range(1, 5)]
+    v = Truth(physics, bms="lynx-ng").values_at(T0)
+    assert cells[("3", "2")]["voltage_v"] == v[("bms", "/Battery/3/Cell/2/Voltage")]
+    assert {key for key, f in cells.items() if "temperature_c" in f} == {("1", str(n)) for n in range(1, 5)}
+    assert cells[("1", "4")]["temperature_c"] == v[("bms", "/Battery/1/Cell/4/Temperature")]
+
+
+def test_when_the_bms_is_on_can_bus_then_no_cell_rows_only_min_max(physics: BessPhysics) -> None:
+    rows = list(history_samples(physics, T0 * NS, (T0 + 1) * NS, bms="can"))
+    assert not [r for r in rows if r.measurement == "cell"]
+    bms = next(r for r in rows if r.tags.get("device") == "bms")
+    assert {"min_cell_voltage_v", "max_cell_voltage_v", "min_cell_temperature_c", "max_cell_temperature_c"} <= set(
+        bms.fields
+    )
 
 
 def test_when_stepping_then_rows_sit_on_multiples_of_the_step(physics: BessPhysics) -> None:

@@ -11,7 +11,7 @@ from collector.simulator.mqtt_publisher import garbage_messages, keepalive_optio
 
 def test_topics_follow_venus_service_and_instance() -> None:
     assert topic_for("abc", "shunt", "/Dc/0/Voltage") == "N/abc/battery/0/Dc/0/Voltage"
-    assert topic_for("abc", "bms", "/Temperatures/Cell3") == "N/abc/battery/512/Temperatures/Cell3"
+    assert topic_for("abc", "bms", "/System/Temperature3") == "N/abc/battery/512/System/Temperature3"
     assert topic_for("abc", "system", "/Serial") == "N/abc/system/0/Serial"
     assert topic_for("abc", "settings", "/Settings/CGwacs/Hub4Mode") == "N/abc/settings/0/Settings/CGwacs/Hub4Mode"
 
