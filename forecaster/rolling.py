@@ -11,7 +11,6 @@ import numpy as np
 from forecaster import metrics, regimes
 from forecaster.config import ForecastTask
 from forecaster.frame import monotone
-from forecaster.gate import OVERALL
 from forecaster.windows import NS, Window, build_window, skip_reason, slice_context
 from forecaster.zoo.protocol import ForecastModel, median_of
 
@@ -75,22 +74,19 @@ def backtest_mae(
     threshold_w: float,
     context_steps: int | None = None,
 ) -> dict[str, float]:
-    """MAE overall ('all') and per horizon regime over rolling cut-offs; unusable windows are skipped."""
+    """MAE overall (metrics.ALL) and per horizon regime over rolling cut-offs (forecaster.metrics, from the
+    per-window terms); unusable windows are skipped."""
     step_ns = task.resolution_s * NS
-    errors: dict[str, list[np.ndarray]] = {}
+    windows: dict[str, list[np.ndarray]] = {}
     for cutoff in cutoffs:
         window = window_at(series, grid_start_ns, task, cutoff, context_steps)
         if skip_reason(window, task.min_context_fraction, task.max_last_gap_steps):
             continue
         actual = actual_after(series[task.target], grid_start_ns, step_ns, cutoff, task.horizon_steps)
-        if not np.isfinite(actual).any():
+        regime = regimes.horizon_regime(actual, threshold_w)
+        if regime == regimes.UNKNOWN:
             continue
-        err = np.abs(actual - predict(window))
-        err = err[np.isfinite(err)]
-        errors.setdefault(OVERALL, []).append(err)
-        errors.setdefault(regimes.horizon_regime(actual, threshold_w), []).append(err)
-    return {
-        k: metrics.mae(np.concatenate(v), np.zeros(sum(e.size for e in v)))
-        for k, v in errors.items()
-        if k != regimes.UNKNOWN
-    }
+        sums = metrics.point_terms(actual, predict(window)).sum(axis=0)
+        windows.setdefault(metrics.ALL, []).append(sums)
+        windows.setdefault(regime, []).append(sums)
+    return {k: float(metrics.mae_of(np.sum(v, axis=0))) for k, v in windows.items()}

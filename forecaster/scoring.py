@@ -17,7 +17,7 @@ from bess_common.schema import FORECAST_SCORE
 from forecaster import metrics, regimes, zoo
 from forecaster.frame import field_level, quantile_field
 
-ALL = "all"
+ALL = metrics.ALL
 ISSUE_TAIL_S = 900  # the regime at issue time is read from the last 15 minutes before the cut-off
 
 
@@ -64,39 +64,33 @@ def _levels(frame: pd.DataFrame) -> list[float]:
     return sorted(lv for lv in (field_level(c) for c in frame.columns) if lv is not None)
 
 
-def _score_group(group: pd.DataFrame, levels: list[float], floor_w: float) -> dict[str, float]:
-    y = group["actual"].to_numpy(dtype=float)
-    median = group["median"].to_numpy(dtype=float)
-    quantiles = {lv: group[quantile_field(lv)].to_numpy(dtype=float) for lv in levels}
-    lo, hi = quantiles.get(0.1), quantiles.get(0.9)
-    mae = metrics.mae(y, median)
-    mae_p = metrics.mae(y, group["persistence_median"].to_numpy(dtype=float))
-    return {
-        "mae_w": mae,
-        "rmse_w": metrics.rmse(y, median),
-        "wql": metrics.weighted_quantile_loss(y, quantiles, floor_w),
-        "coverage_80": metrics.coverage(y, lo, hi) if lo is not None and hi is not None else float("nan"),
-        "skill": metrics.skill(mae, mae_p),
-    }
+def window_terms(frame: pd.DataFrame, actual: pd.Series, threshold_w: float, step_s: int) -> pd.DataFrame:
+    """The per-window form (forecaster.metrics) of a ForecastFrame: one row per (model, version, horizon
+    regime, issue regime, lead bucket, cut-off) with the summed metric terms; persistence is the reference."""
+    labelled = label_windows(frame, actual, threshold_w, step_s)
+    labelled = labelled[np.isfinite(labelled["actual"])]
+    labelled = metrics.with_reference(labelled, zoo.REFERENCE, ["cutoff_ns", "ts_ns"], "reference_median")
+    levels = _levels(labelled)
+    terms = metrics.frame_terms(labelled, levels, {lv: quantile_field(lv) for lv in levels}, "reference_median")
+    keys = ["model", "model_version", "regime_horizon", "regime_issue", "lead_bucket"]
+    return metrics.window_sums(terms, keys, "cutoff_ns")
 
 
 def score(frame: pd.DataFrame, actual: pd.Series, threshold_w: float, floor_w: float, step_s: int) -> list[ScoreRow]:
     """Score a ForecastFrame against gridded actuals (pd.Series: ts_ns -> W). Rows without actuals drop."""
     if frame.empty:
         return []
-    labelled = label_windows(frame, actual, threshold_w, step_s)
-    labelled = labelled[np.isfinite(labelled["actual"])]
-    persistence = labelled[labelled["model"] == zoo.REFERENCE].set_index(["cutoff_ns", "ts_ns"])["median"]
-    labelled = labelled.join(persistence.rename("persistence_median"), on=["cutoff_ns", "ts_ns"])
-    levels = _levels(labelled)
+    windows = window_terms(frame, actual, threshold_w, step_s)
+    columns = list(metrics.SUM_COLUMNS)
     rows: list[ScoreRow] = []
-    for (model, version), by_model in labelled.groupby(["model", "model_version"]):
+    for (model, version), by_model in windows.groupby(["model", "model_version"]):
         for regime_by, column in (("horizon", "regime_horizon"), ("issue", "regime_issue")):
             for regime, by_regime in [(ALL, by_model), *by_model.groupby(column)]:
                 if regime == regimes.UNKNOWN or (regime_by == "issue" and regime == ALL):
                     continue
                 for bucket, group in [(ALL, by_regime), *by_regime.groupby("lead_bucket")]:
-                    values = _score_group(group, levels, floor_w)
+                    total = group[columns].to_numpy(dtype=float).sum(axis=0)
+                    values = metrics.summarize(total, floor_w)
                     rows.append(
                         ScoreRow(
                             str(model),
@@ -104,9 +98,13 @@ def score(frame: pd.DataFrame, actual: pd.Series, threshold_w: float, floor_w: f
                             regime_by,
                             str(regime),
                             str(bucket),
+                            mae_w=values["mae"],
+                            rmse_w=values["rmse"],
+                            wql=values["wql"],
+                            coverage_80=values["coverage80"],
+                            skill=values["skill"],
                             n_windows=int(group["cutoff_ns"].nunique()),
-                            n_points=len(group),
-                            **values,
+                            n_points=int(total[metrics.N]),
                         )
                     )
     return rows

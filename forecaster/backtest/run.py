@@ -359,6 +359,7 @@ def build_manifest(
             "dataset": request.dataset,
         },
         "quiet_threshold_w": settings.quiet_threshold_w,
+        "wql_floor_w": settings.wql_floor_w,
         "hold_last_steps": request.hold_last_steps,
         "cutoffs": {"planned": len(plan.cutoffs), "every_steps": plan.every_steps, "skipped": skipped},
         "variants": list(VARIANT_ORDER),

@@ -16,8 +16,8 @@ from forecaster.report.labels import fmt_num, fmt_pct, fmt_ratio, fmt_w, model_l
 from forecaster.report.runfolder import RunData
 from forecaster.report.stats import Estimate
 from forecaster.report.tables import (
+    ALL_REGIMES,
     COVARIATE_VARIANTS,
-    OVERALL,
     PERSISTENCE,
     Comparison,
     Tables,
@@ -80,7 +80,7 @@ def _rel(rel: Estimate) -> str:
 
 
 def _where(regime: str) -> str:
-    return "Over all windows" if regime == OVERALL else f"In {regime} windows"
+    return "Over all windows" if regime == ALL_REGIMES else f"In {regime} windows"
 
 
 def mae_sentence(c: Comparison, who: str, unit: str) -> str:
@@ -136,7 +136,7 @@ def finetune_findings(tables: Tables, stand_in: bool, unit: str) -> tuple[list[s
 
 def _clause(c: Comparison) -> str:
     r = c.result
-    where = "over all windows" if c.regime == OVERALL else f"in {c.regime} windows"
+    where = "over all windows" if c.regime == ALL_REGIMES else f"in {c.regime} windows"
     change = change_of(r.diff)
     if change == "lower":
         reduction = f"95 % CI {fmt_pct(-r.rel.high, signed=False)} to {fmt_pct(-r.rel.low, signed=False)}"
@@ -240,7 +240,7 @@ def caveats(run: RunData, tables: Tables) -> list[str]:
     for regime in tables.regimes:
         rows = [r for r in tables.rows if r.regime == regime and r.lead_bucket == "all"]
         n = max((r.n_windows for r in rows), default=0)
-        if 0 < n < FEW_WINDOWS and regime != OVERALL:
+        if 0 < n < FEW_WINDOWS and regime != ALL_REGIMES:
             notes.append(f"Only {n} {regime} windows: their confidence intervals are wide.")
     frame = run.forecasts
     for model, share in frame.groupby("model")["fallback"].mean().items():

@@ -84,7 +84,7 @@ def error_vs_lead(
             low, high = np.array([e.low for e in curve.mae]), np.array([e.high for e in curve.mae])
             if np.isfinite(low).any():
                 ax.fill_between(x, low, high, color=color_of(model, tables), alpha=0.18, lw=0)
-        ax.set_title("all windows" if regime == tb.OVERALL else f"{regime} windows")
+        ax.set_title("all windows" if regime == tb.ALL_REGIMES else f"{regime} windows")
         ax.set_xlabel("lead time (min)")
         ax.set_ylabel(f"MAE ({run.unit})")
         ax.set_ylim(bottom=0)

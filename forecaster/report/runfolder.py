@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from bess_common.errors import FatalError
+from forecaster.metrics import DEFAULT_WQL_FLOOR_W
 from forecaster.regimes import REGIMES
 from forecaster.run_contract import (
     FALLBACK_COLUMN,
@@ -44,6 +45,11 @@ class RunData:
     def stand_in(self) -> bool:
         """True when the base model was an untrained stand-in (the real weights were unreachable)."""
         return bool(self.manifest.get("base_model_is_stand_in", False))
+
+    @property
+    def wql_floor_w(self) -> float:
+        """The per-step WQL floor the run was scored with (forecaster.metrics' default for older runs)."""
+        return float(self.manifest.get("wql_floor_w", DEFAULT_WQL_FLOOR_W))
 
     @property
     def unit(self) -> str:

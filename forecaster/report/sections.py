@@ -43,7 +43,8 @@ VERDICT = {
 READING_NOTE = (
     "Each value is followed by its 95 % bootstrap confidence interval over windows (cutoffs resampled with "
     "replacement, not rows). A difference is 'within noise' when the 95 % CI of the paired difference over the "
-    "same windows includes zero. WQL = 2 x mean pinball loss over the quantile levels / max(mean |actual|, 1 W); "
+    "same windows includes zero. WQL = 2 x mean pinball loss over the quantile levels / max(mean |actual|, "
+    "the run's WQL floor per step); "
     "skill = 1 - MAE / MAE of persistence on the same windows; coverage = share of actuals inside q0.1..q0.9."
 )
 

@@ -163,6 +163,7 @@ def write_synthetic_run(run_dir: Path, spec: SyntheticSpec) -> Path:
             "dataset": "simulated",
         },
         "quiet_threshold_w": 100,
+        "wql_floor_w": 100.0,
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return run_dir

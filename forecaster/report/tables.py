@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from forecaster import zoo
+from forecaster import metrics, zoo
 from forecaster.report import stats
 from forecaster.report.labels import model_order
 from forecaster.report.runfolder import (
@@ -21,8 +21,8 @@ from forecaster.report.runfolder import (
 )
 from forecaster.run_contract import ALL_COVARIATES, NO_VARIANT, PAST_COVARIATES, TARGET_ONLY, VARIANT_ORDER, VARIANTS
 
-OVERALL = "overall"
-ALL_LEADS = "all"
+ALL_REGIMES = metrics.ALL  # the regime key of "every window" (as in scores.csv and the gate)
+ALL_LEADS = metrics.ALL
 PERSISTENCE = zoo.REFERENCE
 COVARIATE_VARIANTS = (PAST_COVARIATES, ALL_COVARIATES)
 CellKey = tuple[str, str, str, str]  # regime, model, variant, lead bucket
@@ -113,29 +113,14 @@ class Tables:
 
 
 def point_errors(run: RunData) -> pd.DataFrame:
-    """One row per forecast point with an actual and a median: the per-point terms of every metric."""
+    """One row per forecast point with an actual and a median, with the terms of forecaster.metrics
+    (persistence at the same cutoff and timestamp is the skill reference)."""
     frame = run.forecasts
     frame = frame[np.isfinite(frame["actual"]) & np.isfinite(frame["median"])].copy()
-    actual = frame["actual"].to_numpy(dtype=float)
-    levels = run.quantile_levels
-    quantiles = frame[[_qcol(run, level) for level in levels]].to_numpy(dtype=float)
-    frame["n"] = 1.0
-    frame["abs_err"] = np.abs(actual - frame["median"].to_numpy(dtype=float))
-    frame["sq_err"] = frame["abs_err"] ** 2
-    with np.errstate(invalid="ignore"):
-        losses = np.column_stack([stats.pinball(actual, quantiles[:, i], lv) for i, lv in enumerate(levels)])
-    frame["pinball"] = np.nan_to_num(np.nanmean(losses, axis=1)) if losses.size else 0.0
-    frame["abs_actual"] = np.abs(actual)
-    low, high = interval_columns(run)
-    if low and high:
-        lo, hi = frame[low].to_numpy(dtype=float), frame[high].to_numpy(dtype=float)
-        has = np.isfinite(lo) & np.isfinite(hi)
-        frame["covered"] = (has & (actual >= lo) & (actual <= hi)).astype(float)
-        frame["n_interval"] = has.astype(float)
-    else:
-        frame["covered"] = 0.0
-        frame["n_interval"] = 0.0
-    return frame
+    frame["n"] = 1.0  # kept for the lead curves (MAE per lead step)
+    frame = metrics.with_reference(frame, PERSISTENCE, ["cutoff", "timestamp"], "reference_median")
+    columns = quantile_levels_of(list(run.forecasts.columns))
+    return metrics.frame_terms(frame, list(run.quantile_levels), columns, "reference_median")
 
 
 def _qcol(run: RunData, level: float) -> str:
@@ -152,12 +137,12 @@ def interval_columns(run: RunData) -> tuple[str | None, str | None]:
 
 def window_cells(points: pd.DataFrame) -> dict[CellKey, Cell]:
     """Per-window sums for every cell, including the 'overall' regime and the 'all' lead bucket."""
-    columns = list(stats.SUM_COLUMNS)
+    columns = list(metrics.SUM_COLUMNS)
     keys = ["regime", "model", "variant", "lead_bucket", "cutoff"]
     by_bucket = points.groupby(keys, sort=False)[columns].sum().reset_index()  # small: one row per window x cell
     all_leads = by_bucket.groupby(["regime", "model", "variant", "cutoff"], sort=False)[columns].sum().reset_index()
     both = pd.concat([by_bucket, all_leads.assign(lead_bucket=ALL_LEADS)], ignore_index=True)
-    expanded = pd.concat([both, both.assign(regime=OVERALL)], ignore_index=True)
+    expanded = pd.concat([both, both.assign(regime=ALL_REGIMES)], ignore_index=True)
     per_window = expanded.groupby(keys, sort=True)[columns].sum()
     cells: dict[CellKey, Cell] = {}
     for key, group in per_window.groupby(level=[0, 1, 2, 3], sort=True):
@@ -172,35 +157,21 @@ def align(a: Cell, b: Cell) -> tuple[stats.FloatArray, stats.FloatArray]:
     return a.sums[index_a], b.sums[index_b]
 
 
-def _reference_cell(cells: dict[CellKey, Cell], regime: str, bucket: str) -> Cell | None:
-    candidates = [cell for (r, m, _v, b), cell in sorted(cells.items()) if (r, m, b) == (regime, PERSISTENCE, bucket)]
-    return candidates[0] if candidates else None
-
-
-def metric_row(key: CellKey, cells: dict[CellKey, Cell], seed: int, resamples: int) -> MetricRow:
-    """Metrics of one cell with CIs; skill against persistence on the shared windows."""
+def metric_row(key: CellKey, cells: dict[CellKey, Cell], seed: int, resamples: int, floor_w: float) -> MetricRow:
+    """Metrics of one cell with CIs (skill against persistence on the same points; none for persistence)."""
     cell = cells[key]
     n = cell.sums.shape[0]
     counts = stats.resample_counts(n, resamples, seed, "|".join(key))
-    estimates = stats.metric_estimates(cell.sums, counts)
-    skill = stats.NAN_ESTIMATE
-    reference = _reference_cell(cells, key[0], key[3])
-    if reference is not None and key[1] != PERSISTENCE:
-        mine, theirs = align(cell, reference)
-        if mine.shape[0] == n:  # the usual case: persistence forecast every window, reuse the resamples
-            skill = stats.skill_estimate(mine, theirs, counts)
-        elif mine.shape[0]:
-            skill_counts = stats.resample_counts(mine.shape[0], resamples, seed, "|".join(key) + "|skill")
-            skill = stats.skill_estimate(mine, theirs, skill_counts)
+    estimates = stats.metric_estimates(cell.sums, counts, floor_w)
     return MetricRow(
         *key,
         n_windows=n,
-        n_points=int(cell.sums[:, stats.N].sum()),
+        n_points=int(cell.sums[:, metrics.N].sum()),
         mae=estimates["mae"],
         rmse=estimates["rmse"],
         wql=estimates["wql"],
         coverage80=estimates["coverage80"],
-        skill=skill,
+        skill=estimates["skill"] if key[1] != PERSISTENCE else stats.NAN_ESTIMATE,
     )
 
 
@@ -222,7 +193,7 @@ def planned_comparisons(
 
 
 def compare(
-    cells: dict[CellKey, Cell], seed: int, resamples: int, regimes: list[str], buckets: list[str]
+    cells: dict[CellKey, Cell], seed: int, resamples: int, *, regimes: list[str], buckets: list[str], floor_w: float
 ) -> list[Comparison]:
     """Every planned comparison in every regime and lead bucket, for MAE and WQL."""
     plans = planned_comparisons({(m, v) for (_r, m, v, _b) in cells})
@@ -238,7 +209,7 @@ def compare(
                 if n == 0:
                     continue
                 counts = stats.resample_counts(n, resamples, seed, f"{regime}|{bucket}|{a}|{b}")
-                results = stats.paired_estimates(sums_a, sums_b, counts, ("mae", "wql"))
+                results = stats.paired_estimates(sums_a, sums_b, counts, ("mae", "wql"), floor_w)
                 for metric, result in results.items():
                     out.append(Comparison(kind, regime, bucket, metric, *a, *b, n, result))
     return out
@@ -257,9 +228,10 @@ def main_variant_of(pairs: set[tuple[str, str]]) -> str:
 
 def build_tables(run: RunData, seed: int = 0, resamples: int = 1000) -> Tables:
     """All metric rows and comparisons of a run."""
+    floor_w = run.wql_floor_w
     points = point_errors(run)
     cells = window_cells(points)
-    regimes = [*ordered(sorted(map(str, points["regime"].unique())), REGIME_ORDER), OVERALL]
+    regimes = [*ordered(sorted(map(str, points["regime"].unique())), REGIME_ORDER), ALL_REGIMES]
     buckets = lead_bucket_order(points) if not points.empty else []
     pairs = {(m, v) for (_r, m, v, _b) in cells}
     models = ordered(sorted({m for m, _v in pairs}), model_order())
@@ -270,8 +242,8 @@ def build_tables(run: RunData, seed: int = 0, resamples: int = 1000) -> Tables:
             for variant in variants:
                 for bucket in [ALL_LEADS, *buckets]:
                     if (regime, model, variant, bucket) in cells:
-                        rows.append(metric_row((regime, model, variant, bucket), cells, seed, resamples))
-    comparisons = compare(cells, seed, resamples, regimes, buckets)
+                        rows.append(metric_row((regime, model, variant, bucket), cells, seed, resamples, floor_w))
+    comparisons = compare(cells, seed, resamples, regimes=regimes, buckets=buckets, floor_w=floor_w)
     return Tables(regimes, buckets, models, variants, main_variant_of(pairs), rows, comparisons, cells)
 
 
@@ -286,7 +258,7 @@ class LeadCurve:
 def lead_curve(points: pd.DataFrame, regime: str, model: str, variant: str, *, seed: int, resamples: int) -> LeadCurve:
     """MAE per lead step (x in minutes) over the windows of a regime ('overall' = all windows)."""
     sub = points[(points["model"] == model) & (points["variant"] == variant)]
-    if regime != OVERALL:
+    if regime != ALL_REGIMES:
         sub = sub[sub["regime"] == regime]
     if sub.empty:
         return LeadCurve([], [])

@@ -93,10 +93,10 @@ def test_when_more_quantile_levels_then_wql_uses_all_of_them(tmp_path: Path) -> 
 
 def test_when_actuals_are_missing_then_those_points_are_not_scored(run_dir: Path) -> None:
     frame = pd.read_csv(run_dir / "forecasts.csv")
-    total = build_tables(load_run(run_dir), resamples=20).row("overall", "base", "target_only")
+    total = build_tables(load_run(run_dir), resamples=20).row("all", "base", "target_only")
     frame.loc[frame["lead_steps"] == 1, "actual"] = float("nan")
     frame.to_csv(run_dir / "forecasts.csv", index=False)
-    fewer = build_tables(load_run(run_dir), resamples=20).row("overall", "base", "target_only")
+    fewer = build_tables(load_run(run_dir), resamples=20).row("all", "base", "target_only")
     assert total is not None and fewer is not None
     assert fewer.n_points == total.n_points - total.n_windows
 
@@ -115,7 +115,7 @@ def test_when_scoring_one_cell_then_report_metrics_agree_with_forecaster_metrics
     assert row is not None
     assert row.mae.value == pytest.approx(metrics.mae(actual, cell["median"].to_numpy()))
     assert row.rmse.value == pytest.approx(metrics.rmse(actual, cell["median"].to_numpy()))
-    assert row.wql.value == pytest.approx(metrics.weighted_quantile_loss(actual, quantiles, floor_w=1.0))
+    assert row.wql.value == pytest.approx(metrics.weighted_quantile_loss(actual, quantiles, floor_w=run.wql_floor_w))
     assert row.coverage80.value == pytest.approx(metrics.coverage(actual, quantiles[0.1], quantiles[0.9]))
     mae_persistence = metrics.mae(persistence["actual"].to_numpy(), persistence["median"].to_numpy())
     assert row.skill.value == pytest.approx(metrics.skill(row.mae.value, mae_persistence))

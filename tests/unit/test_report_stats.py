@@ -3,66 +3,50 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 
+from forecaster import metrics
 from forecaster.report import stats
 
 
-def sums_of(actual: list[float], median: list[float], covered: list[float] | None = None) -> np.ndarray:
-    """One window's sums row built by hand (no quantiles: pinball 0)."""
-    a, m = np.array(actual), np.array(median)
-    row = np.zeros(len(stats.SUM_COLUMNS))
-    row[stats.N] = len(a)
-    row[stats.ABS_ERR] = np.abs(a - m).sum()
-    row[stats.SQ_ERR] = ((a - m) ** 2).sum()
-    row[stats.ABS_ACTUAL] = np.abs(a).sum()
-    if covered is not None:
-        row[stats.COVERED] = sum(covered)
-        row[stats.N_INTERVAL] = len(covered)
-    return row
+def sums_of(
+    actual: list[float], median: list[float], covered: list[float] | None = None, reference: list[float] | None = None
+) -> np.ndarray:
+    """One window's sums row, through forecaster.metrics (no quantiles: pinball 0)."""
+    a = np.array(actual)
+    quantiles = None
+    if covered is not None:  # an interval that covers exactly the points marked 1
+        inside = np.array(covered, dtype=bool)
+        quantiles = {0.1: np.where(inside, a - 1, a + 1), 0.9: np.where(inside, a + 1, a + 2)}
+    ref = np.array(reference) if reference is not None else None
+    return metrics.point_terms(a, np.array(median), quantiles, ref).sum(axis=0)
 
 
 def test_when_two_points_then_mae_and_rmse_match_hand_values() -> None:
     row = sums_of([0.0, 10.0], [1.0, 7.0])
-    assert stats.mae(row) == pytest.approx(2.0)
-    assert stats.rmse(row) == pytest.approx(math.sqrt(5.0))
+    assert metrics.mae_of(row) == pytest.approx(2.0)
+    assert metrics.rmse_of(row) == pytest.approx(math.sqrt(5.0))
 
 
-@pytest.mark.parametrize(
-    ("level", "actual", "forecast", "expected"),
-    [
-        (0.1, 10.0, 8.0, 0.2),
-        (0.1, 8.0, 10.0, 1.8),
-        (0.9, 10.0, 14.0, 0.4),
-        (0.9, 14.0, 10.0, 3.6),
-        (0.5, 3.0, 3.0, 0.0),
-    ],
-)
-def test_when_forecast_misses_then_pinball_weights_the_side(
-    level: float, actual: float, forecast: float, expected: float
-) -> None:
-    assert stats.pinball(np.array([actual]), np.array([forecast]), level)[0] == pytest.approx(expected)
+def test_when_quantiles_given_then_wql_is_twice_summed_mean_pinball_over_summed_abs_actual() -> None:
+    quantiles = {0.1: np.array([8.0]), 0.5: np.array([10.0]), 0.9: np.array([14.0])}
+    row = metrics.point_terms(np.array([10.0]), np.array([10.0]), quantiles).sum(axis=0)
+    assert row[metrics.PINBALL] == pytest.approx((0.2 + 0.0 + 0.4) / 3)
+    assert metrics.wql_of(row, floor_w=1.0) == pytest.approx(2 * 0.2 / 10.0)
 
 
-def test_when_quantiles_given_then_wql_is_twice_mean_pinball_over_mean_abs_actual() -> None:
-    per_point = stats.mean_pinball_over_levels(np.array([10.0]), np.array([[8.0, 10.0, 14.0]]), (0.1, 0.5, 0.9))
-    assert per_point[0] == pytest.approx((0.2 + 0.0 + 0.4) / 3)
-    row = np.zeros(len(stats.SUM_COLUMNS))
-    row[stats.N], row[stats.PINBALL], row[stats.ABS_ACTUAL] = 1, per_point[0], 10.0
-    assert stats.wql(row) == pytest.approx(2 * 0.2 / 10.0)
-
-
-def test_when_actuals_near_zero_then_wql_denominator_is_floored_at_one_watt() -> None:
-    row = np.zeros(len(stats.SUM_COLUMNS))
-    row[stats.N], row[stats.PINBALL], row[stats.ABS_ACTUAL] = 4, 2.0, 0.04  # mean |actual| 0.01 W
-    assert stats.wql(row) == pytest.approx(2 * 0.5 / 1.0)
+def test_when_actuals_near_zero_then_wql_denominator_is_floored_per_step() -> None:
+    row = np.zeros(len(metrics.SUM_COLUMNS))
+    row[metrics.N], row[metrics.PINBALL], row[metrics.ABS_ACTUAL] = 4, 2.0, 0.04
+    assert metrics.wql_of(row, floor_w=100.0) == pytest.approx(2 * 2.0 / 400.0)
 
 
 def test_when_half_the_points_inside_the_interval_then_coverage_is_half() -> None:
     row = sums_of([1, 2, 3, 4], [1, 2, 3, 4], covered=[1, 0, 1, 0])
-    assert stats.coverage(row) == pytest.approx(0.5)
+    assert metrics.coverage_of(row) == pytest.approx(0.5)
 
 
 def test_when_errors_cluster_by_window_then_the_ci_reflects_windows_not_rows() -> None:
@@ -114,10 +98,19 @@ def test_when_b_equals_a_then_the_paired_difference_is_zero_and_within_noise() -
 
 
 def test_when_model_error_is_a_quarter_of_the_reference_then_skill_is_three_quarters() -> None:
-    model = np.vstack([sums_of([4.0] * 5, [3.0] * 5), sums_of([4.0] * 5, [5.0] * 5)])
-    reference = np.vstack([sums_of([4.0] * 5, [0.0] * 5), sums_of([4.0] * 5, [8.0] * 5)])
-    skill = stats.skill_estimate(model, reference, stats.resample_counts(2, 200, 0, "s"))
+    windows = np.vstack(
+        [sums_of([4.0] * 5, [3.0] * 5, reference=[0.0] * 5), sums_of([4.0] * 5, [5.0] * 5, reference=[8.0] * 5)]
+    )
+    skill = stats.metric_estimates(windows, stats.resample_counts(2, 200, 0, "s"))["skill"]
     assert skill.value == pytest.approx(0.75)
+
+
+def test_when_persistence_is_perfect_then_skill_is_not_available_without_a_warning() -> None:
+    windows = np.vstack([sums_of([0.0] * 3, [1.0] * 3, reference=[0.0] * 3)] * 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        skill = stats.metric_estimates(windows, stats.resample_counts(3, 50, 0, "p"))["skill"]
+    assert math.isnan(skill.value)
 
 
 def test_when_ratio_by_column_then_each_lead_column_is_its_own_mae() -> None:
