@@ -25,8 +25,9 @@ from bess_common.logs import get_logger, setup_logging
 from collector.buffer import DiskBuffer
 from collector.config import Settings, load_settings
 from collector.deadletters import DeadLetters
+from collector.importers.formats import FORMATS
 from collector.importers.landing import ImportStalled, Lander, LandingLimits
-from collector.importers.mapping import FORMATS, Mapping, load_mapping
+from collector.importers.mapping import Mapping, load_mapping
 from collector.importers.report import ImportReport, verdict
 from collector.importers.runner import Progress, run_import, tty_or_none
 from collector.importers.sources import ImportSpec
@@ -34,13 +35,12 @@ from collector.importers.timeparse import zone
 from collector.sink import Writer
 
 HELP = "Import recorded history (Home Assistant, VRM, generic CSV, Pylontech BMS logs) into InfluxDB"
-NEEDS_MAP = ("ha", "generic")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of import."""
     parser.add_argument("--config", type=Path, required=True, help="the TOML config file (InfluxDB, buffer)")
-    parser.add_argument("--format", required=True, choices=FORMATS, help="input format")
+    parser.add_argument("--format", required=True, choices=list(FORMATS), help="input format")
     parser.add_argument("--mapping", type=Path, help="mapping TOML (see deploy/import-mappings/)")
     parser.add_argument(
         "--map",
@@ -67,9 +67,11 @@ def build_spec(args: argparse.Namespace, settings: Settings) -> tuple[ImportSpec
     """Validate the mapping and flags into an ImportSpec; ConfigError lists every problem."""
     mapping = load_mapping(args.mapping, args.map)
     problems = []
-    if mapping.format is not None and mapping.format != args.format:
+    if mapping.format is not None and mapping.format not in FORMATS:
+        problems.append(f"the mapping's format {mapping.format!r} is not one of {', '.join(FORMATS)}")
+    elif mapping.format is not None and mapping.format != args.format:
         problems.append(f"the mapping is for format {mapping.format!r}, not {args.format!r}")
-    if args.format in NEEDS_MAP and not mapping.map:
+    if FORMATS[args.format].needs_map and not mapping.map:
         problems.append(f"--format {args.format} needs [[map]] entries (--mapping FILE or --map ...)")
     missing = [str(p) for p in args.files if not p.is_file()]
     problems.extend(f"{p}: input file not found" for p in missing)
@@ -132,11 +134,7 @@ def _run(
         files=[str(p) for p in args.files],
         buffer_dir=str(buffer.directory),
     )
-    if settings.influx.create_database:
-        try:
-            client.create_database()
-        except Exception as exc:  # unreachable now: the writer retries and creates it on first contact
-            log.warning("influx_create_database_failed", error=str(exc))
+    # No CREATE DATABASE here: the writer creates a missing database on first contact (and retries).
     stalled = False
     try:
         run_import(args.files, spec, lander, Progress(report, log, tty_or_none()))

@@ -51,7 +51,6 @@ IMPORTABLE_FIELDS: dict[str, frozenset[str]] = {
 }
 REQUIRED_TAGS = {schema.SYSTEM: (), schema.BATTERY: ("device",), schema.CELL: ("device", "cell")}
 WH_PER_UNIT = {"Wh": 1.0, "kWh": 1000.0, "MWh": 1_000_000.0}
-FORMATS = ("ha", "vrm", "generic", "pylontech-bms")
 _TAG_VALUE = re.compile(r"^[A-Za-z0-9_.:-]+$")
 _NUM = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
 _FLAG = re.compile(
@@ -152,7 +151,7 @@ class PylontechOptions(_Strict):
 class Mapping(_Strict):
     """A whole mapping file."""
 
-    format: Literal["ha", "vrm", "generic", "pylontech-bms"] | None = None
+    format: str | None = Field(None, description="The --format it is for (collector.importers.formats)")
     site: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]+$", description="Default for --site")
     time_column: str | None = Field(None, description="generic / vrm: the timestamp column label")
     time_format: str | None = Field(None, description="iso | epoch_s | epoch_ms | a strptime pattern")
