@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 FieldValue = float | int | bool | str
 
@@ -16,7 +16,6 @@ class Sample:
     tags: dict[str, str]
     fields: dict[str, FieldValue]
     ts_ns: int
-    source: str = field(default="", compare=False)
 
     def finite_fields(self) -> dict[str, FieldValue]:
         """Fields with NaN/inf floats removed: those are never written as data."""

@@ -105,10 +105,6 @@ class DeadLetters:
                 found.append(DeadLetter.from_json(text))
         return found
 
-    def count_lines(self) -> int:
-        """How many lines are set aside in total."""
-        return sum(len(e.lines) for e in self.entries())
-
     def summary(self) -> dict[str, int]:
         """Rejected line count per (shortened) reason."""
         counts: Counter[str] = Counter()

@@ -172,4 +172,4 @@ class Grid:
             tags["battery"] = str(battery)
         if cell:
             tags["cell"] = str(cell)
-        return Sample(measurement, tags, values, ts_ns, source="grid")
+        return Sample(measurement, tags, values, ts_ns)

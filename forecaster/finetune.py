@@ -4,7 +4,6 @@ recent days and `load_best_model_at_end`, back-test against the active model, re
 from __future__ import annotations
 
 import math
-import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -217,11 +216,6 @@ def base_revision(pipeline: Any) -> str:
     """The base checkpoint's revision (hub commit hash) or its config name/path."""
     config = pipeline.model.config
     return str(getattr(config, "_commit_hash", None) or getattr(config, "_name_or_path", "") or "unknown")
-
-
-def cleanup(path: Path) -> None:
-    """Remove trainer scratch output."""
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def register(registry: Registry, ft_dir: Path, manifest: dict[str, Any]) -> str:

@@ -95,7 +95,7 @@ def _day_rows(plan: _RowPlan, cols: dict[Key, Column], day: int, idx: np.ndarray
         if fields:
             fields[AGE_FIELD] = 0.0
         fields[STALE_FIELD] = stale
-        out.append(Sample(plan.measurement, dict(plan.tags), fields, base_ns + sec * NS, source="simulator"))
+        out.append(Sample(plan.measurement, dict(plan.tags), fields, base_ns + sec * NS))
     return out
 
 

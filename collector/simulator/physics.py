@@ -84,22 +84,6 @@ class PackDay:
     temp_hourly_c: np.ndarray  # (25, cells) cell temperatures at minutes 0, 60, ..., 1440
 
 
-@dataclass(frozen=True, slots=True)
-class State:
-    """The pack at one second."""
-
-    t_s: int
-    regime: int
-    current_a: float
-    soc: float
-    pack_v: float
-    cell_v: np.ndarray
-    cell_t_c: np.ndarray
-    ambient_c: float
-    pv_w: float
-    load_w: float
-
-
 def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([seed & 0xFFFFFFFF, *stream])
 
@@ -206,23 +190,6 @@ class BessPhysics:
             day, pack.regime[sl], current, soc, cell_v, cell_t, pack_v, pack.ambient_c[sl], pack.pv_w[sl],
             pack.load_w[sl], pack.dc_system_w[sl], lo_s,
         )  # fmt: skip
-
-    def state_at(self, t_s: int) -> State:
-        """The pack and site at UTC second `t_s`."""
-        day, i = divmod(int(t_s), DAY_S)
-        a = self.span_arrays(day, i, i + 1)
-        return State(
-            int(t_s),
-            int(a.regime[0]),
-            float(a.current_a[0]),
-            float(a.soc[0]),
-            float(a.pack_v[0]),
-            a.cell_v[:, 0].astype(np.float64),
-            a.cell_t_c[:, 0].astype(np.float64),
-            float(a.ambient_c[0]),
-            float(a.pv_w[0]),
-            float(a.load_w[0]),
-        )
 
     def _simulate_pack(self, day: int) -> PackDay:
         load = profiles.shop_load_w(day, _rng(self.seed, day, 4))

@@ -37,7 +37,6 @@ DEFAULT_PORTAL_ID = "c0619ab2f4e1"
 SHUNT_PRODUCT_ID = 0x0141
 INVERTER_EFFICIENCY = 0.94
 MODBUS_ONLY = frozenset({("system", "/Timestamp")})  # served from register 830, never a D-Bus topic
-FLOAT32_ROLES = frozenset({"shunt"})
 BALANCE_ABOVE_V = 3.45
 CHUNK_CELL_SECONDS = 2_000_000  # cells x seconds computed at once by values_at (~16 MB per float matrix)
 CHUNK_CHOICES_S = (86_400, 43_200, 21_600, 10_800, 7_200, 3_600, 1_800, 900, 600, 300, 120, 60)
