@@ -63,7 +63,7 @@ class RateStage:
                 continue
             yield from self._reading(sample, field, float(value), fmap, file)
         if plain:
-            yield Sample(sample.measurement, sample.tags, plain, sample.ts_ns, sample.source)
+            yield Sample(sample.measurement, sample.tags, plain, sample.ts_ns)
 
     def _reading(self, sample: Sample, field: str, value: float, fmap: FieldMap, file: str) -> Iterator[Parsed]:
         key = (sample.measurement, tuple(sorted(sample.tags.items())), field)
@@ -79,4 +79,4 @@ class RateStage:
             yield Skipped(0, f"counter {fmap.source} went down (reset): no rate over that interval", where)
         else:
             power = fmap.rate_w(value - prev_value, (sample.ts_ns - prev_ns) / NS)
-            yield Sample(sample.measurement, sample.tags, {field: power}, prev_ns, sample.source)
+            yield Sample(sample.measurement, sample.tags, {field: power}, prev_ns)
