@@ -14,11 +14,12 @@ import fcntl
 import json
 import os
 import re
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from bess_common.timefmt import iso_utc
 
 FILE_NAME = "dead_letters.jsonl"
 LOCK_NAME = "dead_letters.lock"
@@ -35,8 +36,7 @@ class DeadLetter:
 
     def to_json(self) -> str:
         """One JSON line (without newline)."""
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.time_ns / 1e9))
-        stamp += f".{self.time_ns % 1_000_000_000 // 1_000_000:03d}Z"
+        stamp = iso_utc(self.time_ns, 3)
         return json.dumps(
             {"time": stamp, "time_ns": self.time_ns, "status": self.status, "reason": self.reason, "lines": self.lines},
             ensure_ascii=False,

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bess_common.config import InfluxSettings
 from bess_common.influx import InfluxClient
+from bess_common.timefmt import NS, iso_utc
 from deploy.localservices import InfluxServer, MosquittoServer, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,11 +204,6 @@ SHOW_EVENTS = {
 }
 
 
-def iso(ts_s: float) -> str:
-    """Unix seconds -> ISO-8601 UTC."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts_s))
-
-
 def follow(args: list[str], log: Path, name: str, env: dict[str, str] | None = None) -> tuple[int, list[str]]:
     """Run `python -m ARGS`, keep its output in `log`, show its progress events and its plain lines."""
     plain: list[str] = []
@@ -243,16 +239,17 @@ def follow(args: list[str], log: Path, name: str, env: dict[str, str] | None = N
 def backfill(workdir: Path, influx: InfluxServer, start_s: int, end_s: int) -> int:
     """Simulated history at 60 s steps through the simulator's backfill (same physics as the live GX)."""
     days = (end_s - start_s) / 86400
-    say(f"backfilling {days:g} days of simulated history at 60 s steps ({iso(start_s)} .. {iso(end_s)})")
+    span = f"{iso_utc(start_s * NS)} .. {iso_utc(end_s * NS)}"
+    say(f"backfilling {days:g} days of simulated history at 60 s steps ({span})")
     code, _ = follow(
         [
             "collector",
             "simulate",
             "--backfill",
             "--start",
-            iso(start_s),
+            iso_utc(start_s * NS),
             "--end",
-            iso(end_s),
+            iso_utc(end_s * NS),
             "--step-s",
             "60",
             "--influx-url",
@@ -277,7 +274,8 @@ def backtest(workdir: Path, start_s: int, split_s: int, end_s: int, args: argpar
     say(plan.why)
     plan = Budget(args.max_cutoffs or plan.max_cutoffs, args.finetune_steps or plan.finetune_steps, plan.env, plan.why)
     say(
-        f"backtest: task {DEMO_TASK}, fine-tune on {iso(start_s)} .. {iso(split_s)} ({plan.finetune_steps} LoRA "
+        f"backtest: task {DEMO_TASK}, fine-tune on {iso_utc(start_s * NS)} .. {iso_utc(split_s * NS)} "
+        f"({plan.finetune_steps} LoRA "
         f"steps), {plan.max_cutoffs} cut-offs after the split, 3 covariate variants"
     )
     code, plain = follow(
@@ -289,11 +287,11 @@ def backtest(workdir: Path, start_s: int, split_s: int, end_s: int, args: argpar
             "--task",
             DEMO_TASK,
             "--start",
-            iso(start_s),
+            iso_utc(start_s * NS),
             "--split",
-            iso(split_s),
+            iso_utc(split_s * NS),
             "--end",
-            iso(end_s),
+            iso_utc(end_s * NS),
             "--max-cutoffs",
             str(plan.max_cutoffs),
             "--finetune-steps",

@@ -29,7 +29,7 @@ from collector.importers.formats import FORMATS
 from collector.importers.landing import ImportStalled, Lander, LandingLimits
 from collector.importers.mapping import Mapping, load_mapping
 from collector.importers.report import ImportReport, verdict
-from collector.importers.runner import Progress, run_import, tty_or_none
+from collector.importers.runner import ImportProgress, run_import, tty_or_none
 from collector.importers.sources import ImportSpec
 from collector.importers.timeparse import zone
 from collector.sink import Writer
@@ -137,7 +137,7 @@ def _run(
     # No CREATE DATABASE here: the writer creates a missing database on first contact (and retries).
     stalled = False
     try:
-        run_import(args.files, spec, lander, Progress(report, log, tty_or_none()))
+        run_import(args.files, spec, lander, ImportProgress(report, log, tty_or_none()))
     except ImportStalled as exc:
         log.error(
             "import_stalled",

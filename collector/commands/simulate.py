@@ -18,7 +18,7 @@ from bess_common.config import InfluxSettings
 from bess_common.errors import BessError
 from bess_common.influx import InfluxClient
 from bess_common.logs import get_logger, setup_logging
-from collector.simulator.backfill import Progress, write_batches
+from collector.simulator.backfill import BackfillStatus, write_batches
 from collector.simulator.bms import BMS_PROFILES, DEFAULT_BMS
 from collector.simulator.gx import GxSimulator
 from collector.simulator.history import history_samples
@@ -143,7 +143,7 @@ def _backfill(args: argparse.Namespace, log: Any) -> int:
         bms=args.bms,
     )
 
-    def report(p: Progress) -> None:
+    def report(p: BackfillStatus) -> None:
         log.info(
             "backfill_progress",
             percent=round(100 * p.done_fraction, 1),

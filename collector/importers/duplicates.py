@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 
 from bess_common.sample import Sample
+from bess_common.timefmt import iso_utc
 
 EXAMPLES = 5
 _Key = tuple[str, tuple[tuple[str, str], ...], tuple[str, ...]]
@@ -86,7 +86,6 @@ class DuplicateFinder:
 
     def _describe(self, key: _Key, ts_ns: int, file_index: int) -> str:
         measurement, tags, fields = key
-        stamp = datetime.fromtimestamp(ts_ns // 10**9, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        stamp += f".{ts_ns % 10**9:09d}".rstrip("0").rstrip(".") + "Z"
+        stamp = iso_utc(ts_ns, 9, trim=True)
         tag_text = ",".join(f"{k}={v}" for k, v in tags)
         return f"{measurement}[{tag_text}] {'+'.join(fields)} at {stamp} in {self._files[file_index]}"

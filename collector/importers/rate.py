@@ -16,18 +16,14 @@ tags, field), in input order:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
 
 from bess_common.sample import FieldValue, Sample
+from bess_common.timefmt import iso_utc
 from collector.importers.mapping import FieldMap
 from collector.importers.records import Parsed, Skipped
 
 NS = 1_000_000_000
 _SeriesKey = tuple[str, tuple[tuple[str, str], ...], str]
-
-
-def _iso(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns // NS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class RateStage:
@@ -72,7 +68,7 @@ class RateStage:
         if previous is None:
             return
         prev_ns, prev_value = previous
-        where = f"{file} at {_iso(sample.ts_ns)}"
+        where = f"{file} at {iso_utc(sample.ts_ns)}"
         if sample.ts_ns <= prev_ns:
             yield Skipped(0, f"counter {fmap.source}: reading not later than the previous one (no rate)", where)
         elif value < prev_value:

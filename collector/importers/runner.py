@@ -14,8 +14,8 @@ from collector.importers.report import ImportReport
 from collector.importers.sources import ImportSpec, RowCounter, parse_file
 
 
-class Progress:
-    """Progress on a TTY (one rewritten line, twice a second) and as a structlog line every `log_every_s`."""
+class ImportProgress:
+    """Import progress on a TTY (one rewritten line, twice a second) and as a structlog line every `log_every_s`."""
 
     def __init__(
         self,
@@ -76,7 +76,7 @@ class _BytesDone:
         return min(1.0, (self.base + position) / self.total)
 
 
-def run_import(paths: Sequence[Path], spec: ImportSpec, lander: Lander, progress: Progress) -> None:
+def run_import(paths: Sequence[Path], spec: ImportSpec, lander: Lander, progress: ImportProgress) -> None:
     """Parse and land every file, then drain the buffer; raises ImportStalled if InfluxDB stays away."""
     done = _BytesDone(sum(p.stat().st_size for p in paths))
     counter = RowCounter()

@@ -16,7 +16,7 @@ BATCH_LINES = 5000
 
 
 @dataclass(frozen=True, slots=True)
-class Progress:
+class BackfillStatus:
     """Where a backfill stands."""
 
     points: int
@@ -29,7 +29,7 @@ def write_batches(
     samples: Iterable[Sample],
     start_ns: int,
     end_ns: int,
-    on_progress: Callable[[Progress], None],
+    on_progress: Callable[[BackfillStatus], None],
     *,
     batch_lines: int = BATCH_LINES,
     max_attempts: int = 6,
@@ -54,13 +54,13 @@ def write_batches(
             batch = []
     if batch:
         written += _write(client, batch, max_attempts, sleep)
-    on_progress(Progress(written, 1.0, written / max(time.monotonic() - started, 1e-9)))
+    on_progress(BackfillStatus(written, 1.0, written / max(time.monotonic() - started, 1e-9)))
     return written
 
 
-def _progress(points: int, ts_ns: int, start_ns: int, end_ns: int, elapsed_s: float) -> Progress:
+def _progress(points: int, ts_ns: int, start_ns: int, end_ns: int, elapsed_s: float) -> BackfillStatus:
     span = max(end_ns - start_ns, 1)
-    return Progress(points, min(1.0, (ts_ns - start_ns) / span), points / max(elapsed_s, 1e-9))
+    return BackfillStatus(points, min(1.0, (ts_ns - start_ns) / span), points / max(elapsed_s, 1e-9))
 
 
 def _write(client: InfluxClient, batch: list[Sample], max_attempts: int, sleep: Callable[[float], None]) -> int:

@@ -13,7 +13,7 @@ from bess_common.errors import ConfigError
 from collector.commands.importer import build_spec, configure
 from collector.config import Settings
 from collector.importers.report import ImportReport
-from collector.importers.runner import Progress
+from collector.importers.runner import ImportProgress
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -59,7 +59,7 @@ class _Log:
 def test_when_progress_ticks_then_the_tty_line_and_the_periodic_log_show_counts() -> None:
     now = [0.0]
     tty, log = io.StringIO(), _Log()
-    progress = Progress(ImportReport(), log, tty, log_every_s=15.0, clock=lambda: now[0])
+    progress = ImportProgress(ImportReport(), log, tty, log_every_s=15.0, clock=lambda: now[0])
     progress.rows = lambda: 4000
     progress.fraction = lambda: 0.25
     now[0] = 2.0
