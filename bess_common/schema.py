@@ -17,6 +17,10 @@ SYSTEM = "system"  # tags: site
 HEALTH = "collector_health"  # tags: site, host
 FORECAST = "forecast"
 FORECAST_SCORE = "forecast_score"
+# An outage a recording reports (Home Assistant `unknown` / `unavailable`), written by the importer; tags:
+# site, target (measurement.field of the series it concerns) and that series' tags; fields: state (str),
+# duration_s (until the next value, when the recording has one). The backtest's --hold-last stops there.
+IMPORT_GAP = "import_gap"
 
 # role (fields.csv) -> value of the `device` tag; system/settings rows carry no device tag.
 DEVICE_TAG = {"shunt": "shunt", "bms": "bms"}

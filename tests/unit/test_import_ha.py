@@ -52,8 +52,42 @@ def test_when_unknown_or_unavailable_then_skipped_not_written() -> None:
         "sensor.battery_power,unknown,2024-11-24T08:00:10Z\n"
         "sensor.battery_power,,2024-11-24T08:00:20Z\n"
     )
-    assert [type(i) for i in items] == [Skipped, Skipped, Skipped]
-    assert [i.line_no for i in items if isinstance(i, Skipped)] == [2, 3, 4]
+    skipped = [i for i in items if isinstance(i, Skipped)]
+    assert [i.line_no for i in skipped] == [2, 3, 4]
+    assert not [i for i in items if isinstance(i, Sample) and i.measurement == "system"]
+
+
+GAP_TAGS = {"site": "test-site", "target": "system.battery_power_w"}
+OUTAGE_60S = {"state": "unavailable", "duration_s": 60.0}
+ROWS = {
+    "v0": "sensor.battery_power,5,2024-11-24T08:00:00Z\n",
+    "u10": "sensor.battery_power,unavailable,2024-11-24T08:00:10Z\n",
+    "k20": "sensor.battery_power,unknown,2024-11-24T08:00:20Z\n",
+    "on30": "sensor.battery_power,on,2024-11-24T08:00:30Z\n",  # a bad row: the outage goes on
+    "v70": "sensor.battery_power,6,2024-11-24T08:01:10Z\n",
+    "soc15": "sensor.battery_state_of_charge,50,2024-11-24T08:00:15Z\n",  # another entity: no effect
+    "u90": "sensor.battery_power,unavailable,2024-11-24T08:01:30Z\n",
+}
+
+
+@pytest.mark.parametrize(
+    ("rows", "gaps"),
+    [
+        (["v0", "v70"], []),
+        (["v0", "u10", "v70"], [("2024-11-24T08:00:10+00:00", OUTAGE_60S)]),
+        (["v0", "u10", "k20", "soc15", "on30", "v70"], [("2024-11-24T08:00:10+00:00", OUTAGE_60S)]),
+        (["v0", "u10", "v70", "u90"], [
+            ("2024-11-24T08:00:10+00:00", {"state": "unavailable", "duration_s": 60.0}),
+            ("2024-11-24T08:01:30+00:00", {"state": "unavailable"}),  # the file ends in the outage
+        ]),
+    ],
+)  # fmt: skip
+def test_when_an_entity_is_unavailable_then_one_gap_marker_per_outage_with_its_duration(
+    rows: list[str], gaps: list[tuple[str, dict[str, object]]]
+) -> None:
+    items = _parse("entity_id,state,last_changed\n" + "".join(ROWS[r] for r in rows))
+    got = [(i.ts_ns, i.tags, i.fields) for i in items if isinstance(i, Sample) and i.measurement == "import_gap"]
+    assert got == [(_ns(t), GAP_TAGS, fields) for t, fields in gaps]
 
 
 def test_when_rows_are_bad_then_reported_with_line_numbers_and_import_continues() -> None:
@@ -98,7 +132,7 @@ def test_when_the_header_is_missing_then_a_row_in_the_fixed_order_is_data_else_o
     text: str, samples: int, bad_lines: list[int]
 ) -> None:
     items = _parse(text)
-    assert len([i for i in items if isinstance(i, Sample)]) == samples
+    assert len([i for i in items if isinstance(i, Sample) and i.measurement == "system"]) == samples
     assert [i.line_no for i in items if isinstance(i, BadRow)] == bad_lines
 
 
