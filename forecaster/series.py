@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bess_common.schema import IMPORT_GAP
+
 
 @dataclass(frozen=True, slots=True)
 class SeriesRef:
@@ -36,3 +38,11 @@ def mean_query(key: str, site: str, start_ns: int, end_ns: int, resolution: str)
         f'SELECT mean("{ref.field}") AS "value" FROM "{ref.measurement}" WHERE {" AND ".join(where)} '
         f"AND time >= {start_ns} AND time < {end_ns} GROUP BY time({resolution}) fill(none)"
     )
+
+
+def outage_query(key: str, site: str, end_ns: int) -> str:
+    """InfluxQL: the outages an importer recorded for one series (IMPORT_GAP markers) before end_ns."""
+    ref = SERIES[key]
+    where = [f"\"site\" = '{_quote(site)}'", f"\"target\" = '{_quote(ref.measurement + '.' + ref.field)}'"]
+    where += [f"\"{k}\" = '{_quote(v)}'" for k, v in ref.tags]
+    return f'SELECT "state", "duration_s" FROM "{IMPORT_GAP}" WHERE {" AND ".join(where)} AND time < {end_ns}'

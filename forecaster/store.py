@@ -11,7 +11,7 @@ from bess_common.influx import InfluxClient
 from bess_common.lineproto import to_lines
 from bess_common.sample import Sample
 from bess_common.schema import FORECAST
-from forecaster.series import mean_query
+from forecaster.series import mean_query, outage_query
 from forecaster.windows import NS, to_regular_grid
 
 WRITE_BATCH_LINES = 5000
@@ -39,6 +39,18 @@ class ForecastStore:
                     if row.get("value") is not None:
                         points[int(row["time"])] = float(row["value"])
             out[key] = to_regular_grid(points, start_ns, step_s * NS, n)
+        return out
+
+    def read_outages(self, keys: Sequence[str], end_ns: int) -> dict[str, list[tuple[int, float | None]]]:
+        """Per series, the outages a recording reported before end_ns: (start ns, duration s or None)."""
+        out: dict[str, list[tuple[int, float | None]]] = {}
+        for key in dict.fromkeys(keys):
+            found: list[tuple[int, float | None]] = []
+            for series in self.client.query(outage_query(key, self.site, end_ns)):
+                for row in series.rows():
+                    duration = row.get("duration_s")
+                    found.append((int(row["time"]), None if duration is None else float(duration)))
+            out[key] = found
         return out
 
     def write_samples(self, samples: Sequence[Sample]) -> int:

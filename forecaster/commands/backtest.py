@@ -10,9 +10,9 @@ from pathlib import Path
 
 from bess_common.errors import FatalError, RejectedError, RetryableError
 from bess_common.influx import InfluxClient
-from forecaster.backtest.hold import hold_all
+from forecaster.backtest.inputs import read_held_series
 from forecaster.backtest.plan import Plan, PlanError, history_problem, make_plan
-from forecaster.backtest.run import Request, default_run_id, read_series, run_backtest
+from forecaster.backtest.run import Request, default_run_id, run_backtest
 from forecaster.commands.common import add_config, load, parse_utc_ns
 from forecaster.config import ForecastTask, Settings
 from forecaster.models import BaseModelUnavailable, ModelSet, load_pipeline
@@ -43,7 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0,
         metavar="STEPS",
         help="carry each value forward over at most STEPS empty buckets (state-change recordings such as "
-        "Home Assistant, where a value holds until the next row); default 0 = off",
+        "Home Assistant, where a value holds until the next row); never through a recorded outage "
+        "(unknown/unavailable); default 0 = off",
     )
     parser.add_argument(
         "--allow-stand-in",
@@ -115,7 +116,7 @@ def _run(settings: Settings, plan: Plan, args: argparse.Namespace) -> int:
     started = time.monotonic()
     store = ForecastStore(InfluxClient(settings.influx), settings.site)
     try:
-        series = hold_all(read_series(store, plan), args.hold_last)
+        series = read_held_series(store, plan, args.hold_last)
     except (RetryableError, RejectedError, FatalError) as exc:
         print(f"backtest: cannot read the series from InfluxDB: {exc}", file=sys.stderr)
         return 1

@@ -7,10 +7,17 @@ import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bess_common.influx import InfluxClient
 from deploy.localservices import InfluxServer
+from forecaster.backtest.hold import hold_all
+from forecaster.backtest.inputs import read_held_series
+from forecaster.backtest.plan import Plan
+from forecaster.backtest.run import read_series
+from forecaster.config import ForecastTask
+from forecaster.store import ForecastStore
 from tests.conftest import run_cli
 from tests.integration.test_import_ha import FILES, MAPPING, SITE, field_counts, numeric_rows, write_config
 
@@ -193,3 +200,39 @@ def test_when_a_daily_kwh_counter_is_imported_with_the_rate_transform_then_the_p
     assert len(rows) == len(expected) == len(changes) - 2  # no interval before the first reading, one reset
     assert {r["time"]: r["pv_w"] for r in rows} == {t: pytest.approx(w, abs=1e-6) for t, w in expected.items()}
     assert max(expected.values()) > 1000  # the days had real sun
+
+
+def test_when_a_sensor_was_unavailable_then_hold_last_does_not_carry_the_value_through_the_outage(
+    tmp_path: Path, influx_server: InfluxServer, influx: InfluxClient
+) -> None:
+    # real rows of 2024-12-02 00:00-04:00; the recording's `unavailable` at 01:35:18 made a one-hour outage
+    lines = FILES[0].read_text().splitlines(keepends=True)
+    rows = [r for r in lines[1:] if "2024-12-02T00:00:00" <= r.split(",")[2] < "2024-12-02T04:00:00"]
+    outage = [r for r in rows if "2024-12-02T01:35:19" < r.split(",")[2] < "2024-12-02T02:35:00"]
+    assert any(",unavailable,2024-12-02T01:35:18" in r for r in rows) and len(outage) > 100
+    kept = [r for r in rows if r not in outage]
+    recording = tmp_path / "battery_power.csv"
+    recording.write_text(lines[0] + "".join(kept))
+    down = datetime.fromisoformat("2024-12-02T01:35:18.895Z")
+    back = next(datetime.fromisoformat(r.split(",")[2].strip()) for r in kept if r.split(",")[2] > "2024-12-02T01:36")
+    config = write_config(tmp_path, influx_server)
+    code, out, err = run_import(config, recording)
+    assert code == 0, out + err
+    gaps = influx.query(f"SELECT state, duration_s FROM import_gap WHERE site = '{SITE}'")[0].rows()
+    assert [(g["state"], g["duration_s"]) for g in gaps] == [("unavailable", (back - down).total_seconds())]
+
+    start_ns = int(datetime(2024, 12, 2, tzinfo=UTC).timestamp()) * 10**9
+    task = ForecastTask(name="t", resolution="1m", past_covariates=["battery_soc_pct"])
+    plan = Plan(task, start_ns, start_ns, start_ns + 240 * 60 * 10**9, start_ns, 240, 5, ())
+    store = ForecastStore(influx, SITE)
+    held = read_held_series(store, plan, hold_last_steps=120)["battery_power_w"]
+    raw = read_series(store, plan)["battery_power_w"]
+
+    back_minute = (back.hour * 60) + back.minute
+    in_outage = slice(96, back_minute)  # the empty minutes from 01:36 until the sensor is back
+    assert np.isnan(raw[in_outage]).all()
+    assert np.isnan(held[in_outage]).all()  # not carried through the outage
+    assert np.isfinite(held[back_minute])
+    carried_before = hold_all({"p": raw}, 120)["p"]  # what the hold alone would have done
+    assert np.isfinite(carried_before[in_outage]).all()
+    assert np.isfinite(held[:96]).sum() > np.isfinite(raw[:96]).sum()  # elsewhere the hold still fills
