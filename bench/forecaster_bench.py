@@ -145,7 +145,7 @@ def read_rows(url: str, quick: bool) -> tuple[list[Row], float, int]:
 
 
 PREDICT_SHAPES = {
-    "4cov": "5 rows: target + 4 covariates (voltage, SoC, PV past; tod_sin known), issue 7's shape",
+    "4cov": "5 rows: target + 4 covariates (voltage, SoC, PV past; tod_sin known), the '4 covariates' shape",
     "default": "9 rows: the default intraday task, target + 4 measured + 4 time covariates",
 }
 
@@ -206,7 +206,7 @@ def cycle_rows(r: dict[str, Any] | None, four: dict[str, Any] | None = None) -> 
                 "< 3 s",
                 four["cycle_s"] < CYCLE_TARGET_S,
                 f"same run and code path, 5 rows per window instead of 9: models {fmt(four['models_s'], 2, 's')}, "
-                f"read {fmt(four['read_s'], 2, 's')}; the shape chronos.md measured (issue 7's '4 covariates')",
+                f"read {fmt(four['read_s'], 2, 's')}; the '4 covariates' shape (5 rows)",
             )
         )
     return [

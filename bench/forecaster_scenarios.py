@@ -22,8 +22,8 @@ STEP_S = 60
 SITE = "bench"
 
 
-# The shape chronos.md measured and issue 7 names ("4 covariates"): target + voltage, SoC, PV (past) + time of
-# day (known); the default intraday task has 8 (4 measured + 4 time features, issue 4).
+# The "4 covariates" shape: target + voltage, SoC, PV (past) + time of day (known); the default intraday task
+# has 8 (4 measured + 4 time features).
 FOUR_COVARIATE_INTRADAY = ForecastTask(
     name="intraday",
     past_covariates=["battery_voltage_v", "battery_soc_pct", "pv_power_w"],

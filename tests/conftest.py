@@ -92,7 +92,8 @@ def fc_synthetic_rows(
     start_ns: int, end_ns: int, step_s: int = 60, site: str = "shop", *, seed: int = 0, cycle_scale: float = 1.0
 ) -> list[str]:
     """Synthetic BESS history as `system` line protocol (schema names): quiet nights, PV charging at midday,
-    evening discharge. Used by the forecaster tests until collector.simulator.history lands."""
+    evening discharge: a small, fast series for the forecaster tests (collector.simulator.history gives the
+    simulator's full per-second schema)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)

@@ -1,4 +1,4 @@
-"""Issue 2 end to end: real influxd + mosquitto, the simulated GX, the collector as a subprocess, >= 30 s.
+"""The collector end to end: real influxd + mosquitto, the simulated GX, the collector as a subprocess, >= 30 s.
 
 Asserted from InfluxDB: for >= 29 of 30 seconds the shunt voltage, current, power and SoC exist; each of the
 16 cells has a voltage and a balancing flag every second (dbus-serialbattery, the default BMS profile); the

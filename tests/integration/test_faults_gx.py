@@ -1,4 +1,4 @@
-"""Issue 3, faults 4-7 end to end: the collector as a subprocess, the simulated GX in this process with its
+"""GX and broker faults end to end: the collector as a subprocess, the simulated GX in this process with its
 fault knobs, real mosquitto and influxd. Every test asserts on what landed in InfluxDB, second by second,
 plus the collector's log (JSON lines, counted per event) and, where it says more, its /metrics endpoint.
 

@@ -1,4 +1,4 @@
-"""Security, proved against the simulated GX and real services (issue 3, "Security").
+"""Security, proved against the simulated GX and real services.
 
 - The GX is never written to: after a real collector run the simulator received only Modbus FC3/FC4 and
   only `R/<portal>/keepalive` and empty read requests over MQTT; and the collector's own clients refuse a
