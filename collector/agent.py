@@ -23,6 +23,7 @@ from collector.grid import Grid
 from collector.health import Health, HealthSnapshot
 from collector.observation import Event, Observation, Source
 from collector.sink import Writer
+from collector.stillness import Stillness
 
 CLOCK_JUMP_S = 2.0  # wall vs monotonic disagreement between two ticks that counts as a clock jump
 LOOP_GRACE_S = 30.0  # beyond the writer's longest legitimate pause (backoff cap + HTTP timeout)
@@ -77,6 +78,8 @@ class Agent:
         self.settings = settings
         self.sources = sources
         self.grid = Grid(settings.site, grid_ttls(settings))
+        self.stillness = Stillness(c.suspect_after_s)
+        self._suspects: set[str] = set()
         self.buffer = DiskBuffer(c.buffer_dir, int(c.buffer_max_mb * 1024 * 1024), c.buffer_sync)
         self.dead_letters = DeadLetters(c.buffer_dir)
         self.writer = Writer(
@@ -113,6 +116,7 @@ class Agent:
         with self._polled_lock:
             for source, n in counts.items():
                 self._polled[source] = self._polled.get(source, 0) + n
+        self.stillness.observe(events)
         self.grid.apply(events)
 
     def _health_row(self, ts_ns: int) -> None:
@@ -166,7 +170,25 @@ class Agent:
             return False
         state.ticks += 1
         self._health_row(ts_ns)
+        self._watch_stillness(mono)
         return True
+
+    def _watch_stillness(self, mono_s: float) -> None:
+        """One log line when a device becomes suspect (its fast-moving values stopped changing), one when it
+        moves again; the numbers themselves go to the health row and /metrics."""
+        unchanged = self.stillness.unchanged_s(mono_s)
+        now = set(self.stillness.suspects(mono_s))
+        for role in sorted(now - self._suspects):
+            self._log.warning(
+                "device_suspect",
+                role=role,
+                unchanged_s=round(unchanged.get(role, 0.0), 1),
+                suspect_after_s=self.stillness.after_s,
+                hint="none of its fast-moving values changed: its GX service may hang (heartbeat and clock go on)",
+            )
+        for role in sorted(self._suspects - now):
+            self._log.info("device_moving", role=role)
+        self._suspects = now
 
     def _tick_loop(self) -> None:
         while not self._ticker_stop.is_set():
@@ -279,4 +301,6 @@ class Agent:
             ticks_missed=self._tick.missed,
             tick_errors=self._tick.errors,
             health_errors=self._tick.health_errors,
+            unchanged_s=self.stillness.unchanged_s(self._mono_s()),
+            suspect_after_s=self.stillness.after_s,
         )

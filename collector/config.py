@@ -49,6 +49,12 @@ class CollectorSettings(Section):
     keepalive_interval_s: float = Field(25.0, gt=0, le=55, description="Suppress-republish keepalive period")
     full_refresh_interval_s: float = Field(300.0, gt=0, description="Full republish period (constants)")
     stall_timeout_s: float = Field(10.0, gt=0, description="No heartbeat for this long -> reconnect")
+    suspect_after_s: float = Field(
+        300.0,
+        ge=0,
+        description="A device none of whose fast-moving values (gx/moving.csv) changed for this long is "
+        "reported suspect (a hung GX service); 0 = off",
+    )
     metrics_host: str = Field("127.0.0.1", description="Prometheus /metrics bind address")
     metrics_port: int = Field(9108, ge=0, le=65535, description="0 disables the endpoint")
     health_interval_s: float = Field(10.0, gt=0, description="collector_health write period")

@@ -46,6 +46,12 @@ class HealthSnapshot:
     ticks_missed: int = 0
     tick_errors: int = 0
     health_errors: int = 0  # collector_health rows that could not be built or buffered (retried next second)
+    unchanged_s: dict[str, float] = field(default_factory=dict)  # role -> since its fast-moving values changed
+    suspect_after_s: float = 0.0  # unchanged this long -> suspect (0: detection off)
+
+    def suspect(self, role: str) -> bool:
+        """Whether the role's fast-moving values have not changed for suspect_after_s (a hung service?)."""
+        return 0 < self.suspect_after_s <= self.unchanged_s.get(role, 0.0)
 
 
 def is_error_counter(name: str) -> bool:
@@ -104,7 +110,20 @@ def metric_families(snap: HealthSnapshot) -> list[Metric]:
     for source, counters in sorted(snap.source_counters.items()):
         for name, count in sorted(counters.items()):
             (errors if is_error_counter(name) else events).add_metric([source, name], count)
-    return [*out, polled, failures, state, errors, events]
+    unchanged = GaugeMetricFamily(
+        f"{PREFIX}_device_unchanged_seconds",
+        "Seconds since any fast-moving value of the device changed",
+        labels=["device"],
+    )
+    suspect = GaugeMetricFamily(
+        f"{PREFIX}_device_suspect",
+        "1 while the device's fast-moving values have not changed for collector.suspect_after_s",
+        labels=["device"],
+    )
+    for role, seconds in sorted(snap.unchanged_s.items()):
+        unchanged.add_metric([role], seconds)
+        suspect.add_metric([role], 1.0 if snap.suspect(role) else 0.0)
+    return [*out, polled, failures, state, errors, events, unchanged, suspect]
 
 
 def health_fields(snap: HealthSnapshot, now_ns: int) -> dict[str, FieldValue]:
@@ -132,6 +151,10 @@ def health_fields(snap: HealthSnapshot, now_ns: int) -> dict[str, FieldValue]:
         fields[f"{source}_devices"] = len(devices)
     for source, counters in snap.source_counters.items():
         fields[f"{source}_errors"] = sum(v for k, v in counters.items() if is_error_counter(k))
+    for role, seconds in snap.unchanged_s.items():
+        fields[f"{role}_unchanged_s"] = float(seconds)
+        fields[f"{role}_suspect"] = 1 if snap.suspect(role) else 0
+    fields["suspect_devices"] = sum(1 for role in snap.unchanged_s if snap.suspect(role))
     return fields
 
 

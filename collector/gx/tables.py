@@ -70,6 +70,17 @@ class FieldSpec:
         return int(found.group("b") or 0), int(found.group("n") or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class MovingPath:
+    """One fast-moving value of a role (moving.csv): it changes whenever the device's service is updating."""
+
+    role: str
+    path: str  # may hold '{n}' / '{b}' as in fields.csv
+
+    def match(self, path: str) -> bool:
+        return _pattern(self.path).match(path) is not None
+
+
 @cache
 def _pattern(spec_path: str) -> re.Pattern[str]:
     escaped = re.escape(spec_path).replace(r"\{n\}", r"(?P<n>\d+)").replace(r"\{b\}", r"(?P<b>\d+)")
@@ -158,3 +169,14 @@ def field_for(role: str, path: str) -> tuple[FieldSpec, int, int] | None:
             if found is not None:
                 return spec, found[0], found[1]
     return None
+
+
+@cache
+def moving() -> tuple[MovingPath, ...]:
+    """The fast-moving paths per role (moving.csv); raises ValueError on unknown roles."""
+    out = []
+    for row in _rows("moving.csv"):
+        if row["role"] not in ROLE_SERVICE:
+            raise ValueError(f"moving.csv: unknown role {row['role']!r}")
+        out.append(MovingPath(row["role"], row["path"]))
+    return tuple(out)

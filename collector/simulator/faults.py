@@ -1,4 +1,5 @@
-"""Fault knobs for tests: drop a device, ignore keepalives, freeze, Modbus exceptions, garbage on MQTT.
+"""Fault knobs for tests: drop a device, ignore keepalives, hang one service, freeze the whole GX, Modbus
+exceptions, garbage on MQTT.
 
 The knobs live on the in-process simulator (`GxSimulator.faults`); each is a method and idempotent. The
 Modbus server and the MQTT publisher read the state on every request/tick; MQTT side effects (empty
@@ -11,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Literal, Protocol
 
-from collector.simulator.truth import Key, Value
+from collector.simulator.truth import MODBUS_ONLY, Key, Value
 
 Role = Literal["system", "settings", "shunt", "bms"]
 Clamp = Literal["max-1", "max"]  # dbus_modbustcp's overflow clamp: MAX-1 since v1.0.96, MAX v1.0.85-v1.0.95
@@ -46,6 +47,7 @@ class Faults:
         self._modbus_exceptions: dict[int, int] = {}
         self._out_of_range: Clamp | None = None
         self._pinned: dict[Key, Value] = {}
+        self._hung: dict[str, dict[Key, Value]] = {}  # role -> its values when its service hung
         self.mqtt: MqttHooks | None = None
 
     # --- knobs ----------------------------------------------------------------------------------------
@@ -74,8 +76,30 @@ class Faults:
         with self._lock:
             self._ignore_keepalives = on
 
+    def hang_service(self, role: str, on: bool = True) -> None:
+        """One D-Bus service hangs (its driver stops updating): its values stop changing on Modbus and MQTT
+        alike, while everything the GX computes itself goes on. The MQTT heartbeat is a timer of the
+        dbus-flashmq plugin and a full republish sends the plugin's cached values (victronenergy/dbus-flashmq
+        @bb470b7, src/state.cpp `State::heartbeat`, `State::publish_all`); register 830 is the Modbus
+        server's own clock at request time (victronenergy/dbus_modbustcp @24c50db, mappings.cpp
+        `TimeOperation`). Neither notices the hang, and the other services keep changing, except the system
+        service's /Dc/Battery/* copies of the battery monitor (the shunt here), which dbus-systemcalc-py
+        copies from that service (victronenergy/dbus-systemcalc-py @9730db0, dbus_systemcalc.py)."""
+        _check_role(role)
+        if not on:
+            with self._lock:
+                self._hung.pop(role, None)
+            return
+        with self._lock:
+            if role in self._hung:
+                return
+        held = {k: v for k, v in self._snapshot().items() if _held_by(role, k) and k not in MODBUS_ONLY}
+        with self._lock:
+            self._hung.setdefault(role, held)
+
     def freeze(self, on: bool = True) -> None:
-        """D-Bus hangs: no MQTT publishes or heartbeats; Modbus keeps answering the frozen values."""
+        """The whole GX hangs (locked up, overloaded): no MQTT publishes, heartbeats or answers to keepalives
+        and read requests, and Modbus requests go unanswered (clients time out)."""
         if not on:
             with self._lock:
                 self._frozen = None
@@ -145,9 +169,14 @@ class Faults:
             return self._frozen
 
     def overlay(self) -> dict[Key, Value]:
-        """The values that replace the physics' own (pinned ones), empty when none."""
+        """The values that replace the physics' own (those of hung services, then pinned ones), empty when
+        none."""
         with self._lock:
-            return dict(self._pinned)
+            out: dict[Key, Value] = {}
+            for held in self._hung.values():
+                out.update(held)
+            out.update(self._pinned)
+            return out
 
     def exception_for(self, unit: int) -> int | None:
         """The forced Modbus exception for a unit, if any."""
@@ -158,6 +187,11 @@ class Faults:
         """The clamp every numeric register reads at, or None (normal values)."""
         with self._lock:
             return self._out_of_range
+
+
+def _held_by(role: str, key: Key) -> bool:
+    """Whether a hang of `role`'s service stops `key` changing (the system copies the shunt's values)."""
+    return key[0] == role or (role == "shunt" and key[0] == "system" and key[1].startswith("/Dc/Battery/"))
 
 
 def _check_role(role: str) -> None:

@@ -183,6 +183,8 @@ class _Handler(socketserver.BaseRequestHandler):
                 if pdu is None or pid != 0:
                     return
                 reply = self.server.answer(unit, pdu)
+                if self.server.unanswered():
+                    continue  # the whole GX hangs (faults.freeze): recorded, never answered
                 sock.sendall(struct.pack(">HHHB", tid, 0, len(reply) + 1, unit) + reply)
         except OSError:
             return
@@ -233,6 +235,10 @@ class ModbusServer(socketserver.ThreadingTCPServer):
         reply, record = handle_pdu(self._map, self._faults, self._values, unit, pdu, read_write=self._read_write)
         self._recorder.add(record)
         return reply
+
+    def unanswered(self) -> bool:
+        """Whether requests go unanswered (the whole GX hangs)."""
+        return self._faults.frozen_values() is not None
 
     def track(self, sock: socket.socket, add: bool) -> None:
         """Remember open client sockets so stop() can close them."""

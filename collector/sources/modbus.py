@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bess_common.errors import RetryableError
@@ -30,7 +30,6 @@ from collector.sources.modbus_client import (
     UnitAbsent,
     default_client_factory,
 )
-from collector.sources.modbus_liveness import GxClock
 from collector.sources.threaded import ThreadedSource
 
 
@@ -110,9 +109,6 @@ class ModbusSource(ThreadedSource):
         self._modbus: ReadOnlyModbus | None = None
         self._connected = False
         self._link_up: bool | None = None  # None until the first connect attempt resolves
-        self._clock = GxClock()
-        self._gx_ts: int | None = None
-        self._gx_frozen = False
 
     # --- Source protocol (start, stop, counters, loop_age_s: ThreadedSource) ---------------------
     def state(self) -> dict[str, SourceState]:
@@ -154,15 +150,28 @@ class ModbusSource(ThreadedSource):
         except RetryableError as exc:
             self._disconnected(str(exc))
             return False
-        self._connected = True
-        self._link_up = True
-        self._backoff.reset()
+        self._connected = True  # the TCP connection; "up" only once the server answers (_answered)
         self._bump("reconnects")
-        self._log.info("modbus_connected", host=self._gx.host, port=self._gx.modbus_port)
-        for plan in self._plans:
-            if self._states.get(plan.role) != "absent":
-                self._set_state(plan.role, "connected")
         return True
+
+    def _read(self, unit: int, address: int, count: int) -> list[int]:
+        """One read; any answer of the server (values or a Modbus exception) marks the link up."""
+        assert self._modbus is not None
+        try:
+            words = self._modbus.read(unit, address, count)
+        except (UnitAbsent, ModbusRefused):
+            self._answered()
+            raise
+        self._answered()
+        return words
+
+    def _answered(self) -> None:
+        """The server answered a poll (values or Modbus exceptions): the link is up. A GX that accepts the
+        TCP connection but answers nothing (hung) stays disconnected, with the backoff growing."""
+        if self._link_up is not True:
+            self._link_up = True
+            self._backoff.reset()
+            self._log.info("modbus_connected", host=self._gx.host, port=self._gx.modbus_port)
 
     def _disconnected(self, error: str) -> None:
         was_up = self._link_up is not False  # up, or never connected yet: this is a state change
@@ -180,32 +189,13 @@ class ModbusSource(ThreadedSource):
     def _poll_once(self, sink: ObservationSink) -> None:
         events: list[Event] = []
         self._bump("polls")
-        self._gx_ts = None
         try:
             for plan in self._plans:
                 events.extend(self._poll_role(plan))
         except RetryableError as exc:
             self._disconnected(str(exc))
         if events:
-            sink(self._gate_by_gx_clock(events))
-
-    def _gate_by_gx_clock(self, events: list[Event]) -> list[Event]:
-        """Values count as confirmed when the GX clock last advanced (see modbus_liveness)."""
-        now = time.monotonic()
-        confirmed = self._clock.update(self._gx_ts, now)
-        frozen = self._clock.frozen(now)
-        if frozen != self._gx_frozen:
-            self._gx_frozen = frozen
-            if frozen:
-                self._log.warning("modbus_gx_frozen", gx_ts=self._clock.last_ts)
-            else:
-                self._log.info("modbus_gx_recovered", gx_ts=self._clock.last_ts)
-            for plan in self._plans:
-                if self._states.get(plan.role) in ("connected", "stalled"):
-                    self._set_state(plan.role, "stalled" if frozen else "connected")
-        if self._gx_ts is None or confirmed >= now:
-            return events
-        return [replace(e, mono_s=min(e.mono_s, confirmed)) if isinstance(e, Observation) else e for e in events]
+            sink(events)
 
     def _poll_role(self, plan: RolePlan) -> list[Event]:
         assert self._modbus is not None
@@ -219,7 +209,7 @@ class ModbusSource(ThreadedSource):
         events: list[Event] = []
         for block in list(self._blocks[plan.role]):
             try:
-                words = self._modbus.read(plan.unit, block.address, block.count)
+                words = self._read(plan.unit, block.address, block.count)
             except UnitAbsent as exc:
                 return self._absent(plan, exc, now)
             except ModbusRefused as exc:
@@ -263,7 +253,7 @@ class ModbusSource(ThreadedSource):
             # registers where the firmware predates the 32-bit ones)
             for candidate in (part, *self._copies(plan, part.address)):
                 try:
-                    words = self._modbus.read(plan.unit, candidate.address, candidate.count)
+                    words = self._read(plan.unit, candidate.address, candidate.count)
                 except (ModbusRefused, UnitAbsent):
                     continue
                 answered += 1
@@ -309,15 +299,12 @@ class ModbusSource(ThreadedSource):
     def _present(self, plan: RolePlan) -> None:
         if self._absent_since.pop(plan.role, None) is not None:
             self._log.info("modbus_unit_recovered", role=plan.role, unit=plan.unit)
-        state: SourceState = "stalled" if self._gx_frozen else "connected"
-        if self._states.get(plan.role) != state:
-            self._set_state(plan.role, state)
+        if self._states.get(plan.role) != "connected":
+            self._set_state(plan.role, "connected")
 
     def _observations(self, plan: RolePlan, block: BlockRead, mono_s: float) -> list[Event]:
         out: list[Event] = []
         decoded = decode_block(plan.registers, block)
-        if plan.role == "system" and isinstance(decoded.get("/Timestamp"), int):
-            self._gx_ts = int(decoded["/Timestamp"])  # type: ignore[arg-type]
         for path, value in decoded.items():
             if path not in plan.paths or isinstance(value, str):
                 continue

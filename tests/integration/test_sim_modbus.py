@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from pymodbus.client import ModbusTcpClient
+from pymodbus.exceptions import ModbusException
 
 from collector.simulator.faults import Clamp
 from collector.simulator.gx import GxSimulator
@@ -221,15 +222,49 @@ def test_when_out_of_range_then_registers_read_the_overflow_clamp(
     assert client.read_holding_registers(259, count=1, device_id=100).registers[0] < 6000
 
 
-def test_when_frozen_then_values_stop_moving_with_the_clock(
+def test_when_the_whole_gx_freezes_then_modbus_requests_go_unanswered(sim: GxSimulator) -> None:
+    assert sim.modbus_port is not None
+    sim.faults.freeze(True)
+    quick = ModbusTcpClient("127.0.0.1", port=sim.modbus_port, timeout=0.5, retries=0)
+    assert quick.connect()
+    try:
+        with pytest.raises(ModbusException):  # no answer at all: the client times out
+            quick.read_holding_registers(840, count=1, device_id=100)
+    finally:
+        quick.close()
+    sim.faults.freeze(False)
+    fresh = ModbusTcpClient("127.0.0.1", port=sim.modbus_port, timeout=3, retries=0)
+    assert fresh.connect()
+    try:
+        assert not fresh.read_holding_registers(840, count=1, device_id=100).isError()
+    finally:
+        fresh.close()
+
+
+def _seconds(words: list[int]) -> int:
+    return (words[0] << 48) | (words[1] << 32) | (words[2] << 16) | words[3]
+
+
+def test_when_the_shunt_service_hangs_then_its_registers_stop_but_830_and_other_services_go_on(
     sim: GxSimulator, client: ModbusTcpClient, clock: Clock
 ) -> None:
-    sim.faults.freeze(True)
-    frozen = client.read_holding_registers(800, count=120, device_id=100).registers
-    clock.t = T + 600
-    assert client.read_holding_registers(800, count=120, device_id=100).registers == frozen
-    sim.faults.freeze(False)
-    assert client.read_holding_registers(800, count=120, device_id=100).registers != frozen
+    def shunt() -> list[int]:
+        return list(client.read_holding_registers(256, count=11, device_id=100).registers)  # power .. SoC
+
+    def system() -> list[int]:
+        return list(client.read_holding_registers(800, count=120, device_id=100).registers)
+
+    sim.faults.hang_service("shunt")
+    held, before = shunt(), system()
+    for step in (1, 2, 3):
+        clock.t = T + 600 * step
+        after = system()
+        assert shunt() == held, "a hung service's values do not change"
+        assert _seconds(after[30:34]) == T + 600 * step, "register 830 is the server's clock: it goes on"
+        assert after[40:47] == before[40:47], "system /Dc/Battery/* are copies of the hung shunt's values"
+        assert after[102:110] != before[102:110], "the system service's own AC powers go on"
+    sim.faults.hang_service("shunt", on=False)
+    assert shunt() != held
 
 
 def test_when_stopped_then_the_port_is_free_and_no_thread_is_left(clock: Clock) -> None:

@@ -336,6 +336,28 @@ def test_when_keepalives_are_ignored_then_nothing_is_published(
     assert len(full_publish(listener)) > 150
 
 
+def test_when_the_bms_service_hangs_then_the_heartbeat_goes_on_and_only_its_topics_stop(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    clock = Clock(T)
+    sim = make_sim(clock=clock, heartbeat_s=0.5)
+    full_publish(listener)
+    sim.faults.hang_service("bms")
+    held = {m.topic: m.payload for m in full_publish(listener) if "/battery/512/" in m.topic}
+    since = time.monotonic()
+    for step in range(1, 4):
+        clock.t = T + 300 * step  # every value of the site moves
+        time.sleep(1.2)
+    changed = listener.snapshot(since)
+    assert any(m.topic == f"N/{P}/heartbeat" for m in changed), "the plugin's heartbeat timer goes on"
+    assert any("/system/0/" in m.topic for m in changed), "other services keep publishing changes"
+    assert not [m.topic for m in changed if "/battery/512/" in m.topic], "the hung BMS publishes nothing new"
+    again = {m.topic: m.payload for m in full_publish(listener) if "/battery/512/" in m.topic}
+    assert again == held, "a full republish sends the plugin's cached (held) values"
+    sim.faults.hang_service("bms", on=False)
+    listener.wait_for(lambda m: "/battery/512/" in m.topic, since=time.monotonic())
+
+
 def test_when_frozen_then_no_publishes_and_no_heartbeat(
     make_sim: Callable[..., GxSimulator], listener: Listener
 ) -> None:

@@ -9,7 +9,6 @@ import pytest
 from collector.gx import tables
 from collector.gx.decode import BlockRead, Saturated, decode_block, decode_register
 from collector.observation import Invalid
-from collector.sources.modbus_liveness import GxClock
 
 
 def reg(service: str, address: int) -> tables.Register:
@@ -209,39 +208,3 @@ def test_when_register_outside_block_then_not_decoded() -> None:
     out = decode_block(tables.registers_for("battery"), BlockRead(256, tuple([100] * 10)))
     assert "/Dc/0/Voltage" in out
     assert "/Soc" not in out  # 266 is outside 256..265
-
-
-# --- register 830 (/Timestamp) as the liveness of Modbus data: collector/sources/modbus_liveness.py ---
-
-
-def test_when_gx_clock_ticks_then_trusted_and_values_confirmed_at_the_last_advance() -> None:
-    clock = GxClock()
-    assert clock.update(1000, 10.0) == 10.0
-    assert clock.update(1001, 11.0) == 11.0
-    assert clock.update(1002, 12.0) == 12.0
-    assert not clock.trusted
-    assert clock.update(1003, 13.0) == 13.0
-    assert clock.trusted
-    assert clock.update(1003, 14.0) == 13.0  # same second read twice: confirmed as of the advance
-    assert not clock.frozen(14.0)
-
-
-def test_when_trusted_clock_stops_then_confirmation_stops_and_frozen_reported() -> None:
-    clock = GxClock()
-    for i in range(5):
-        clock.update(1000 + i, 10.0 + i)
-    for t in (15.0, 16.0, 17.0, 18.0):
-        assert clock.update(1004, t) == 14.0
-    assert clock.frozen(18.0)
-    assert clock.update(1005, 19.0) == 19.0 and not clock.frozen(19.0)
-
-
-def test_when_clock_never_ticks_or_is_missing_then_read_time_is_used() -> None:
-    clock = GxClock()
-    for t in (10.0, 11.0, 12.0, 13.0, 14.0):
-        assert clock.update(0, t) == t  # register reads 0 forever: never trusted
-    assert clock.update(None, 15.0) == 15.0
-    jumpy = GxClock()
-    for i, ts in enumerate((1000, 5000, 9000, 13000)):
-        assert jumpy.update(ts, 10.0 + i) == 10.0 + i  # jumps are not ticks
-    assert not jumpy.trusted
