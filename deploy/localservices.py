@@ -6,6 +6,7 @@ mock. Each server can be stopped and started again on the same port and data fol
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import socket
@@ -45,37 +46,86 @@ def wait_port(port: int, timeout_s: float = 20.0, host: str = "127.0.0.1") -> No
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
 
 
+BIND_ATTEMPTS = 5  # fresh ports tried when another process took a chosen port before our server bound it
+
+
 class _Server:
+    """A server process of ours. Ready means: the process is alive, its own log (the part written since this
+    start) says it bound every one of its ports, and it answers. A free port is only free until someone
+    binds it: when the log says the bind failed, the ports this class chose are chosen again and the server
+    restarted (BIND_ATTEMPTS times). Ports given by the caller, and the ports of a restart, are kept."""
+
     name = "server"
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
+        self._ports_fixed = port is not None  # a port the caller chose is never changed
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"{self.name}.log"
+        self._log_from = 0  # where this start's part of the log begins
 
     def _command(self) -> list[str]:
         raise NotImplementedError
 
-    def _wait_ready(self, timeout_s: float) -> None:
-        wait_port(self.port, timeout_s)
+    def _choose_ports(self) -> None:
+        """Pick new free ports for every port this class chose itself."""
+        self.port = free_port()
+
+    def _bound(self, log: str) -> bool:
+        """The server's own log (this start's part) says it listens on all its ports."""
+        raise NotImplementedError
+
+    def _answers(self) -> bool:
+        """A protocol-level check, once the log shows the bind (default: none)."""
+        return True
+
+    def own_log(self) -> str:
+        """What the server logged since its latest start."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as handle:
+            handle.seek(self._log_from)
+            return handle.read().decode(errors="replace")
+
+    def _wait_ready(self, timeout_s: float) -> str:
+        """'ready', 'bind failed', 'exited' or 'timed out'."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            log = self.own_log()
+            if "address already in use" in log.lower():
+                return "bind failed"
+            if not self.running:
+                return "exited"
+            if self._bound(log) and self._answers() and self.running:
+                return "ready"
+            time.sleep(0.05)
+        return "timed out"
+
+    def _spawn(self) -> None:
+        self._log_from = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
 
     def start(self, timeout_s: float = 30.0) -> None:
-        """Start (or restart) the server and wait until it answers."""
+        """Start (or restart, on the same ports) the server and wait until it is ready (see the class)."""
         if self.running:
             return
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-        log.close()
-        try:
-            self._wait_ready(timeout_s)
-        except TimeoutError:
+        attempts = 1 if self._ports_fixed else BIND_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            self._spawn()
+            outcome = self._wait_ready(timeout_s)
+            if outcome == "ready":
+                self._ports_fixed = True  # clients now know these ports: a restart keeps them
+                return
             self.stop()
-            tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{self.name} did not start on port {self.port}:\n{tail}") from None
+            if outcome != "bind failed" or attempt == attempts:
+                tail = self.own_log()[-2000:]
+                raise RuntimeError(f"{self.name} did not start on port {self.port} ({outcome}):\n{tail}")
+            self._choose_ports()
 
     @property
     def running(self) -> bool:
@@ -151,23 +201,23 @@ class InfluxServer(_Server):
         conf.write_text(self._config())
         return [_which("influxd", ("/usr/bin/influxd",)), "-config", str(conf)]
 
-    def _wait_ready(self, timeout_s: float) -> None:
+    def _choose_ports(self) -> None:
+        self.port, self.rpc_port = free_port(), free_port()
+
+    def _bound(self, log: str) -> bool:
+        return re.search(rf'msg="Listening on HTTPS?" .*addr=127\.0\.0\.1:{self.port}\b', log) is not None
+
+    def _answers(self) -> bool:
         http = urllib3.PoolManager(cert_reqs="CERT_NONE", retries=False, timeout=1.0)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                break
-            try:
-                if http.request("GET", f"{self.url}/ping").status == 204:
-                    return
-            except urllib3.exceptions.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError
+        try:
+            return http.request("GET", f"{self.url}/ping").status == 204
+        except urllib3.exceptions.HTTPError:
+            return False
 
 
 class MosquittoServer(_Server):
-    """mosquitto on 127.0.0.1:port, anonymous access (optionally a TLS listener too)."""
+    """mosquitto on 127.0.0.1:port, anonymous access; with certfile and keyfile also a TLS listener on
+    tls_port (chosen like port when not given)."""
 
     name = "mosquitto"
 
@@ -180,9 +230,22 @@ class MosquittoServer(_Server):
         keyfile: Path | None = None,
     ) -> None:
         super().__init__(workdir, port)
-        self.tls_port = tls_port
         self.certfile = certfile
         self.keyfile = keyfile
+        self.tls_port = tls_port or (free_port() if certfile and keyfile else None)
+        self._ports_fixed = port is not None or tls_port is not None
+
+    def _ports(self) -> list[int]:
+        return [self.port] + ([self.tls_port] if self.tls_port else [])
+
+    def _choose_ports(self) -> None:
+        self.port = free_port()
+        if self.tls_port:
+            self.tls_port = free_port()
+
+    def _bound(self, log: str) -> bool:
+        opened = {int(port) for port in re.findall(r"Opening ipv4 listen socket on port (\d+)\.", log)}
+        return set(self._ports()) <= opened and re.search(r"mosquitto version \S+ running", log) is not None
 
     def _command(self) -> list[str]:
         conf = self.workdir / "mosquitto.conf"

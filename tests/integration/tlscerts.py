@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.localservices import MosquittoServer, free_port, wait_port
+from deploy.localservices import MosquittoServer
 
 
 def make_cert(folder: Path) -> tuple[Path, Path, str]:
@@ -35,10 +35,9 @@ def tls_mosquitto(workdir: Path) -> Iterator[tuple[MosquittoServer, Path, str]]:
     folder = Path(tempfile.mkdtemp(prefix="bess-tls-"))  # pytest's tmp_path is private to root, and
     folder.chmod(0o755)  # mosquitto drops root privileges before it reads the certificate
     cert, key, fingerprint = make_cert(folder)
-    server = MosquittoServer(workdir / "mosq-tls", tls_port=free_port(), certfile=cert, keyfile=key)
-    server.start()
+    server = MosquittoServer(workdir / "mosq-tls", certfile=cert, keyfile=key)
+    server.start()  # ready once its log shows both listeners open
     assert server.tls_port is not None
-    wait_port(server.tls_port)
     try:
         yield server, cert, fingerprint
     finally:
