@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 import urllib3
 
@@ -144,7 +145,7 @@ class _Server:
                 self.proc.wait(5)
         self.proc = None
 
-    def __enter__(self) -> _Server:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
