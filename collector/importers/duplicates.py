@@ -50,17 +50,18 @@ class DuplicateFinder:
 
     def add(self, sample: Sample, file: str) -> None:
         """Remember one sample (in input order)."""
-        key = (sample.measurement, tuple(sorted(sample.tags.items())), tuple(sorted(sample.fields)))
+        names = tuple(sorted(sample.fields))
+        key = (sample.measurement, tuple(sorted(sample.tags.items())), names)
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = _Series()
         index = self._file_index.get(file)
         if index is None:
-            index = self._file_index[file] = len(self._files)
+            index = self._file_index[file] = min(len(self._files), 0xFFFF)
             self._files.append(file)
         series.times.append(sample.ts_ns)
-        series.hashes.append(hash(tuple(sorted(sample.fields.items()))))
-        series.files.append(min(index, 0xFFFF))
+        series.hashes.append(hash(tuple(map(sample.fields.__getitem__, names))))
+        series.files.append(index)
 
     def find(self) -> Duplicates:
         """Every sample whose series and time an earlier sample already had."""
