@@ -4,12 +4,12 @@ events, stop it on the way out" as one context manager, and `with` for start/sto
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Self
 
 from collector.observation import Confirm, Event, Source
+from tests.waiting import wait_until
 
 
 class StartStop:
@@ -57,25 +57,14 @@ class Collected:
 
     def wait_for(self, predicate: Callable[[list[Event]], bool], timeout_s: float = 8.0) -> list[Event]:
         """The events once `predicate(events)` holds; AssertionError after timeout_s."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            events = self.snapshot()
-            if predicate(events):
-                return events
-            time.sleep(0.02)
-        raise AssertionError(f"condition not met in {timeout_s}s; {len(self.snapshot())} events")
+        found: list[list[Event]] = []
 
+        def holds() -> bool:
+            found[:] = [self.snapshot()]
+            return predicate(found[0])
 
-def wait_until(
-    predicate: Callable[[], bool], timeout_s: float = 8.0, *, what: str = "condition", poll_s: float = 0.02
-) -> None:
-    """Return once `predicate()` holds (checked every poll_s); AssertionError naming `what` after timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(poll_s)
-    raise AssertionError(f"{what} not met in {timeout_s}s")
+        wait_until(holds, timeout_s, "a condition on the source's events", max_poll_s=0.02)
+        return found[0]
 
 
 def confirmed(events: list[Event]) -> bool:

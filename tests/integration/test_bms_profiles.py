@@ -13,7 +13,8 @@ import pytest
 from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
 from deploy.localservices import InfluxServer, MosquittoServer
-from tests.integration.test_pipeline_support import CollectorProcess, wait_until, write_config
+from tests.integration.pipeline import CollectorProcess, write_config
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 CELLS = 16

@@ -12,7 +12,8 @@ import urllib3
 
 from deploy.localservices import InfluxServer, free_port
 from tests.conftest import python_env, run_cli
-from tests.integration.test_pipeline_support import CollectorProcess, log_events, wait_until, write_config
+from tests.integration.pipeline import CollectorProcess, log_events, write_config
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

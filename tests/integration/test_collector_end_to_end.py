@@ -19,14 +19,8 @@ from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest, MqttMessage
 from deploy.localservices import InfluxServer, MosquittoServer
-from tests.integration.test_pipeline_support import (
-    SECOND_NS,
-    CollectorProcess,
-    log_events,
-    wait_until,
-    whole_seconds,
-    write_config,
-)
+from tests.integration.pipeline import SECOND_NS, CollectorProcess, log_events, whole_seconds, write_config
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 CELLS = 16

@@ -32,15 +32,10 @@ from collector.simulator.faults import CLAMPS, GARBAGE_KINDS, Clamp
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest, MqttMessage
 from deploy.localservices import InfluxServer, MosquittoServer, free_port
+from tests.integration.pipeline import SECOND_NS, CollectorProcess, whole_seconds, write_config
 from tests.integration.test_collector_end_to_end import SHUNT, _matches_truth
 from tests.integration.test_gx_quirks import DAY0_S, ShiftedClock, _find
-from tests.integration.test_pipeline_support import (
-    SECOND_NS,
-    CollectorProcess,
-    wait_until,
-    whole_seconds,
-    write_config,
-)
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 CELLS = 4  # enough to prove per-cell behaviour; fewer cells keep the 2-core box responsive

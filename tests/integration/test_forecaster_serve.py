@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,16 +19,11 @@ from bess_common.influx import InfluxClient
 from deploy.localservices import InfluxServer
 from forecaster.registry import Registry
 from tests.conftest import REPO_ROOT, fc_synthetic_rows, python_env, run_cli
-from tests.integration.sourcewait import wait_until
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
 NS = 1_000_000_000
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll once a second: each check queries InfluxDB or the registry."""
-    wait_until(check, timeout_s, what=what, poll_s=1.0)
 
 
 def models_written(influx: InfluxClient, task: str) -> set[str]:
@@ -111,17 +105,24 @@ def test_when_serving_then_all_models_scores_and_finetunes_work_end_to_end(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    try:
-        wait_for(lambda: models_written(influx, "t5m") >= {"base", "persistence", "seasonal_naive"}, 90, "forecasts")
-        wait_for(lambda: bool(influx.query('SELECT * FROM "forecast_score" LIMIT 1')), 60, "scores")
-        wait_for(lambda: bool(registry.versions()), 120, "a scheduled fine-tune")
+    try:  # each check queries InfluxDB or the registry: poll at most once a second
+        wait_until(
+            lambda: models_written(influx, "t5m") >= {"base", "persistence", "seasonal_naive"},
+            90,
+            "forecasts",
+            max_poll_s=1.0,
+        )
+        wait_until(lambda: bool(influx.query('SELECT * FROM "forecast_score" LIMIT 1')), 60, "scores", max_poll_s=1.0)
+        wait_until(lambda: bool(registry.versions()), 120, "a scheduled fine-tune", max_poll_s=1.0)
         first = registry.versions()[0]
         assert "promote" in first.manifest["gate"] and first.manifest["gate"]["cutoffs"] >= 1
         if registry.active() is None:  # the gate refused it: promote by hand, serve must pick it up
             assert run_cli("forecaster", "promote", "--config", str(config), first.version).returncode == 0
         active = registry.active()
         assert active is not None
-        wait_for(lambda: "finetuned" in models_written(influx, "fast"), 60, "the promoted version in use")
+        wait_until(
+            lambda: "finetuned" in models_written(influx, "fast"), 60, "the promoted version in use", max_poll_s=1.0
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)

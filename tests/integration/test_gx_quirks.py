@@ -13,7 +13,8 @@ import pytest
 from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
 from deploy.localservices import InfluxServer
-from tests.integration.test_pipeline_support import SECOND_NS, CollectorProcess, wait_until, write_config
+from tests.integration.pipeline import SECOND_NS, CollectorProcess, write_config
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 DAY0_S = 1_800_000_000 // 86400 * 86400  # a UTC midnight

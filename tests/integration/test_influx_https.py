@@ -18,8 +18,9 @@ from bess_common.errors import RetryableError
 from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
 from deploy.localservices import InfluxServer
-from tests.integration.test_pipeline_support import CollectorProcess, log_events, wait_until, write_config
+from tests.integration.pipeline import CollectorProcess, log_events, write_config
 from tests.integration.tlscerts import make_cert
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ from collector.agent import Agent
 from collector.config import Settings
 from collector.observation import Observation, ObservationSink, SourceState
 from deploy.localservices import InfluxServer, free_port
-from tests.integration.test_pipeline_support import SECOND_NS, wait_until
+from tests.integration.pipeline import SECOND_NS
+from tests.waiting import wait_until
 
 T0 = 1_800_000_000 * SECOND_NS
 

@@ -16,7 +16,7 @@ from collector.buffer import DiskBuffer
 from collector.simulator.gx import GxSimulator
 from deploy.localservices import InfluxServer
 from tests.conftest import run_cli
-from tests.integration.test_pipeline_support import (
+from tests.integration.pipeline import (
     SECOND_NS,
     CollectorProcess,
     first_shunt_second,
@@ -24,10 +24,10 @@ from tests.integration.test_pipeline_support import (
     log_events,
     shunt_seconds,
     times_of,
-    wait_until,
     whole_seconds,
     write_config,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 MakeCollector = Callable[..., CollectorProcess]

@@ -11,16 +11,16 @@ import pytest
 from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
 from deploy.localservices import InfluxServer
-from tests.integration.test_pipeline_support import (
+from tests.integration.pipeline import (
     SECOND_NS,
     CollectorProcess,
     first_shunt_second,
     log_events,
     shunt_seconds,
-    wait_until,
     whole_seconds,
     write_config,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -33,8 +33,9 @@ from collector.sources.mqtt_client import GuardedMqttClient, default_client_fact
 from collector.sources.mqtt_protocol import PublishRefused
 from deploy.localservices import InfluxServer, MosquittoServer, free_port
 from tests.conftest import REPO_ROOT, python_env, run_cli
-from tests.integration.test_pipeline_support import CollectorProcess, log_events, wait_until, write_config
+from tests.integration.pipeline import CollectorProcess, log_events, write_config
 from tests.integration.tlscerts import tls_mosquitto
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 CELLS = 4

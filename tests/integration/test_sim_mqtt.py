@@ -16,6 +16,7 @@ from collector.simulator.gx import GxSimulator
 from collector.simulator.mqtt_publisher import topic_for
 from collector.simulator.recording import MqttMessage
 from deploy.localservices import MosquittoServer
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -66,13 +67,13 @@ class Listener:
             return [m for m in self.messages if m.mono_s >= since]
 
     def wait_for(self, pred: Callable[[Msg], bool], timeout_s: float = 5.0, since: float = 0.0) -> Msg:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            for m in self.snapshot(since):
-                if pred(m):
-                    return m
-            time.sleep(0.02)
-        raise AssertionError("expected message did not arrive")
+        """The first message (received since `since`) that satisfies `pred`."""
+        return wait_until(
+            lambda: next((m for m in self.snapshot(since) if pred(m)), None),
+            timeout_s,
+            "the expected message",
+            max_poll_s=0.02,
+        )
 
     def publish(self, topic: str, payload: bytes | str = b"") -> None:
         self.client.publish(topic, payload, qos=0).wait_for_publish(2)

@@ -14,9 +14,9 @@ from collector.grid import Grid
 from collector.sources.modbus import ModbusSource
 from collector.sources.mqtt import MqttSource
 from deploy.localservices import MosquittoServer
-from tests.integration.sourcewait import wait_until
 from tests.integration.test_sources_modbus import GxModbusServer, gx_units
 from tests.integration.test_sources_mqtt import PORTAL, FakeGx
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

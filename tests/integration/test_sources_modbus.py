@@ -24,6 +24,7 @@ from collector.sources.modbus import ModbusSource
 from collector.sources.modbus_client import ReadOnlyModbus, ReadOnlyTcpClient, WriteRefused
 from deploy.localservices import free_port
 from tests.integration.sourcewait import Collected, StartStop, started
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -273,10 +274,7 @@ def test_when_server_restarts_then_poller_reconnects(gx_server: GxModbusServer) 
     with started(source, until=shunt_read) as (sink, _):
         with structlog.testing.capture_logs() as logs:
             gx_server.stop()
-            deadline = time.monotonic() + 5
-            while source.state()["shunt"] != "disconnected" and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert source.state()["shunt"] == "disconnected"
+            wait_until(lambda: source.state()["shunt"] == "disconnected", 5, "the poller to see the disconnect")
             time.sleep(3.0)  # several failed reconnect attempts
             gx_server.start()
             sink.clear()

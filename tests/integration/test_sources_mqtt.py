@@ -24,8 +24,9 @@ from collector.sources.mqtt import MqttSource
 from collector.sources.mqtt_client import GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_protocol import PublishRefused
 from deploy.localservices import MosquittoServer
-from tests.integration.sourcewait import Collected, StartStop, confirmed, started, wait_until
+from tests.integration.sourcewait import Collected, StartStop, confirmed, started
 from tests.integration.tlscerts import tls_mosquitto
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

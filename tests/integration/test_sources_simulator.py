@@ -17,8 +17,8 @@ from collector.simulator.recording import ModbusRequest, MqttMessage
 from collector.sources.modbus import ModbusSource
 from collector.sources.mqtt import MqttSource
 from deploy.localservices import MosquittoServer
-from tests.integration.sourcewait import wait_until
 from tests.integration.test_sources_discover import discover
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

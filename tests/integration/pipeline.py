@@ -9,8 +9,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,16 +90,6 @@ class CollectorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.25) -> None:
-    """Poll `check` until true or fail with `what`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(step_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def times_of(client: InfluxClient, query: str) -> list[int]:
