@@ -41,8 +41,21 @@ def encode_string(value: object, words: int) -> list[int]:
     return [(data[2 * k] << 8) | data[2 * k + 1] for k in range(words)]
 
 
+def firmware_register(version: int) -> int:
+    """Register 834 from system /FirmwareVersion (0xMMmmBB): 0xMMmm00BB, 8 extra bits before the beta number
+    (victronenergy/dbus_modbustcp @24c50db, mappings.cpp, Mappings::FirmwareOperation::calculate)."""
+    return ((version << 8) & 0xFFFF0000) + (version & 0xFF)
+
+
+# Registers the GX computes from their D-Bus value instead of scaling it (mappings.cpp's "operations").
+OPERATIONS = {("system", "/FirmwareVersion"): firmware_register}
+
+
 def encode(reg: Register, value: object) -> list[int]:
     """The register words for one D-Bus value (None = invalid or absent -> 0)."""
+    operation = OPERATIONS.get((reg.service, reg.path))
+    if operation is not None and isinstance(value, int):
+        value = operation(value)
     if reg.type == "reserved":
         return [0xFFFF] * reg.words
     if reg.type == "string":

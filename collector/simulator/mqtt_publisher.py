@@ -1,10 +1,14 @@
 """The GX's MQTT side (FlashMQ + dbus-flashmq semantics) published onto a real broker with paho-mqtt.
 
-Topics `N/<portal>/<service>/<instance><path>` with JSON `{"value": X}` at QoS 0, not retained, except the
-retained `N/<portal>/system/0/Serial`. Change-only, at each source's own cadence, and only while a keepalive
-arrived within `keepalive_timeout_s`. `R/<portal>/keepalive` triggers a full republish ending in
-`full_publish_completed` (echoing the client's token); suppress-republish only refreshes the timer;
-`R/...` read requests republish a topic or a subtree; `W/...` is recorded and never acted upon.
+Topics `N/<portal>/<service>/<instance><path>` with compact JSON, keys sorted (`{"value":X}`, as nlohmann's
+dump() writes it in victronenergy/dbus-flashmq @bb470b7, src/types.cpp Item::as_json) at QoS 0, not
+retained, except the retained `N/<portal>/system/0/Serial`. Change-only, at each source's own cadence, and
+only while a keepalive arrived within `keepalive_timeout_s`. Keepalives as src/state.cpp
+State::handle_keepalive: `R/<portal>/keepalive` (or `R/<portal>/system/0/Serial`, which is also a read
+request) triggers a full republish ending in `full_publish_completed` (echoing the client's token), at most
+KEEPALIVE_TOKENS per second (the rest refresh the timer only: no dump, no marker); "suppress-republish"
+anywhere in the payload only refreshes the timer. `R/...` read requests republish a topic or a subtree,
+alive or not; `W/...` is recorded and never acted upon. A removed device blanks every item it has.
 """
 
 from __future__ import annotations
@@ -24,14 +28,21 @@ from collector.simulator.faults import Faults
 from collector.simulator.recording import MqttMessage, Recorder
 from collector.simulator.truth import MODBUS_ONLY, Key, Value
 
-ROLE_TOPIC = {"system": "system/0", "settings": "settings/0", "shunt": "battery/0", "bms": "battery/512"}
+ROLE_TOPIC = {
+    "system": "system/0",
+    "settings": "settings/0",
+    "platform": "platform/0",
+    "shunt": "battery/0",
+    "bms": "battery/512",
+}
 SETTING_LIMITS = {
     "/Settings/CGwacs/BatteryLife/State": (0, 12),
     "/Settings/CGwacs/BatteryLife/MinimumSocLimit": (0, 100),
     "/Settings/CGwacs/Hub4Mode": (0, 3),
     "/Settings/CGwacs/BatteryLife/SocLimit": (0, 100),
 }
-FULL_PUBLISH_MIN_GAP_S = 0.34  # full republishes are rate-limited to about 3 per second
+KEEPALIVE_TOKENS = 3  # full republishes per second (dbus-flashmq src/state.h); refilled every second
+SUPPRESS_MARKER = b"suppress-republish"  # found by substring, not by parsing (State::handle_keepalive)
 
 
 def topic_for(portal_id: str, role: str, path: str) -> str:
@@ -39,12 +50,16 @@ def topic_for(portal_id: str, role: str, path: str) -> str:
     return f"N/{portal_id}/{ROLE_TOPIC[role]}{path}"
 
 
+def compact_json(body: dict[str, Any]) -> bytes:
+    """JSON as nlohmann's dump() writes it: no spaces, keys sorted (its objects are std::map)."""
+    return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+
+
 def payload_for(role: str, path: str, value: Value) -> bytes:
-    """The JSON payload: {"value": X}; settings also carry min/max; invalid -> {"value": null}."""
+    """The JSON payload: {"value":X}; numeric settings also carry min/max; invalid -> {"value":null}."""
     if role == "settings" and path in SETTING_LIMITS:
-        body: dict[str, Any] = {"value": value}
-        body["min"], body["max"] = SETTING_LIMITS[path]
-        return json.dumps(body).encode()
+        low, high = SETTING_LIMITS[path]
+        return compact_json({"value": value, "min": low, "max": high})
     kind = type(value)
     if (kind is float and math.isfinite(value)) or kind is int:  # type: ignore[arg-type]
         text = repr(value)  # what json.dumps writes for these (float.__repr__ / int.__repr__): same bytes, faster
@@ -52,23 +67,21 @@ def payload_for(role: str, path: str, value: Value) -> bytes:
         text = "null"
     else:
         text = json.dumps(value)
-    return b'{"value": ' + text.encode() + b"}"
+    return b'{"value":' + text.encode() + b"}"
 
 
 def keepalive_options(payload: bytes) -> tuple[bool, str | None]:
-    """(suppress_republish, echo_token) from a keepalive payload; anything unparsable means neither."""
-    if not payload.strip():
-        return False, None
+    """(suppress_republish, echo_token) from a keepalive payload, as dbus-flashmq reads them: suppress when
+    the bytes "suppress-republish" appear anywhere; the echo token of the last object that has one."""
+    suppress = SUPPRESS_MARKER in payload
     try:
-        body = json.loads(payload)
+        body = json.loads(payload) if payload.strip() else None
     except ValueError:
-        return False, None
+        return suppress, None
     options = body.get("keepalive-options", []) if isinstance(body, dict) else []
-    suppress, token = False, None
+    token = None
     for option in options if isinstance(options, list) else []:
-        if option == "suppress-republish":
-            suppress = True
-        elif isinstance(option, dict) and isinstance(option.get("full-publish-completed-echo"), str):
+        if isinstance(option, dict) and isinstance(option.get("full-publish-completed-echo"), str):
             token = option["full-publish-completed-echo"]
     return suppress, token
 
@@ -121,7 +134,8 @@ class MqttPublisher:
         self._topics: dict[Key, str] = {}  # (role, path) -> N/ topic, built once per key
         self._last_keepalive: float | None = None
         self._last_heartbeat = 0.0
-        self._last_full = -1e9
+        self._tokens = KEEPALIVE_TOKENS
+        self._token_second = -1
         self._pending_full: list[str | None] = []
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -196,18 +210,21 @@ class MqttPublisher:
             self._drain_inbox()
             now = time.monotonic()
             frozen = self._faults.frozen_values() is not None
-            if not frozen and self._pending_full and now - self._last_full >= FULL_PUBLISH_MIN_GAP_S:
-                self._full_publish(now)
+            if not frozen and self._pending_full:
+                self._full_publishes()
             due = cadence.due(now)
             if not frozen and self.alive(now):
                 if due:
                     self._publish_changes(due)
                 if now - self._last_heartbeat >= self._heartbeat_s:
                     self._last_heartbeat = now
-                    self._send(f"N/{self.portal_id}/heartbeat", json.dumps({"value": int(self._clock())}).encode())
+                    self._send(f"N/{self.portal_id}/heartbeat", compact_json({"value": int(self._clock())}))
             self._stop.wait(self._tick_s)
 
     def _drain_inbox(self) -> None:
+        second = int(time.monotonic())
+        if second != self._token_second:  # dbus-flashmq refills its keepalive tokens once a second
+            self._token_second, self._tokens = second, KEEPALIVE_TOKENS
         while True:
             try:
                 kind, arg = self._inbox.get_nowait()
@@ -226,16 +243,15 @@ class MqttPublisher:
 
     def _handle_message(self, topic: str, payload: bytes) -> None:
         p = self.portal_id
-        if topic in (f"R/{p}/keepalive", f"R/{p}/system/0/Serial"):
-            if self._faults.keepalives_ignored():
-                return
+        if topic in (f"R/{p}/keepalive", f"R/{p}/system/0/Serial") and not self._faults.keepalives_ignored():
             suppress, token = keepalive_options(payload)
-            now = time.monotonic()
-            self._last_keepalive = now
+            self._last_keepalive = time.monotonic()
             if not suppress:
-                self._pending_full.append(token)
-        elif topic.startswith(f"R/{p}/") and self._faults.frozen_values() is None:
-            self._read_request(topic[len(f"R/{p}/") :])
+                if self._tokens > 0:  # more than KEEPALIVE_TOKENS a second: dropped silently (timer refreshed)
+                    self._pending_full.append(token)
+                self._tokens -= 1
+        if topic.startswith(f"R/{p}/") and topic != f"R/{p}/keepalive" and self._faults.frozen_values() is None:
+            self._read_request(topic[len(f"R/{p}/") :])  # system/0/Serial is a keepalive AND a read request
 
     def _topic(self, key: Key) -> str:
         topic = self._topics.get(key)
@@ -260,17 +276,16 @@ class MqttPublisher:
             if published.get(topic) != payload:
                 self._send(topic, payload)
 
-    def _full_publish(self, now: float) -> None:
-        for topic, (role, path, value) in self._current().items():
-            self._send(topic, payload_for(role, path, value))
-        stamp = int(self._clock())
-        for token in dict.fromkeys(self._pending_full):
-            body: dict[str, Any] = {"value": stamp}
+    def _full_publishes(self) -> None:
+        """One full republish per accepted keepalive, each ended by its own marker (State::publish_all)."""
+        pending, self._pending_full = self._pending_full, []
+        for token in pending:
+            for topic, (role, path, value) in self._current().items():
+                self._send(topic, payload_for(role, path, value))
+            body: dict[str, Any] = {"value": int(self._clock())}
             if token is not None:
                 body["full-publish-completed-echo"] = token
-            self._send(f"N/{self.portal_id}/full_publish_completed", json.dumps(body).encode())
-        self._pending_full = []
-        self._last_full = now
+            self._send(f"N/{self.portal_id}/full_publish_completed", compact_json(body))
 
     def _read_request(self, rest: str) -> None:
         target = f"N/{self.portal_id}/{rest}"
@@ -279,16 +294,20 @@ class MqttPublisher:
                 self._send(topic, payload_for(role, path, value))
 
     def _drop(self, role: str) -> None:
+        """A zero-byte payload on every item the removed service had, alive or not (State::remove_dbus_service:
+        Item::publish(true) for each item; the retained Serial is never blanked)."""
         prefix = f"N/{self.portal_id}/{ROLE_TOPIC[role]}/"
-        topics = [t for t in self._published if t.startswith(prefix)]
-        if self.alive() and self._faults.frozen_values() is None:
-            for topic in topics:
-                self._client.publish(topic, b"", qos=0)
-        for topic in topics:
+        known = {self._topic(key) for key in self._values() if key[0] == role and key not in MODBUS_ONLY}
+        known |= {t for t in self._published if t.startswith(prefix)}
+        if self._faults.frozen_values() is None:
+            for topic in sorted(known):
+                if topic != f"N/{self.portal_id}/system/0/Serial":
+                    self._client.publish(topic, b"", qos=0)
+        for topic in known:
             self._published.pop(topic, None)
 
     def _publish_serial(self) -> None:
-        body = json.dumps({"value": self.portal_id}).encode()
+        body = compact_json({"value": self.portal_id})
         self._client.publish(f"N/{self.portal_id}/system/0/Serial", body, qos=0, retain=True)
 
     def _send(self, topic: str, payload: bytes) -> None:

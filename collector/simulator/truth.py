@@ -34,6 +34,12 @@ Column = Any  # np.ndarray | int | float | str | None
 Value = float | int | str | None
 
 DEFAULT_PORTAL_ID = "c0619ab2f4e1"
+# Venus OS v3.60 as dbus-systemcalc-py publishes it on /FirmwareVersion: the version's digits read as hex,
+# (major << 16) + (minor << 8) + beta (victronenergy/dbus-systemcalc-py @9730db0, dbus_systemcalc.py,
+# _get_venus_versioninfo); com.victronenergy.platform names the same release "v3.60".
+VENUS_VERSION = 0x036000
+VENUS_VERSION_TEXT = "v3.60"
+SYSTEM_NAME = "Shop BESS"
 SHUNT_PRODUCT_ID = 0x0141
 INVERTER_EFFICIENCY = 0.94
 MODBUS_ONLY = frozenset({("system", "/Timestamp")})  # served from register 830, never a D-Bus topic
@@ -75,7 +81,7 @@ def _system(a: DayArrays, shunt: dict[str, Column], portal_id: str) -> dict[str,
     load_w = np.round(a.load_w)
     out: dict[str, Column] = {
         "/Serial": portal_id,
-        "/FirmwareVersion": 0x00032000,
+        "/FirmwareVersion": VENUS_VERSION,
         "/Relay/0/State": 0,
         "/Relay/1/State": 0,
         "/Ac/ActiveIn/Source": 1,
@@ -140,6 +146,7 @@ def _shunt(a: DayArrays, day: int, time_to_go_s: np.ndarray) -> dict[str, Column
         "/DeviceInstance": 0,
         "/Connected": 1,
         "/FirmwareVersion": 0x0110,
+        "/Serial": "HQ2143XK4QR",
         "/CustomName": "Lynx Shunt",
     }
     for alarm in (
@@ -329,8 +336,15 @@ def _bms(a: DayArrays, profile: BmsProfile) -> tuple[dict[str, Column], list[Blo
     return out, blocks
 
 
+def _platform() -> dict[str, Column]:
+    """com.victronenergy.platform: what clients read to identify the GX (victronenergy/gui-v2 @2ffcc3c reads
+    /Firmware/Installed/Version in pages/settings/PageSettingsFirmware.qml; its mock has /Device/Model)."""
+    return {"/Firmware/Installed/Version": VENUS_VERSION_TEXT, "/Device/Model": "Cerbo GX"}
+
+
 def _settings(a: DayArrays) -> dict[str, Column]:
     return {
+        "/Settings/SystemSetup/SystemName": SYSTEM_NAME,
         "/Settings/CGwacs/BatteryLife/State": np.where(a.regime == FORCE, 12, 10),
         "/Settings/CGwacs/BatteryLife/MinimumSocLimit": 20.0,
         "/Settings/CGwacs/Hub4Mode": 1,
@@ -379,6 +393,7 @@ def chunk_columns(
     for role, paths in (
         ("system", _system(a, shunt, portal_id)),
         ("settings", _settings(a)),
+        ("platform", _platform()),
         ("shunt", shunt),
         ("bms", bms_paths),
     ):

@@ -1,8 +1,10 @@
 """Venus MQTT, pure: topics, payload decoding, keepalive payloads and the publish guard.
 
 Topics are `N/<portal>/<service>/<instance><D-Bus path>`; payloads `{"value": X}`, `{"value": null}` for
-an invalid value, and zero bytes when the device left D-Bus. Everything else is garbage of a named kind:
-counted, logged once per kind by the source, never turned into an Observation.
+an invalid value, and zero bytes when the device left D-Bus. A D-Bus boolean arrives as JSON true/false
+(victronenergy/dbus-flashmq @bb470b7, src/vevariant.cpp, VeVariant::as_json_value) and decodes to 1/0.
+Everything else is garbage of a named kind: counted, logged once per kind by the source, never turned into
+an Observation.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ def _parse(payload: bytes) -> object:
 def _check_value(value: object) -> Decoded:
     if value is None:
         return Invalid.NULL
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool):  # a D-Bus boolean: dbus-flashmq writes JSON true/false (src/vevariant.cpp)
+        return int(value)
+    if not isinstance(value, int | float):
         return Garbage("wrong_type")
     if isinstance(value, float) and not math.isfinite(value):
         return Garbage("nan")  # e.g. 1e999

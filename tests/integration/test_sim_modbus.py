@@ -86,6 +86,7 @@ def test_when_reading_the_system_block_then_values_match_the_truth(sim: GxSimula
     assert regs[827 - 800] == 0xFFFF  # reserved
     gx_time = (regs[30] << 48) | (regs[31] << 32) | (regs[32] << 16) | regs[33]
     assert gx_time == T
+    assert regs[834 - 800 : 836 - 800] == [0x0360, 0x0000]  # Venus v3.60 (D-Bus 0x036000) as the GX encodes it
     fc4 = client.read_input_registers(800, count=120, device_id=100)
     assert fc4.registers == regs
 

@@ -143,7 +143,7 @@ def test_when_keepalive_with_echo_then_full_republish_ends_with_the_token(
     body = json.dumps({"keepalive-options": [{"full-publish-completed-echo": "tok-42"}]})
     got = full_publish(listener, body)
     marker = next(m for m in got if completed(m))
-    assert json.loads(marker.payload) == {"value": T, "full-publish-completed-echo": "tok-42"}
+    assert marker.payload == b'{"full-publish-completed-echo":"tok-42","value":%d}' % T  # compact, sorted keys
     before_marker = [m for m in got if m.mono_s <= marker.mono_s and not completed(m)]  # the marker comes last
     topics = {m.topic: m for m in before_marker}
     truth = sim.truth(T)
@@ -153,13 +153,11 @@ def test_when_keepalive_with_echo_then_full_republish_ends_with_the_token(
     assert not [t for t in topics if "/Temperatures/" in t]  # not a Victron path
     assert topics[f"N/{P}/battery/512/Balances/Cell3"].value() == truth[("bms", "/Balances/Cell3")]
     assert topics[f"N/{P}/battery/0/ProductId"].value() == 0x0141
-    assert topics[f"N/{P}/system/0/Ac/PvOnGrid/L1/Power"].payload == b'{"value": null}'
+    assert topics[f"N/{P}/system/0/Ac/PvOnGrid/L1/Power"].payload == b'{"value":null}'
     assert f"N/{P}/system/0/Timestamp" not in topics  # Modbus-only
-    assert json.loads(topics[f"N/{P}/settings/0/Settings/CGwacs/BatteryLife/MinimumSocLimit"].payload) == {
-        "value": 20.0,
-        "min": 0,
-        "max": 100,
-    }
+    assert topics[f"N/{P}/settings/0/Settings/CGwacs/BatteryLife/MinimumSocLimit"].payload == (
+        b'{"max":100,"min":0,"value":20.0}'
+    )
     published = {k for k in truth if k != ("system", "/Timestamp")}
     assert set(topics) - {f"N/{P}/keepalive"} == {topic_for(P, *k) for k in published}
     assert all(not m.retain for m in before_marker if not m.topic.endswith("/Serial"))
@@ -196,7 +194,13 @@ def test_when_values_do_not_change_then_nothing_but_heartbeats_is_published(
     assert moved
     assert len(changed) == len(moved)  # each changed topic exactly once, nothing else
     for m in changed:
-        role = {"system/0": "system", "settings/0": "settings", "battery/0": "shunt", "battery/512": "bms"}
+        role = {
+            "system/0": "system",
+            "settings/0": "settings",
+            "platform/0": "platform",
+            "battery/0": "shunt",
+            "battery/512": "bms",
+        }
         svc = "/".join(m.topic.split("/")[2:4])
         path = "/" + "/".join(m.topic.split("/")[4:])
         assert m.value() == truth1[(role[svc], path)]
@@ -255,22 +259,51 @@ def test_when_suppress_republish_then_only_the_timer_is_refreshed(
     assert late, [round(m.mono_s - since, 2) for m in got]  # still alive past the 3 s timeout
 
 
-def test_when_keepalives_flood_then_full_republishes_are_rate_limited(
+def test_when_keepalives_flood_then_at_most_3_full_republishes_a_second_and_the_rest_are_dropped(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    """dbus-flashmq's keepAliveTokens: 3 per second; a keepalive without a token gets no dump and no marker."""
+    make_sim()
+    time.sleep(1.1)  # a full bucket
+    since = time.monotonic()
+    for n in range(12):
+        listener.client.publish(
+            f"R/{P}/keepalive", json.dumps({"keepalive-options": [{"full-publish-completed-echo": f"t{n}"}]})
+        )
+    sent_s = time.monotonic() - since
+    listener.wait_for(lambda m: completed(m) and b'"t2"' in m.payload, since=since)
+    time.sleep(1.5)
+    got = listener.snapshot(since)
+    echoed = [json.loads(m.payload)["full-publish-completed-echo"] for m in got if completed(m)]
+    assert echoed[:3] == ["t0", "t1", "t2"]  # the first three always find a token
+    assert len(echoed) <= 3 * (int(sent_s) + 2) < 12  # the others are dropped silently: no marker
+    dumps = [m for m in got if m.topic == f"N/{P}/battery/0/ProductId"]  # a constant: only sent in full dumps
+    assert len(dumps) == len(echoed)  # one whole dump per accepted keepalive, none for a dropped one
+
+
+def test_when_suppress_republish_appears_anywhere_then_it_wins_over_an_echo(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    make_sim(clock=Clock(T), heartbeat_s=0.5)
+    full_publish(listener)
+    since = time.monotonic()
+    both = {"keepalive-options": ["suppress-republish", {"full-publish-completed-echo": "tok"}]}
+    listener.publish(f"R/{P}/keepalive", json.dumps(both))
+    listener.publish(f"R/{P}/keepalive", b"not json, but suppress-republish")
+    time.sleep(1.5)
+    assert {m.topic for m in listener.snapshot(since)} == {f"N/{P}/heartbeat"}
+
+
+def test_when_the_keepalive_is_a_read_of_the_serial_then_the_serial_is_republished_too(
     make_sim: Callable[..., GxSimulator], listener: Listener
 ) -> None:
     make_sim()
+    time.sleep(0.5)  # past the start-up Serial
     since = time.monotonic()
-    for n in range(12):
-        listener.publish(
-            f"R/{P}/keepalive", json.dumps({"keepalive-options": [{"full-publish-completed-echo": f"t{n}"}]})
-        )
-    listener.wait_for(lambda m: completed(m) and b'"t11"' in m.payload, since=since)
-    elapsed = time.monotonic() - since
-    got = listener.snapshot(since)
-    markers = [m for m in got if completed(m)]
-    assert len({json.loads(m.payload)["full-publish-completed-echo"] for m in markers}) == 12  # every token echoed
-    dumps = [m for m in got if m.topic == f"N/{P}/battery/0/ProductId"]  # a constant: only sent in full dumps
-    assert 1 <= len(dumps) <= 3 * elapsed + 1
+    listener.publish(f"R/{P}/system/0/Serial", json.dumps({"keepalive-options": ["suppress-republish"]}))
+    serial = listener.wait_for(lambda m: m.topic == f"N/{P}/system/0/Serial", since=since)
+    assert serial.payload == b'{"value":"%s"}' % P.encode()
+    listener.wait_for(lambda m: m.topic == f"N/{P}/heartbeat", since=since)  # and it was a keepalive
 
 
 def test_when_a_device_drops_then_its_topics_get_empty_payloads_and_come_back(
@@ -291,6 +324,21 @@ def test_when_a_device_drops_then_its_topics_get_empty_payloads_and_come_back(
     sim.faults.restore_device("bms")
     back = listener.wait_for(lambda m: m.topic == f"N/{P}/battery/512/Voltages/Cell1", since=since)
     assert back.value() == sim.truth(T)[("bms", "/Voltages/Cell1")]
+
+
+def test_when_a_device_drops_without_any_keepalive_then_every_item_it_has_is_blanked(
+    make_sim: Callable[..., GxSimulator], listener: Listener
+) -> None:
+    """State::remove_dbus_service blanks every item of the service, whether or not a client kept it alive or
+    had seen the item."""
+    sim = make_sim()
+    time.sleep(0.3)
+    since = time.monotonic()
+    sim.faults.drop_device("bms")
+    listener.wait_for(lambda m: m.topic == f"N/{P}/battery/512/Voltages/Cell16" and m.payload == b"", since=since)
+    time.sleep(0.3)
+    empties = {m.topic for m in listener.snapshot(since) if m.payload == b""}
+    assert empties == {topic_for(P, *k) for k in sim.truth(T) if k[0] == "bms"}
 
 
 def test_when_a_client_writes_then_it_is_recorded_and_ignored(
@@ -414,3 +462,59 @@ def test_when_the_broker_restarts_then_the_simulator_reconnects_and_republishes_
         assert late.wait_for(lambda m: m.topic == f"N/{P}/system/0/Serial").retain
     finally:
         late.close()
+
+
+def test_when_a_client_asks_like_venus_influx_loader_then_the_gx_identity_arrives(
+    make_sim: Callable[..., GxSimulator], mosquitto: MosquittoServer
+) -> None:
+    """victronenergy/venus-influx-loader @29a9171 (src/server/loader.ts) stores nothing until it has
+    N/<id>/settings/0/Settings/SystemSetup/SystemName, which it asks for with a read request; clients also
+    identify the GX by platform/0's firmware and model and each battery by /Serial, /FirmwareVersion and
+    /ProductName."""
+    sim = make_sim()
+    loader = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    seen: dict[str, bytes] = {}
+    portal: list[str] = []
+    lock = threading.Lock()
+
+    def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        with lock:
+            seen[msg.topic] = bytes(msg.payload)
+            if not portal and msg.topic.endswith("/system/0/Serial"):
+                portal.append(json.loads(msg.payload)["value"])
+
+    loader.on_message = on_message
+    loader.connect("127.0.0.1", mosquitto.port)
+    loader.loop_start()
+    try:
+        loader.subscribe("N/+/#")  # the loader's manual connection: detect the portal id from system/Serial
+        deadline = time.monotonic() + 5
+        while not portal and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert portal == [P]
+        name_topic = f"N/{P}/settings/0/Settings/SystemSetup/SystemName"
+        loader.publish(f"R/{P}/settings/0/Settings/SystemSetup/SystemName", b"", qos=1)  # before any keepalive
+        deadline = time.monotonic() + 5
+        while name_topic not in seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert json.loads(seen[name_topic]) == {"value": sim.truth(T)[("settings", "/Settings/SystemSetup/SystemName")]}
+        loader.publish(f"R/{P}/system/0/Serial", b"", qos=1)  # the loader's first keepalive: a full republish
+        wanted = {
+            f"N/{P}/platform/0/Firmware/Installed/Version",
+            f"N/{P}/platform/0/Device/Model",
+            *(
+                f"N/{P}/{svc}/{path}"
+                for svc in ("battery/0", "battery/512")
+                for path in ("Serial", "FirmwareVersion", "ProductName")
+            ),
+        }
+        deadline = time.monotonic() + 5
+        while not wanted <= set(seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert wanted <= set(seen), sorted(wanted - set(seen))
+        assert json.loads(seen[f"N/{P}/platform/0/Firmware/Installed/Version"])["value"] == "v3.60"
+        assert json.loads(seen[f"N/{P}/platform/0/Device/Model"])["value"] == "Cerbo GX"
+        assert all(json.loads(seen[t])["value"] not in (None, "") for t in wanted)
+    finally:
+        loader.disconnect()
+        loader.loop_stop()

@@ -36,6 +36,9 @@ PORTAL = "c0619ab1f2e3"
         (b'{"value": 3, "min": 0, "max": 10}', 3),
         (b'{"value": null}', Invalid.NULL),
         (b"", Gone.EMPTY),
+        (b'{"value":true}', 1),  # a D-Bus boolean, as dbus-flashmq writes it
+        (b'{"value":false}', 0),
+        (b'{"value":3.31}', 3.31),  # compact, as nlohmann's dump() writes it
     ],
 )
 def test_when_payload_is_valid_then_value_decoded(payload: bytes, expected: object) -> None:
@@ -54,7 +57,6 @@ def test_when_payload_is_valid_then_value_decoded(payload: bytes, expected: obje
         (b'{"value": "53.2"}', "wrong_type"),
         (b'{"value": [1, 2]}', "wrong_type"),
         (b'{"value": {"a": 1}}', "wrong_type"),
-        (b'{"value": true}', "wrong_type"),
         (b'{"value": NaN}', "nan"),
         (b'{"value": Infinity}', "nan"),
         (b'{"value": -Infinity}', "nan"),

@@ -80,3 +80,10 @@ def test_strings_are_two_chars_per_register_nul_padded() -> None:
 
 def test_reserved_reads_ffff() -> None:
     assert encode(Register("system", 827, "reserved", 1, 1, "", "", False), 12) == [0xFFFF]
+
+
+def test_when_register_834_is_encoded_then_it_is_the_gxs_firmware_operation() -> None:
+    """system /FirmwareVersion 0xMMmmBB is served as 0xMMmm00BB (dbus_modbustcp FirmwareOperation)."""
+    reg = next(r for r in registers() if r.service == "system" and r.address == 834)
+    assert encode(reg, 0x036000) == [0x0360, 0x0000]  # v3.60
+    assert encode(reg, 0x035512) == [0x0355, 0x0012]  # v3.55~12

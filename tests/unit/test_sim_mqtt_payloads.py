@@ -16,10 +16,13 @@ def test_topics_follow_venus_service_and_instance() -> None:
     assert topic_for("abc", "settings", "/Settings/CGwacs/Hub4Mode") == "N/abc/settings/0/Settings/CGwacs/Hub4Mode"
 
 
-def test_payloads_are_value_objects_with_null_for_invalid() -> None:
-    assert payload_for("shunt", "/Dc/0/Voltage", 20.43000030517578) == b'{"value": 20.43000030517578}'
-    assert payload_for("shunt", "/TimeToGo", None) == b'{"value": null}'
-    assert json.loads(payload_for("settings", "/Settings/CGwacs/Hub4Mode", 1)) == {"value": 1, "min": 0, "max": 3}
+def test_payloads_are_compact_value_objects_with_sorted_keys_and_null_for_invalid() -> None:
+    """nlohmann's dump(): no spaces, object keys sorted (dbus-flashmq src/types.cpp Item::as_json)."""
+    assert payload_for("shunt", "/Dc/0/Voltage", 20.43000030517578) == b'{"value":20.43000030517578}'
+    assert payload_for("shunt", "/TimeToGo", None) == b'{"value":null}'
+    assert payload_for("settings", "/Settings/CGwacs/Hub4Mode", 1) == b'{"max":3,"min":0,"value":1}'
+    assert payload_for("bms", "/Io/AllowToCharge", True) == b'{"value":true}'  # a D-Bus boolean
+    assert payload_for("platform", "/Device/Model", "Cerbo GX") == b'{"value":"Cerbo GX"}'
 
 
 @pytest.mark.parametrize(
@@ -29,9 +32,15 @@ def test_payloads_are_value_objects_with_null_for_invalid() -> None:
         (b'{"keepalive-options": ["suppress-republish"]}', (True, None)),
         (b'{"keepalive-options": [{"full-publish-completed-echo": "x1"}]}', (False, "x1")),
         (b'{"keepalive-options": ["suppress-republish", {"full-publish-completed-echo": "x2"}]}', (True, "x2")),
+        (b'{ "keepalive-options" : ["suppress-republish"] }', (True, None)),  # as venus-influx-loader sends it
         (b"not json", (False, None)),
-        (b'["suppress-republish"]', (False, None)),
-        (b'{"keepalive-options": "suppress-republish"}', (False, None)),
+        (b"not json but suppress-republish", (True, None)),  # found by substring, the JSON is not parsed for it
+        (b'["suppress-republish"]', (True, None)),
+        (b'{"keepalive-options": "suppress-republish"}', (True, None)),
+        (
+            b'{"keepalive-options": [{"full-publish-completed-echo": "a"}, {"full-publish-completed-echo": "b"}]}',
+            (False, "b"),
+        ),
     ],
 )
 def test_keepalive_options_are_parsed_like_dbus_flashmq(payload: bytes, expected: tuple[bool, str | None]) -> None:

@@ -84,4 +84,5 @@ def test_when_a_payload_is_built_then_it_is_the_bytes_json_dumps_writes(role: st
     body: dict[str, object] = {"value": value}
     if role == "settings":
         body.update({"min": 0, "max": 3})
-    assert payload_for(role, path, value) == json.dumps(body).encode()  # type: ignore[arg-type]
+    compact = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()  # as nlohmann's dump()
+    assert payload_for(role, path, value) == compact  # type: ignore[arg-type]
