@@ -6,10 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TORCH_VERSION := 2.13.0
-# CPU-only torch: a local wheel directory when one exists, else PyTorch's CPU index, so pip never
-# pulls the multi-GB CUDA packages. Override TORCH_PIP_ARGS for an offline mirror.
+# CPU-only torch: from a local wheel directory when one holds it, else from pip's configured index (which
+# must serve the CPU build: docs/install.md, "CPU-only torch"); the install fails if torch has CUDA.
+# Override TORCH_PIP_ARGS to name another source (e.g. --index-url URL of a CPU-only index).
 TORCH_WHEELS ?= /opt/wheels
-TORCH_PIP_ARGS ?= $(if $(wildcard $(TORCH_WHEELS)/torch-$(TORCH_VERSION)*),--find-links $(TORCH_WHEELS),--index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple)
+TORCH_PIP_ARGS ?= $(if $(wildcard $(TORCH_WHEELS)/torch-$(TORCH_VERSION)*),--find-links $(TORCH_WHEELS),)
+CPU_TORCH_CHECK := import sys, torch; sys.exit(torch.version.cuda and f"torch {torch.__version__} is a CUDA build; install the CPU-only one (docs/install.md)")
 # OS packages: InfluxDB 1.x and Mosquitto for the demo and the tests, Chromium for the report test.
 OS_PACKAGES := influxdb mosquitto
 TEST_OS_PACKAGES := chromium systemd
@@ -33,7 +35,7 @@ system-deps:
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing OS packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 test-system-deps: system-deps
@@ -42,12 +44,13 @@ test-system-deps: system-deps
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing OS packages for tests:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 $(VENV)/.installed: requirements.lock requirements-dev.lock pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q $(TORCH_PIP_ARGS) torch==$(TORCH_VERSION)
+	$(PY) -c '$(CPU_TORCH_CHECK)'
 	$(PIP) install -q -r requirements.lock -r requirements-dev.lock
 	$(PIP) install -q --no-deps -e .
 	@touch $@

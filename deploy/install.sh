@@ -14,8 +14,11 @@ Usage: deploy/install.sh [options]
                    A virtualenv built there embeds the staged path; combine with --no-venv unless
                    DIR is the root of the target system (a chroot).
   --python PATH    Python >= 3.11 for the virtualenv (default python3)
-  --wheels DIR     install torch from this directory of wheels instead of PyTorch's CPU index
-                   (other packages are looked up there first, then on PyPI)
+  --wheels DIR     install torch only from this directory of wheels (other packages are looked up
+                   there first, then on pip's configured index)
+  --torch-index URL  install torch only from this pip index (a CPU-only torch index or a mirror of
+                   one); without --wheels or --torch-index, torch comes from pip's configured index.
+                   Either way the install stops if the torch it got is a CUDA build.
   --no-venv        skip the virtualenv (you provide PREFIX/venv yourself)
   --dry-run        print what would be done, change nothing
   --uninstall      stop and remove the units, the virtualenv and the docs; keep config and state
@@ -29,6 +32,7 @@ ETC=/etc/bess-edge
 DESTDIR=""
 PYTHON=python3
 WHEELS=""
+TORCH_INDEX=""
 NO_VENV=0
 DRY_RUN=0
 UNINSTALL=0
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
         --destdir) DESTDIR="${2:?--destdir needs a directory}"; shift 2 ;;
         --python) PYTHON="${2:?--python needs a path}"; shift 2 ;;
         --wheels) WHEELS="${2:?--wheels needs a directory}"; shift 2 ;;
+        --torch-index) TORCH_INDEX="${2:?--torch-index needs a URL}"; shift 2 ;;
         --no-venv) NO_VENV=1; shift ;;
         --dry-run) DRY_RUN=1; shift ;;
         --uninstall) UNINSTALL=1; shift ;;
@@ -69,6 +74,7 @@ if [ -n "$WHEELS" ]; then
 fi
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CPU_TORCH_CHECK='import sys, torch; sys.exit(1 if torch.version.cuda else 0)'
 SERVICE_USER=bess-edge
 STATE_DIR=/var/lib/bess-edge
 CACHE_DIR=/var/cache/bess-edge
@@ -80,7 +86,6 @@ if [ -z "$TORCH_VERSION" ]; then
     echo "install.sh: no torch==<version> pin found in $SRC/pyproject.toml" >&2
     exit 1
 fi
-TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
 D_PREFIX="$DESTDIR$PREFIX"
 D_ETC="$DESTDIR$ETC"
@@ -153,7 +158,7 @@ source_digest() {
     # What the virtualenv is built from: a change here means pip must run again.
     {
         echo "python=$("$PYTHON" -c 'import sys; print(sys.version)')"
-        echo "torch=$TORCH_VERSION wheels=$WHEELS"
+        echo "torch=$TORCH_VERSION wheels=$WHEELS torch_index=$TORCH_INDEX"
         cd "$SRC" && find pyproject.toml requirements.lock bess_common collector forecaster -type f \
             \( -name '*.py' -o -name '*.csv' -o -name '*.toml' -o -name '*.lock' -o -name '*.json' \) \
             -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum
@@ -222,13 +227,21 @@ pip_install_all() {
     if [ -z "$WHEELS" ]; then
         run "$pip" install --quiet --upgrade pip || return 1
     fi
-    # torch first, CPU-only: from the local wheels, or from PyTorch's CPU index *only*, so pip can never
-    # pick the multi-GB CUDA build (and its nvidia-* packages) from PyPI. Its dependencies are pinned in
-    # requirements.lock, which then finds torch already satisfied.
+    # torch first, on its own and without dependencies (those are pinned in requirements.lock, which then
+    # finds torch already satisfied): from the local wheels only, or from the given index only, or from
+    # pip's configured index. Then prove it is the CPU build: a CUDA torch would pull several GB of
+    # nvidia-* packages that a box without an NVIDIA GPU cannot use.
     if [ -n "$WHEELS" ]; then
         run "$pip" install --quiet --no-deps --no-index --find-links "$WHEELS" "torch==$TORCH_VERSION" || return 1
-    else
+    elif [ -n "$TORCH_INDEX" ]; then
         run "$pip" install --quiet --no-deps --index-url "$TORCH_INDEX" "torch==$TORCH_VERSION" || return 1
+    else
+        run "$pip" install --quiet --no-deps "torch==$TORCH_VERSION" || return 1
+    fi
+    if ! run "$VENV/bin/python" -c "$CPU_TORCH_CHECK"; then
+        echo "install.sh: the torch pip installed is not the CPU-only build (or does not import). Pass" \
+            "--torch-index with a CPU-only torch index, or --wheels DIR (docs/install.md, 'CPU-only torch')." >&2
+        return 1
     fi
     run "$pip" install --quiet "${find_links[@]}" -r "$SRC/requirements.lock" || return 1
     run "$pip" install --quiet "${find_links[@]}" --no-deps --force-reinstall "$SRC" || return 1

@@ -7,6 +7,7 @@ import re
 import stat
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -159,18 +160,64 @@ def test_uninstall_keeps_config_and_state_unless_purged(
     assert not (root / "var/lib/bess-edge").exists()
 
 
-def test_dry_run_changes_nothing_and_takes_torch_only_from_the_cpu_index(root: Path) -> None:
+def _torch_line(stdout: str) -> str:
+    lines = [line for line in stdout.splitlines() if "torch==" in line and "pip install" in line]
+    assert len(lines) == 1, stdout
+    pin = re.search(r'"torch==([^"]+)"', (REPO_ROOT / "pyproject.toml").read_text())
+    assert pin and f"torch=={pin.group(1)}" in lines[0].split()
+    assert "--no-deps" in lines[0] and "--extra-index-url" not in lines[0]
+    return lines[0]
+
+
+def test_dry_run_changes_nothing_and_takes_torch_from_one_source_then_checks_it_is_the_cpu_build(
+    root: Path, tmp_path: Path
+) -> None:
     result = install(root, "--dry-run", "--python", sys.executable)
     assert result.returncode == 0, result.stderr
     assert not root.exists()
-    torch_lines = [line for line in result.stdout.splitlines() if "torch==" in line and "pip install" in line]
-    assert len(torch_lines) == 1
-    (line,) = torch_lines
-    pin = re.search(r'"torch==([^"]+)"', (REPO_ROOT / "pyproject.toml").read_text())
-    assert pin and f"torch=={pin.group(1)}" in line.split()
-    assert "--index-url https://download.pytorch.org/whl/cpu" in line
-    assert "--no-deps" in line and "--extra-index-url" not in line
+    line = _torch_line(result.stdout)
+    assert "--index-url" not in line and "--find-links" not in line  # pip's configured index
+    after = result.stdout.split(line, 1)[1]
+    assert "torch.version.cuda" in after.splitlines()[1]  # the CPU-build check comes right after
     assert "requirements.lock" in result.stdout
+
+    named = install(root, "--dry-run", "--python", sys.executable, "--torch-index", "file:///srv/cpu-index")
+    assert "--index-url file:///srv/cpu-index" in _torch_line(named.stdout)
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    local = install(root, "--dry-run", "--python", sys.executable, "--wheels", str(wheels))
+    assert f"--no-index --find-links {wheels}" in _torch_line(local.stdout)
+
+
+def _fake_cuda_torch_wheel(directory: Path, version: str) -> None:
+    """A wheel named like the pinned torch whose `torch.version.cuda` is set, as the CUDA build's is."""
+    name = f"torch-{version}"
+    files = {
+        "torch/__init__.py": "from torch import version\n",
+        "torch/version.py": f"__version__ = '{version}'\ncuda = '12.8'\n",
+        f"{name}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: torch\nVersion: {version}\n",
+        f"{name}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join(f"{path},,\n" for path in files) + f"{name}.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(directory / f"{name}-py3-none-any.whl", "w") as wheel:
+        for path, text in {**files, f"{name}.dist-info/RECORD": record}.items():
+            wheel.writestr(path, text)
+
+
+def test_when_the_torch_installed_is_a_cuda_build_then_install_stops_and_says_how_to_get_the_cpu_one(
+    root: Path, tmp_path: Path
+) -> None:
+    pin = re.search(r'"torch==([^"]+)"', (REPO_ROOT / "pyproject.toml").read_text())
+    assert pin
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _fake_cuda_torch_wheel(wheels, pin.group(1))
+    result = install(root, "--wheels", str(wheels), "--python", sys.executable, env=offline_env())
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "is not the CPU-only build" in result.stderr and "--torch-index" in result.stderr
+    assert "installed: bess-edge into" not in result.stdout
+    assert not list((root / "opt/bess-edge/venv").glob("lib/python*/site-packages/pydantic"))  # stopped there
+    assert not (root / "opt/bess-edge/venv/.bess-edge-source").exists()
 
 
 def offline_env() -> dict[str, str]:

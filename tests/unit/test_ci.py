@@ -60,3 +60,24 @@ def test_ci_runs_the_readmes_test_command() -> None:
     commands = [line for line in script.splitlines() if line.strip() and not line.startswith(("#", "set ", "cd "))]
     assert commands == ["make test"]
     assert "\nmake test " in (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+# Package registries' host names (as regular expressions, so this file does not name them itself).
+REGISTRY_HOSTS = re.compile(
+    r"pypi\.org|pythonhosted\.org|download\.pytorch\.org|registry\.npmjs\.org|deb\.debian\.org|"
+    r"archive\.ubuntu\.com|conda\.anaconda\.org"
+)
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO_ROOT / ".git").exists(), reason="not a git checkout")
+def test_no_file_names_a_package_registry_host() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, check=True, timeout=60
+    ).stdout.split(b"\0")
+    found = []
+    for name in filter(None, tracked):
+        path = REPO_ROOT / name.decode()
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", errors="replace")
+            found += [f"{name.decode()}: {m.group(0)}" for m in REGISTRY_HOSTS.finditer(text)]
+    assert found == []
