@@ -488,15 +488,11 @@ def test_when_a_client_asks_like_venus_influx_loader_then_the_gx_identity_arrive
     loader.loop_start()
     try:
         loader.subscribe("N/+/#")  # the loader's manual connection: detect the portal id from system/Serial
-        deadline = time.monotonic() + 5
-        while not portal and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: portal, 5, "the portal id from system/0/Serial")
         assert portal == [P]
         name_topic = f"N/{P}/settings/0/Settings/SystemSetup/SystemName"
         loader.publish(f"R/{P}/settings/0/Settings/SystemSetup/SystemName", b"", qos=1)  # before any keepalive
-        deadline = time.monotonic() + 5
-        while name_topic not in seen and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: name_topic in seen, 5, "the answer to the SystemName read request")
         assert json.loads(seen[name_topic]) == {"value": sim.truth(T)[("settings", "/Settings/SystemSetup/SystemName")]}
         loader.publish(f"R/{P}/system/0/Serial", b"", qos=1)  # the loader's first keepalive: a full republish
         wanted = {
@@ -508,10 +504,7 @@ def test_when_a_client_asks_like_venus_influx_loader_then_the_gx_identity_arrive
                 for path in ("Serial", "FirmwareVersion", "ProductName")
             ),
         }
-        deadline = time.monotonic() + 5
-        while not wanted <= set(seen) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert wanted <= set(seen), sorted(wanted - set(seen))
+        wait_until(lambda: wanted <= set(seen), 5, f"the identity topics {sorted(wanted)}")
         assert json.loads(seen[f"N/{P}/platform/0/Firmware/Installed/Version"])["value"] == "v3.60"
         assert json.loads(seen[f"N/{P}/platform/0/Device/Model"])["value"] == "Cerbo GX"
         assert all(json.loads(seen[t])["value"] not in (None, "") for t in wanted)
