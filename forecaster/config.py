@@ -109,7 +109,15 @@ class ForecasterSettings(Section):
     base_model: str = Field("amazon/chronos-2", description="Hub id or local directory of Chronos-2")
     registry_dir: Path = Field(Path("/var/lib/bess-edge/models"), description="Fine-tuned versions")
     tasks: list[ForecastTask] = Field(default_factory=_default_tasks)
-    quiet_threshold_w: float = Field(100.0, gt=0, description="mean |battery power| below this = quiet")
+    quiet_threshold_w: float | None = Field(
+        None, gt=0, description="Absolute override: mean |battery power| below this = quiet (unset: derived)"
+    )
+    quiet_fraction: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Derived quiet threshold: this x the 99th percentile of |target| (training data / scored period)",
+    )
     wql_floor_w: float = Field(100.0, gt=0, description="Per-step floor of the WQL denominator (W)")
     score_interval: str = Field("1h", description="Scoring job period")
     score_period: str = Field("24h", description="Score forecasts whose horizon ended in this window")

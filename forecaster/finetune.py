@@ -18,6 +18,7 @@ from bess_common.logs import get_logger
 from forecaster.config import ForecasterSettings, ForecastTask
 from forecaster.gate import GateDecision, decide
 from forecaster.models import ModelSet
+from forecaster.regimes import quiet_threshold
 from forecaster.registry import Registry, Version, new_version_id
 from forecaster.rolling import backtest_mae, median_forecaster, rolling_cutoffs
 from forecaster.windows import DAY_S, NS, grid_times, time_features
@@ -196,7 +197,9 @@ def gate_backtest(
     cutoffs = rolling_cutoffs(
         split.gate_start_ns, split.end_ns, task.horizon_steps * step_ns, settings.finetune.gate_windows, step_ns
     )
-    threshold_w = settings.quiet_threshold_w
+    gate_index = int((split.gate_start_ns - grid_start_ns) // step_ns)
+    training = np.asarray(series[task.target][: max(0, gate_index)], dtype=float)
+    threshold_w = quiet_threshold(training, settings.quiet_fraction, settings.quiet_threshold_w).value_w
     cand, inc = (
         backtest_mae(
             median_forecaster(m, levels), series, grid_start_ns, task, cutoffs=cutoffs, threshold_w=threshold_w
@@ -204,7 +207,13 @@ def gate_backtest(
         for m in (candidate, incumbent)
     )
     decision = decide(cand, inc, settings.finetune.gate_margin)
-    return decision, {"candidate_mae_w": cand, "incumbent_mae_w": inc, "cutoffs": len(cutoffs)}
+    scores = {
+        "candidate_mae_w": cand,
+        "incumbent_mae_w": inc,
+        "cutoffs": len(cutoffs),
+        "quiet_threshold_w": threshold_w,
+    }
+    return decision, scores
 
 
 def iso(ts_ns: int) -> str:

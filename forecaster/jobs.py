@@ -21,6 +21,7 @@ from forecaster.config import ForecasterSettings, ForecastTask
 from forecaster.forecast import run_models
 from forecaster.frame import forecast_samples
 from forecaster.models import BASE, ModelSet
+from forecaster.regimes import quiet_threshold
 from forecaster.registry import Registry
 from forecaster.scoring import ISSUE_TAIL_S, score, score_samples
 from forecaster.store import ForecastStore
@@ -146,7 +147,8 @@ class ForecastService:
         n = int((end - start) // step_ns)
         grid = self.store.read_grid([task.target], start, step_s, n)[task.target]
         actual = pd.Series(grid, index=start + step_ns * np.arange(n, dtype=np.int64))
-        rows = score(frame, actual, self.settings.quiet_threshold_w, self.settings.wql_floor_w, step_s)
+        threshold = quiet_threshold(grid, self.settings.quiet_fraction, self.settings.quiet_threshold_w)
+        rows = score(frame, actual, threshold.value_w, self.settings.wql_floor_w, step_s)
         samples = score_samples(rows, self.site, task.name, period=self.settings.score_period, run=run, ts_ns=end)
         return self.store.write_samples(samples)
 

@@ -4,10 +4,12 @@ the base forecast (peft's `disable_adapter()`), so both models cost about one mo
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 
@@ -32,18 +34,56 @@ def unavailable_message(base_model: str, exc: BaseException) -> str:
     )
 
 
+HUB_PROBE_TIMEOUT_S = 3.0
+
+
+def hub_problem(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> str | None:
+    """None when the model hub (huggingface_hub's endpoint, HF_ENDPOINT) accepts a TCP connection, else one
+    line saying why not. One probe instead of the hub client's retries with backoff (tens of seconds)."""
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"the model hub {constants.ENDPOINT} is unreachable ({exc.__class__.__name__}: {exc})"
+    return None
+
+
+def cached_snapshot(repo_id: str) -> str | None:
+    """The local directory of a hub model already in the hub cache, or None (never touches the network)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return str(snapshot_download(repo_id, local_files_only=True))
+    except Exception:
+        return None
+
+
 def load_pipeline(base_model: str, num_threads: int) -> Any:
-    """Load the base Chronos-2 pipeline in fp32 on CPU; BaseModelUnavailable on any failure."""
+    """Load the base Chronos-2 pipeline in fp32 on CPU; BaseModelUnavailable on any failure.
+
+    A hub id is loaded from the hub cache when the hub is unreachable (probed once); when it is not cached
+    either, the failure is immediate and said in one line (no retries)."""
     import torch
 
     torch.set_num_threads(num_threads)
     looks_local = base_model.startswith((".", "/", "~")) or base_model.count("/") > 1
     if looks_local and not Path(base_model).expanduser().is_dir():
         raise BaseModelUnavailable(unavailable_message(base_model, FileNotFoundError("no such directory")))
+    source = base_model
+    if not looks_local and not Path(base_model).is_dir():
+        problem = hub_problem()
+        if problem is not None:
+            cached = cached_snapshot(base_model)
+            if cached is None:
+                raise BaseModelUnavailable(unavailable_message(base_model, ConnectionError(problem)))
+            source = cached
     try:
         from chronos import BaseChronosPipeline
 
-        pipeline = BaseChronosPipeline.from_pretrained(base_model, device_map="cpu", torch_dtype=torch.float32)
+        pipeline = BaseChronosPipeline.from_pretrained(source, device_map="cpu", torch_dtype=torch.float32)
     except Exception as exc:
         raise BaseModelUnavailable(unavailable_message(base_model, exc)) from exc
     if not hasattr(pipeline, "fit") or not hasattr(pipeline.model, "chronos_config"):

@@ -30,6 +30,7 @@ from forecaster.config import ForecasterSettings
 from forecaster.forecast import RunOutcome, forecast_window, levels_of
 from forecaster.frame import Forecast, forecast_samples, to_frame
 from forecaster.models import ModelSet
+from forecaster.regimes import QuietThreshold, quiet_threshold
 from forecaster.rolling import actual_after
 from forecaster.run_contract import NO_VARIANT, TARGET_ONLY, VARIANT_ORDER, VARIANTS
 from forecaster.scoring import ISSUE_TAIL_S
@@ -53,6 +54,7 @@ class Request:
     base_model: str = ""
     stand_in: bool = False
     hold_last_steps: int = 0
+    started_s: float | None = None  # time.monotonic() when the command started (the one wall time)
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,25 @@ def forecast_all(
     return forecasts, skipped, written
 
 
+def data_by_regime(series: dict[str, np.ndarray], plan: Plan, threshold_w: float) -> dict[str, Any]:
+    """Hours of target data per regime before the split (training) and from it on (evaluation), and each
+    regime's share of all those hours (the share of the DATA, not of the scored windows)."""
+    target, task = series[plan.task.target], plan.task
+    lo, split = plan.index(plan.start_ns), plan.index(plan.split_ns)
+    hours = {
+        "training": regimes.regime_hours(target[lo:split], task.resolution_s, task.horizon_steps, threshold_w),
+        "evaluation": regimes.regime_hours(target[split:], task.resolution_s, task.horizon_steps, threshold_w),
+    }
+    total = {r: hours["training"][r] + hours["evaluation"][r] for r in regimes.REGIMES}
+    return {"regime_hours": hours, "regime_share": regimes.shares(total)}
+
+
+def training_threshold(series: dict[str, np.ndarray], plan: Plan, settings: ForecasterSettings) -> QuietThreshold:
+    """The quiet threshold from the target before the split (the training range), unless overridden."""
+    pre, _start = pre_split_series(series, plan)
+    return quiet_threshold(pre[plan.task.target], settings.quiet_fraction, settings.quiet_threshold_w)
+
+
 def fit_models(lineup: Sequence[zoo.ForecastModel], series: dict[str, np.ndarray], plan: Plan) -> None:
     """Train every model with the optional fit step on the data strictly before the split."""
     trainable = [m for m in lineup if isinstance(m, zoo.Trainable)]
@@ -282,7 +303,7 @@ def run_backtest(
     tty: bool | None = None,
 ) -> Outcome:
     """The whole backtest over already-read gridded series (grid start = plan.read_start_ns)."""
-    started = time.monotonic()
+    started = time.monotonic() if request.started_s is None else request.started_s
     request.out_dir.mkdir(parents=True, exist_ok=True)
     finetune = finetune_adapter(models, series, plan, settings, request) if request.finetune and models else None
     seed_everything(request.seed)
@@ -292,7 +313,8 @@ def run_backtest(
     if frame.empty:
         first = next(iter(skipped.values()), "")
         raise RuntimeError(f"every cut-off was skipped ({len(skipped)}); first reason: {first}")
-    frame, horizon = label(frame, series, plan, settings.quiet_threshold_w)
+    threshold = training_threshold(series, plan, settings)
+    frame, horizon = label(frame, series, plan, threshold.value_w)
     for cutoff in [c for c, r in horizon.items() if r == regimes.UNKNOWN]:
         skipped[iso(cutoff)] = "no actuals over the horizon (not scored; the forecasts are in InfluxDB)"
         del horizon[cutoff]
@@ -300,15 +322,25 @@ def run_backtest(
     if frame.empty:
         raise RuntimeError("no cut-off has actuals over its horizon: nothing to score")
     actual = pd.Series(series[plan.task.target], index=grid_times(plan.read_start_ns, plan.step_ns, plan.n_steps))
-    scores = rf.score_table(frame, actual, settings.quiet_threshold_w, settings.wql_floor_w, plan.task.resolution_s)
+    scores = rf.score_table(frame, actual, threshold.value_w, settings.wql_floor_w, plan.task.resolution_s)
     manifest = build_manifest(
         plan, series, settings=settings, request=request, finetune=finetune, horizon=horizon, skipped=skipped
     )
+    manifest["quiet_threshold_w"] = threshold.value_w
+    manifest["quiet_threshold"] = threshold.manifest()
+    manifest["data"].update(data_by_regime(series, plan, threshold.value_w))
     manifest["models"] = models_entry(forecasts, tally)
     manifest["wall_s"] = round(time.monotonic() - started, 1)
     run_dir = request.out_dir / request.run_id
     rf.write_run_folder(run_dir, rf.contract_frame(frame, request.run_id, plan.task.resolution_s), scores, manifest)
-    log.info("backtest_finished", run=request.run_id, windows=len(horizon), skipped=len(skipped), points=written)
+    log.info(
+        "backtest_finished",
+        run=request.run_id,
+        windows=len(horizon),
+        skipped=len(skipped),
+        points=written,
+        wall_s=manifest["wall_s"],
+    )
     return Outcome(run_dir, len(horizon), len(skipped), written, manifest)
 
 
@@ -353,12 +385,12 @@ def build_manifest(
         "finetune": finetune,
         "data": {
             "series": {k: {"measurement": SERIES[k].measurement, "field": SERIES[k].field} for k in keys},
-            "points": int(np.isfinite(target).sum()),
+            "target_buckets": int(target.size),
+            "target_buckets_with_data": int(np.isfinite(target).sum()),
             "gaps": rf.gaps(target, plan.start_ns, plan.step_ns, max(2, task.max_last_gap_steps + 1)),
-            "regime_share": rf.regime_share(horizon),
+            "window_share": rf.regime_share(horizon),
             "dataset": request.dataset,
         },
-        "quiet_threshold_w": settings.quiet_threshold_w,
         "wql_floor_w": settings.wql_floor_w,
         "hold_last_steps": request.hold_last_steps,
         "cutoffs": {"planned": len(plan.cutoffs), "every_steps": plan.every_steps, "skipped": skipped},

@@ -95,7 +95,7 @@ def _iso(ts_ns: int) -> str:
 
 
 def regime_share(windows: Mapping[int, str]) -> dict[str, float]:
-    """Share of windows (cut-offs) per horizon regime."""
+    """Share of the scored windows (cut-offs) per horizon regime (manifest data.window_share)."""
     labels = pd.Series(list(windows.values()), dtype=str)
     if labels.empty:
         return {}

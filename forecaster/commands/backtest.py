@@ -138,6 +138,7 @@ def _run(settings: Settings, plan: Plan, args: argparse.Namespace) -> int:
         base_model=STAND_IN_VERSION if stand_in else settings.forecaster.base_model,
         stand_in=stand_in,
         hold_last_steps=args.hold_last,
+        started_s=started,
     )
     print(
         f"backtest {run_id}: task {plan.task.name}, {len(plan.cutoffs)} cut-offs, "
@@ -152,7 +153,8 @@ def _run(settings: Settings, plan: Plan, args: argparse.Namespace) -> int:
         return 1
     print(
         f"backtest {run_id}: {outcome.windows} windows scored, {outcome.skipped} skipped, "
-        f"{outcome.points_written} forecast points written (run={run_id}) in {time.monotonic() - started:.0f} s"
+        f"{outcome.points_written} forecast points written (run={run_id}) in {outcome.manifest['wall_s']} s "
+        "(wall time, as in manifest.json)"
     )
     print(f"run: {outcome.run_dir}")
     return 0

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from forecaster.report import RunFolderError, build_report
+from forecaster.report.tables import DEFAULT_SIGNIFICANCE, Significance
 
 HELP = "Render a backtest run folder into a self-contained HTML report, a Markdown version and PNG plots."
 
@@ -17,6 +18,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="folder to write report.html, report.md and PNGs into")
     parser.add_argument("--seed", type=int, default=0, help="seed of the window bootstrap (default 0)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of windows (default 1000)")
+    parser.add_argument(
+        "--negligible-pct",
+        type=float,
+        default=DEFAULT_SIGNIFICANCE.rel * 100,
+        help="a change beyond noise but under this relative size is 'negligible' (default %(default)g %%)",
+    )
+    parser.add_argument(
+        "--negligible-w",
+        type=float,
+        default=DEFAULT_SIGNIFICANCE.floor_w,
+        help="... or under this absolute size in W (MAE; default %(default)g W)",
+    )
 
 
 def _progress(line: str) -> None:
@@ -28,8 +41,14 @@ def main(args: argparse.Namespace) -> int:
     if args.resamples < 1:
         print("report: --resamples must be at least 1", file=sys.stderr)
         return 2
+    if args.negligible_pct < 0 or args.negligible_w < 0:
+        print("report: --negligible-pct and --negligible-w must be 0 or more", file=sys.stderr)
+        return 2
+    rule = Significance(rel=args.negligible_pct / 100, floor_w=args.negligible_w)
     try:
-        paths = build_report(args.run, args.out, seed=args.seed, resamples=args.resamples, progress=_progress)
+        paths = build_report(
+            args.run, args.out, seed=args.seed, resamples=args.resamples, progress=_progress, significance=rule
+        )
     except RunFolderError as exc:
         print(f"report: cannot read run folder {args.run}:", file=sys.stderr)
         for problem in exc.problems:

@@ -12,7 +12,7 @@ from forecaster.report.document import Block, Heading, Image, Paragraph, render_
 from forecaster.report.narrative import build_narrative
 from forecaster.report.runfolder import RunData, load_run
 from forecaster.report.stats import Estimate
-from forecaster.report.tables import Tables, build_tables, point_errors
+from forecaster.report.tables import DEFAULT_SIGNIFICANCE, Significance, Tables, build_tables, point_errors
 
 Progress = Callable[[str], None]
 
@@ -110,14 +110,20 @@ def make_plots(
 
 
 def build_report(
-    run_dir: Path, out: Path, seed: int = 0, resamples: int = 1000, progress: Progress = _ignore
+    run_dir: Path,
+    out: Path,
+    *,
+    seed: int = 0,
+    resamples: int = 1000,
+    progress: Progress = _ignore,
+    significance: Significance = DEFAULT_SIGNIFICANCE,
 ) -> ReportPaths:
     """Read RUN, compute everything, write report.md, report.html (self-contained), PNGs and CSVs into out."""
     run = load_run(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     windows = run.forecasts["cutoff"].nunique()
     progress(f"computing metrics: {windows} windows, {resamples} bootstrap resamples")
-    tables = build_tables(run, seed=seed, resamples=resamples)
+    tables = build_tables(run, seed=seed, resamples=resamples, significance=significance)
     narrative = build_narrative(run, tables)
     figure_blocks = make_plots(run, tables, out, seed=seed, resamples=resamples, progress=progress)
     data_blocks, plot_blocks = figure_blocks[-2:], figure_blocks[:-2]

@@ -7,6 +7,7 @@ the same windows includes zero.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,12 +15,14 @@ import pandas as pd
 
 from forecaster.report.labels import fmt_num, fmt_pct, fmt_ratio, fmt_w, model_label, variant_label
 from forecaster.report.runfolder import RunData
-from forecaster.report.stats import Estimate
+from forecaster.report.stats import Estimate, PairedEstimate
 from forecaster.report.tables import (
     ALL_REGIMES,
     COVARIATE_VARIANTS,
+    DEFAULT_SIGNIFICANCE,
     PERSISTENCE,
     Comparison,
+    Significance,
     Tables,
     interval_columns,
 )
@@ -28,7 +31,7 @@ from forecaster.run_contract import NO_VARIANT, TARGET_ONLY
 EARLIER_COVARIATE_FINDING = 0.26  # the team's earlier finding: covariates cut cycling MAE by 26 %
 FEW_WINDOWS = 10
 NOMINAL_COVERAGE = 0.8
-Change = Literal["lower", "higher", "noise", "unknown"]
+Change = Literal["better", "worse", "negligible", "noise", "unknown"]
 Verdict = Literal["confirmed", "exceeded", "not confirmed", "inconclusive", "cannot be checked"]
 
 
@@ -44,15 +47,20 @@ class Narrative:
     caveats: list[str]
 
 
-def change_of(diff: Estimate) -> Change:
-    """Classify B − A from the CI of the paired difference."""
+def change_of(result: PairedEstimate, rule: Significance = DEFAULT_SIGNIFICANCE, in_w: bool = True) -> Change:
+    """One of better / worse / negligible / within noise (or unknown: too few windows) for B against A.
+    Within noise when the 95 % CI of the paired difference includes zero; negligible when beyond noise but
+    under the practical threshold (`in_w`: the metric is in W, so the absolute floor applies)."""
+    diff = result.diff
     if not diff.has_ci:
         return "unknown"
-    if diff.high < 0:
-        return "lower"
-    if diff.low > 0:
-        return "higher"
-    return "noise"
+    if diff.low <= 0.0 <= diff.high:
+        return "noise"
+    small_rel = math.isfinite(result.rel.value) and abs(result.rel.value) < rule.rel
+    small_abs = in_w and abs(diff.value) < rule.floor_w
+    if small_rel or small_abs:
+        return "negligible"
+    return "better" if diff.high < 0 else "worse"
 
 
 def claim_verdict(rel: Estimate, claimed_reduction: float = EARLIER_COVARIATE_FINDING) -> Verdict:
@@ -83,16 +91,21 @@ def _where(regime: str) -> str:
     return "Over all windows" if regime == ALL_REGIMES else f"In {regime} windows"
 
 
-def mae_sentence(c: Comparison, who: str, unit: str) -> str:
-    """One sentence on an MAE comparison, its verb chosen by the CI of the paired difference."""
+def mae_sentence(c: Comparison, who: str, unit: str, rule: Significance = DEFAULT_SIGNIFICANCE) -> str:
+    """One sentence on an MAE comparison, its verb chosen by the CI of the paired difference and the rule."""
     r = c.result
     a, b, n = fmt_w(r.value_a, unit), fmt_w(r.value_b, unit), c.n_windows
-    change = change_of(r.diff)
-    if change == "lower":
+    change = change_of(r, rule)
+    if change == "negligible":
+        return (
+            f"{_where(c.regime)} {who} changed MAE by a negligible amount: {a} before, {b} after "
+            f"({fmt_pct(r.rel.value)}; {rule.describe(unit)} counts as negligible; {n} windows)."
+        )
+    if change == "better":
         return (
             f"{_where(c.regime)} {who} cut MAE from {a} to {b} ({fmt_pct(r.rel.value)}, {_ci_pct(r.rel)}; {n} windows)."
         )
-    if change == "higher":
+    if change == "worse":
         return f"{_where(c.regime)} {who} raised MAE from {a} to {b} ({_rel(r.rel)}; {n} windows)."
     if change == "noise":
         return (
@@ -102,12 +115,12 @@ def mae_sentence(c: Comparison, who: str, unit: str) -> str:
     return f"{_where(c.regime)} there are too few windows ({n}) to tell: MAE {a} before, {b} after."
 
 
-def wql_sentence(c: Comparison, who: str) -> str | None:
-    """A sentence on the probabilistic forecast (WQL), only when the change is beyond noise."""
-    change = change_of(c.result.diff)
-    if change not in ("lower", "higher"):
+def wql_sentence(c: Comparison, who: str, rule: Significance = DEFAULT_SIGNIFICANCE) -> str | None:
+    """A sentence on the probabilistic forecast (WQL), only when the change is beyond noise and not negligible."""
+    change = change_of(c.result, rule, in_w=False)
+    if change not in ("better", "worse"):
         return None
-    verb = "improved" if change == "lower" else "worsened"
+    verb = "improved" if change == "better" else "worsened"
     r = c.result
     return (
         f"{_where(c.regime)} {who} {verb} the weighted quantile loss from {fmt_ratio(r.value_a)} to "
@@ -125,23 +138,26 @@ def finetune_findings(tables: Tables, stand_in: bool, unit: str) -> tuple[list[s
         mae_c = tables.comparison("finetune", regime, ("base", v), ("finetuned", v))
         if mae_c is None:
             continue
-        target = improved if change_of(mae_c.result.diff) == "lower" else not_improved
-        target.append(mae_sentence(mae_c, who, unit))
+        rule = tables.significance
+        target = improved if change_of(mae_c.result, rule) == "better" else not_improved
+        target.append(mae_sentence(mae_c, who, unit, rule))
         wql_c = tables.comparison("finetune", regime, ("base", v), ("finetuned", v), metric="wql")
-        sentence = wql_sentence(wql_c, who) if wql_c else None
+        sentence = wql_sentence(wql_c, who, rule) if wql_c else None
         if sentence and wql_c is not None:
-            (improved if change_of(wql_c.result.diff) == "lower" else not_improved).append(sentence)
+            (improved if change_of(wql_c.result, rule, in_w=False) == "better" else not_improved).append(sentence)
     return improved, not_improved
 
 
-def _clause(c: Comparison) -> str:
+def _clause(c: Comparison, rule: Significance) -> str:
     r = c.result
     where = "over all windows" if c.regime == ALL_REGIMES else f"in {c.regime} windows"
-    change = change_of(r.diff)
-    if change == "lower":
+    change = change_of(r, rule)
+    if change == "negligible":
+        return f"changed MAE negligibly {where} ({fmt_pct(r.rel.value)})"
+    if change == "better":
         reduction = f"95 % CI {fmt_pct(-r.rel.high, signed=False)} to {fmt_pct(-r.rel.low, signed=False)}"
         return f"cut MAE by {fmt_pct(-r.rel.value, signed=False)} {where} ({reduction})"
-    if change == "higher":
+    if change == "worse":
         return f"raised MAE by {fmt_pct(r.rel.value, signed=False)} {where} ({_ci_pct(r.rel)})"
     if change == "noise":
         return f"changed MAE within noise {where} ({fmt_pct(r.rel.value)}, {_ci_pct(r.rel)})"
@@ -154,7 +170,7 @@ def covariate_findings(tables: Tables, stand_in: bool) -> list[str]:
     for model in tables.models:
         for variant in COVARIATE_VARIANTS:
             clauses = [
-                _clause(c)
+                _clause(c, tables.significance)
                 for regime in tables.regimes
                 if (c := tables.comparison("covariates", regime, (model, TARGET_ONLY), (model, variant)))
             ]
@@ -237,6 +253,7 @@ def caveats(run: RunData, tables: Tables) -> list[str]:
             "the real weights were unreachable: every number for 'base' and 'fine-tuned' describes that stand-in, "
             "not Chronos-2."
         )
+    notes += not_available(run)
     for regime in tables.regimes:
         rows = [r for r in tables.rows if r.regime == regime and r.lead_bucket == "all"]
         n = max((r.n_windows for r in rows), default=0)
@@ -254,6 +271,22 @@ def caveats(run: RunData, tables: Tables) -> list[str]:
     missing = float(pd.isna(frame["actual"]).mean())
     if missing > 0:
         notes.append(f"{fmt_pct(missing, signed=False)} of forecast points have no actual (gaps) and are not scored.")
+    return notes
+
+
+def not_available(run: RunData) -> list[str]:
+    """One sentence per model the run could not forecast (all or some windows), with the reasons."""
+    notes = []
+    for entry in run.manifest.get("models") or []:
+        reasons = entry.get("not_available") or {}
+        if not reasons:
+            continue
+        why = "; ".join(f"{reason} ({count} windows)" for reason, count in reasons.items())
+        who = model_label(str(entry.get("name")), run.stand_in)
+        if int(entry.get("windows", 0)) == 0:
+            notes.append(f"{who} was not available in this run, so it has no rows: {why}.")
+        else:
+            notes.append(f"{who} was not available in some windows: {why}.")
     return notes
 
 

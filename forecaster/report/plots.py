@@ -231,20 +231,21 @@ def _timeline(ax: Axes, run: RunData, points: pd.DataFrame) -> None:
 
 
 def data_used(run: RunData, points: pd.DataFrame, out: Path) -> Plot:
-    """Regime share (of the data and of the windows) and a timeline of ranges, gaps and windows."""
+    """Hours of data per regime (training and evaluation) and a timeline of ranges, gaps and windows."""
     fig = Figure(figsize=(12.0, 4.2), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1, 2.4])
-    share = run.manifest.get("data", {}).get("regime_share", {}) or {}
-    windows = points.drop_duplicates("cutoff")["regime"].value_counts(normalize=True)
-    regimes = sorted(
-        set(share) | set(windows.index), key=lambda r: list(REGIME_COLORS).index(r) if r in REGIME_COLORS else 9
-    )
+    data = run.manifest.get("data", {}) or {}
+    hours = data.get("regime_hours") or {}
+    regimes = [r for r in REGIME_COLORS if any(r in part for part in hours.values())]
     x = np.arange(len(regimes))
-    left.bar(x - 0.2, [share.get(r, 0.0) * 100 for r in regimes], 0.4, color="#9e9ac8", label="share of data")
-    left.bar(x + 0.2, [windows.get(r, 0.0) * 100 for r in regimes], 0.4, color="#fd8d3c", label="share of windows")
+    for offset, (part, color) in zip((-0.2, 0.2), (("training", "#9e9ac8"), ("evaluation", "#fd8d3c")), strict=True):
+        values = [float((hours.get(part) or {}).get(r, 0.0)) for r in regimes]
+        left.bar(x + offset, values, 0.4, color=color, label=f"{part} (h)")
+    if not regimes:
+        left.text(0.5, 0.5, "no regime hours in the manifest", transform=left.transAxes, ha="center")
     left.set_xticks(x, regimes)
-    left.set_ylabel("share (%)")
-    left.set_title("Regime share")
+    left.set_ylabel("hours of data")
+    left.set_title("Data per regime (hours)")
     left.legend(fontsize=8)
     left.grid(axis="y", alpha=0.3)
     _timeline(right, run, points)
@@ -252,6 +253,6 @@ def data_used(run: RunData, points: pd.DataFrame, out: Path) -> Plot:
     return Plot(
         path,
         "Data used",
-        "Left: share of each regime in the data and among the scored windows. "
+        "Left: hours of data in each regime before the split (training) and after it (evaluation). "
         "Right: training and backtest ranges, gaps, and each scored window.",
     )

@@ -20,7 +20,7 @@ from forecaster.report.labels import (
 from forecaster.report.narrative import Narrative, change_of
 from forecaster.report.runfolder import RunData
 from forecaster.report.stats import Estimate
-from forecaster.report.tables import ALL_LEADS, Comparison, MetricRow, Tables, planned_comparisons
+from forecaster.report.tables import ALL_LEADS, Comparison, MetricRow, Significance, Tables, planned_comparisons
 
 METRIC_HEADER = [
     "regime",
@@ -35,8 +35,9 @@ METRIC_HEADER = [
     "skill vs persistence",
 ]
 VERDICT = {
-    "lower": "lower (beyond noise)",
-    "higher": "higher (beyond noise)",
+    "better": "better",
+    "worse": "worse",
+    "negligible": "negligible",
     "noise": "within noise",
     "unknown": "too few windows",
 }
@@ -153,7 +154,7 @@ def _change(rel: Estimate) -> str:
     return f"{fmt_pct(rel.value)} ({fmt_pct(rel.low)} to {fmt_pct(rel.high)})"
 
 
-def _comparison_row(mae: Comparison, wql: Comparison | None) -> list[str]:
+def _comparison_row(mae: Comparison, wql: Comparison | None, rule: Significance) -> list[str]:
     r = mae.result
     cells = [
         mae.regime,
@@ -162,12 +163,12 @@ def _comparison_row(mae: Comparison, wql: Comparison | None) -> list[str]:
         fmt_num(r.value_b),
         fmt_ci(r.diff),
         _change(r.rel),
-        VERDICT[change_of(r.diff)],
+        VERDICT[change_of(r, rule)],
     ]
     if wql is None:
         return [*cells, "n/a", "n/a", "n/a", "n/a"]
     w = wql.result
-    return [*cells, fmt_ratio(w.value_a), fmt_ratio(w.value_b), _change(w.rel), VERDICT[change_of(w.diff)]]
+    return [*cells, fmt_ratio(w.value_a), fmt_ratio(w.value_b), _change(w.rel), VERDICT[change_of(w, rule, in_w=False)]]
 
 
 def comparison_table(run: RunData, tables: Tables) -> list[Block]:
@@ -175,7 +176,7 @@ def comparison_table(run: RunData, tables: Tables) -> list[Block]:
     blocks: list[Block] = []
     for kind, a, b in planned_comparisons({(m, v) for (_r, m, v, _b) in tables.cells}):
         rows = [
-            _comparison_row(mae, tables.comparison(kind, regime, a, b, metric="wql"))
+            _comparison_row(mae, tables.comparison(kind, regime, a, b, metric="wql"), tables.significance)
             for regime in tables.regimes
             if (mae := tables.comparison(kind, regime, a, b)) is not None
         ]
@@ -185,8 +186,9 @@ def comparison_table(run: RunData, tables: Tables) -> list[Block]:
     if not blocks:
         return []
     note = Paragraph(
-        "B - A over the windows both forecast; negative = B has lower error. 'within noise': the 95 % CI of the "
-        "paired difference includes zero."
+        "B - A over the windows both forecast; negative = B has lower error. Verdict: 'within noise' when the "
+        "95 % CI of the paired difference includes zero; 'negligible' when beyond noise but a change "
+        f"{tables.significance.describe(run.unit)} (WQL: the relative part only); else 'better' or 'worse'."
     )
     return [Heading(2, "Paired comparisons (all lead times)"), *stand_in_banner(run), note, *blocks]
 
@@ -216,6 +218,27 @@ def _issue_regimes(run: RunData) -> str:
     return ", ".join(f"{issue} -> {regime}: {n}" for (issue, regime), n in counts.items())
 
 
+def _regime_hours(data: dict[str, Any]) -> str:
+    hours = data.get("regime_hours") or {}
+    training, evaluation = hours.get("training") or {}, hours.get("evaluation") or {}
+    names = [r for r in ("quiet", "cycling", "transition") if r in training or r in evaluation]
+    return ", ".join(f"{r} {training.get(r, 0):g} h / {evaluation.get(r, 0):g} h" for r in names) or "?"
+
+
+def _threshold(manifest: dict[str, Any]) -> str:
+    entry = manifest.get("quiet_threshold") or {}
+    value = entry.get("value_w", manifest.get("quiet_threshold_w"))
+    how = entry.get("how")
+    return f"{value} W" + (f" ({how})" if how else "")
+
+
+def _buckets(data: dict[str, Any], resolution: str) -> str:
+    have, total = data.get("target_buckets_with_data"), data.get("target_buckets")
+    if have is None:
+        return str(data.get("points", "?"))  # runs written before the two counts existed
+    return f"{have} of {total} {resolution} buckets"
+
+
 def data_table(run: RunData, tables: Tables) -> Table:
     """The data used: dataset, ranges, resolution, regime share, gaps, fine-tune settings."""
     m = run.manifest
@@ -229,19 +252,20 @@ def data_table(run: RunData, tables: Tables) -> Table:
         ["series", ", ".join(sorted(map(str, (data.get("series") or {}).keys()))) or "?"],
         ["range (start / split / end)", f"{m.get('start', '?')} / {m.get('split', '?')} / {m.get('end', '?')}"],
         ["resolution", str(m.get("resolution", "?"))],
-        ["points", str(data.get("points", "?"))],
+        ["target buckets with data", _buckets(data, str(m.get("resolution", "?")))],
         ["gaps", gaps_summary],
         ["gap list", gaps_list],
         [
-            "regime share of the data",
+            "regime share of the data (hours)",
             ", ".join(f"{k} {fmt_pct(float(v), signed=False)}" for k, v in share.items()) or "?",
         ],
+        ["hours per regime, training / evaluation", _regime_hours(data)],
         [
             "regime share of the windows",
             ", ".join(f"{k} {fmt_pct(float(v), signed=False)}" for k, v in windows.items()),
         ],
         ["windows by regime at issue -> over the horizon", _issue_regimes(run)],
-        ["quiet threshold", f"{m.get('quiet_threshold_w', '?')} W"],
+        ["quiet threshold", _threshold(m)],
         ["base model", f"{m.get('base_model', '?')}" + (f" {STAND_IN_TAG}" if run.stand_in else "")],
         ["fine-tune", ", ".join(f"{k}={v}" for k, v in ft.items()) if isinstance(ft, dict) else "none"],
         ["quantile levels", ", ".join(f"{q:g}" for q in run.quantile_levels)],

@@ -157,12 +157,18 @@ def write_synthetic_run(run_dir: Path, spec: SyntheticSpec) -> Path:
         },
         "data": {
             "series": {"battery_power_w": {"measurement": "battery", "field": "power_w"}},
-            "points": int((end - pd.Timestamp("2026-03-01T00:00:00Z")).total_seconds() // 60),
+            "target_buckets": int((end - pd.Timestamp("2026-03-01T00:00:00Z")).total_seconds() // 60),
+            "target_buckets_with_data": int((end - pd.Timestamp("2026-03-01T00:00:00Z")).total_seconds() // 60) - 210,
             "gaps": [{"start": "2026-03-04T10:00:00Z", "end": "2026-03-04T13:30:00Z"}],
             "regime_share": {r: round(n / total, 4) for r, n in spec.windows.items()},
+            "regime_hours": {
+                "training": {"quiet": 100.0, "cycling": 50.0, "transition": 18.0},
+                "evaluation": {r: float(n) for r, n in spec.windows.items()},
+            },
             "dataset": "simulated",
         },
         "quiet_threshold_w": 100,
+        "quiet_threshold": {"value_w": 100, "how": "absolute override (forecaster.quiet_threshold_w)"},
         "wql_floor_w": 100.0,
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")

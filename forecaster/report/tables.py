@@ -11,7 +11,7 @@ import pandas as pd
 
 from forecaster import metrics, zoo
 from forecaster.report import stats
-from forecaster.report.labels import model_order
+from forecaster.report.labels import fmt_num, fmt_pct, model_order
 from forecaster.report.runfolder import (
     REGIME_ORDER,
     RunData,
@@ -71,6 +71,22 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class Significance:
+    """The practical-significance rule: a change beyond noise but smaller than `rel` (relative) or, for
+    errors in W, smaller than `floor_w` in absolute terms, is 'negligible', not an improvement."""
+
+    rel: float = 0.02
+    floor_w: float = 5.0
+
+    def describe(self, unit: str = "W") -> str:
+        """The rule in words."""
+        return f"under {fmt_pct(self.rel, signed=False)} or under {fmt_num(self.floor_w)} {unit}"
+
+
+DEFAULT_SIGNIFICANCE = Significance()
+
+
+@dataclass(frozen=True)
 class Tables:
     """Everything numeric the report shows."""
 
@@ -82,6 +98,7 @@ class Tables:
     rows: list[MetricRow]
     comparisons: list[Comparison]
     cells: dict[CellKey, Cell] = field(repr=False)
+    significance: Significance = DEFAULT_SIGNIFICANCE
 
     def row(self, regime: str, model: str, variant: str, bucket: str = ALL_LEADS) -> MetricRow | None:
         """The metric row of one cell, or None when that cell has no windows."""
@@ -226,7 +243,9 @@ def main_variant_of(pairs: set[tuple[str, str]]) -> str:
     return NO_VARIANT
 
 
-def build_tables(run: RunData, seed: int = 0, resamples: int = 1000) -> Tables:
+def build_tables(
+    run: RunData, seed: int = 0, resamples: int = 1000, significance: Significance = DEFAULT_SIGNIFICANCE
+) -> Tables:
     """All metric rows and comparisons of a run."""
     floor_w = run.wql_floor_w
     points = point_errors(run)
@@ -244,7 +263,7 @@ def build_tables(run: RunData, seed: int = 0, resamples: int = 1000) -> Tables:
                     if (regime, model, variant, bucket) in cells:
                         rows.append(metric_row((regime, model, variant, bucket), cells, seed, resamples, floor_w))
     comparisons = compare(cells, seed, resamples, regimes=regimes, buckets=buckets, floor_w=floor_w)
-    return Tables(regimes, buckets, models, variants, main_variant_of(pairs), rows, comparisons, cells)
+    return Tables(regimes, buckets, models, variants, main_variant_of(pairs), rows, comparisons, cells, significance)
 
 
 @dataclass(frozen=True)

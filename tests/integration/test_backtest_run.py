@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from bess_common.influx import InfluxClient
 from deploy.localservices import InfluxServer
 from forecaster.report.runfolder import load_run
 from forecaster.standin import STAND_IN_VERSION, build_stand_in, is_stand_in
-from tests.conftest import fc_synthetic_rows, run_cli
+from tests.conftest import fc_synthetic_rows, python_env, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -94,6 +95,9 @@ def test_when_a_backtest_runs_then_the_run_folder_influx_and_report_hold_every_m
     assert manifest["finetune"]["train_range"][0] == "2026-01-01T00:00:00Z"
     assert manifest["finetune"]["validation_range"][1] == "2026-01-03T12:00:00Z"
     assert manifest["base_model_is_stand_in"] is False and manifest["seed"] == 3
+    assert f"in {manifest['wall_s']} s (wall time" in output  # one wall time: the CLI line is the manifest's
+    data = manifest["data"]
+    assert data["target_buckets"] == 3 * 288 and 0 < data["target_buckets_with_data"] <= data["target_buckets"]
     seasonal = next(m for m in manifest["models"] if m["name"] == "seasonal_naive")
     assert seasonal["windows"] == 0 and "needs 298 steps" in next(iter(seasonal["not_available"]))
     scores = pd.read_csv(run_dir / "scores.csv")
@@ -111,6 +115,8 @@ def test_when_a_backtest_runs_then_the_run_folder_influx_and_report_hold_every_m
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "report" / "report.html").stat().st_size > 10_000
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "seasonal naive was not available in this run, so it has no rows: seasonal naive needs 298" in report
 
 
 def test_when_run_twice_then_identical_and_post_split_data_cannot_change_the_adapter(
@@ -170,6 +176,26 @@ def test_when_the_base_model_is_unavailable_then_one_line_says_so_and_the_stand_
     assert learned["model_version"].str.contains("stand-in:untrained").all()
     assert (learned["fallback"] == 0).all()  # the stand-in really forecast; nothing fell back
     assert load_run(run_dir).stand_in
+
+
+def test_when_the_model_hub_is_unreachable_then_it_is_said_once_and_nothing_retries(
+    influx: InfluxClient, influx_server: InfluxServer, tmp_path: Path
+) -> None:
+    fill(influx, START_NS, START_NS + 3 * DAY_NS)
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(influx_server.url, "amazon/chronos-2", tmp_path / "models"))
+    with socket.socket() as probe:  # a loopback port nobody listens on: the hub is unreachable
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    env = {**python_env(), "HF_ENDPOINT": f"http://127.0.0.1:{closed_port}", "HF_HOME": str(tmp_path / "hf")}
+    done = run_cli("forecaster", "backtest", "--config", str(config), "--task", "t5m", *ARGS, "--out",
+                   str(tmp_path / "runs"), "--allow-stand-in", "--no-finetune", "--max-cutoffs", "2", env=env,
+                   timeout_s=240)  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    said = [line for line in output.splitlines() if "unreachable" in line]
+    assert len(said) == 1 and "UNTRAINED stand-in" in said[0], output
+    assert "Retrying" not in output and "thrown while requesting" not in output
 
 
 def test_when_the_stand_in_is_built_twice_then_its_weights_are_identical_and_marked(tmp_path: Path) -> None:

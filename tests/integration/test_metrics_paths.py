@@ -47,6 +47,7 @@ def test_when_one_run_is_scored_by_every_path_then_the_numbers_agree(
         finetune=FinetuneSettings(task=TASK.name),
         score_period="2d",
         wql_floor_w=100.0,
+        quiet_threshold_w=100.0,
     )
     store = ForecastStore(influx, "shop")
     models = ModelSet(load_pipeline(str(tiny_chronos_dir), 2), str(tiny_chronos_dir))
@@ -86,7 +87,7 @@ def test_when_one_run_is_scored_by_every_path_then_the_numbers_agree(
         plan.read_start_ns,
         TASK,
         cutoffs=plan.cutoffs,
-        threshold_w=settings.quiet_threshold_w,
+        threshold_w=100.0,
     )
 
     regimes = set(backtest.index)

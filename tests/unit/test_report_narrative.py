@@ -11,12 +11,19 @@ import pandas as pd
 import pytest
 
 from forecaster.report.labels import STAND_IN_TAG, fmt_w
-from forecaster.report.narrative import Narrative, build_narrative, change_of, claim_verdict
+from forecaster.report.narrative import (
+    Narrative,
+    build_narrative,
+    change_of,
+    claim_verdict,
+    mae_sentence,
+    wql_sentence,
+)
 from forecaster.report.plots import representative_cutoff
 from forecaster.report.runfolder import load_run
-from forecaster.report.stats import Estimate
+from forecaster.report.stats import Estimate, PairedEstimate
 from forecaster.report.synthetic import SyntheticSpec, finetune_better_on_cycling, write_synthetic_run
-from forecaster.report.tables import ALL_LEADS, Tables, build_tables
+from forecaster.report.tables import ALL_LEADS, Comparison, Significance, Tables, build_tables
 
 SMALL = {"quiet": 14, "cycling": 14, "transition": 3}
 NAN = math.nan
@@ -47,12 +54,44 @@ def worse_no_covariate_gain(tmp_path_factory: pytest.TempPathFactory) -> tuple[T
     return report_of(tmp_path_factory.mktemp("worse"), small(spec))
 
 
+def paired(a: float, b: float, low: float, high: float) -> PairedEstimate:
+    rel = b / a - 1
+    return PairedEstimate(a, b, Estimate(b - a, low, high), Estimate(rel, rel - 0.01, rel + 0.01))
+
+
 @pytest.mark.parametrize(
-    ("low", "high", "expected"),
-    [(-5.0, -1.0, "lower"), (1.0, 5.0, "higher"), (-1.0, 1.0, "noise"), (NAN, NAN, "unknown")],
+    ("a", "b", "low", "high", "expected"),
+    [
+        (300.0, 200.0, -120.0, -80.0, "better"),
+        (200.0, 300.0, 80.0, 120.0, "worse"),
+        (300.0, 280.0, -40.0, 10.0, "noise"),
+        (300.0, 290.0, NAN, NAN, "unknown"),
+        (247.06, 247.01, -0.08, -0.02, "negligible"),  # "cut MAE from 247 W to 247 W (-0.02 %)"
+        (5000.0, 4940.0, -70.0, -50.0, "negligible"),  # beyond noise but -1.2 %: under 2 %
+        (40.0, 37.0, -3.5, -2.5, "negligible"),  # -7.5 % but only 3 W: under the 5 W floor
+    ],
 )
-def test_when_ci_of_difference_is_given_then_change_follows_its_sign(low: float, high: float, expected: str) -> None:
-    assert change_of(Estimate(0.0, low, high)) == expected
+def test_when_a_paired_difference_is_given_then_the_verdict_is_better_worse_negligible_or_noise(
+    a: float, b: float, low: float, high: float, expected: str
+) -> None:
+    assert change_of(paired(a, b, low, high)) == expected
+
+
+def test_when_wql_changes_by_a_hair_beyond_noise_then_it_is_negligible_not_worsened() -> None:
+    wql = paired(1.118, 1.119, 0.0004, 0.0016)  # "worsened WQL from 1.118 to 1.119 (beyond noise)"
+    assert change_of(wql, in_w=False) == "negligible"
+    comparison = Comparison("finetune", "cycling", "all", "wql", "base", "v", "finetuned", "v", 30, wql)
+    assert wql_sentence(comparison, "the fine-tuned model") is None
+    mae = Comparison(
+        "finetune", "cycling", "all", "mae", "base", "v", "finetuned", "v", 30, paired(247.06, 247.01, -0.08, -0.02)
+    )
+    text = mae_sentence(mae, "the fine-tuned model", "W")
+    assert "negligible" in text and "cut MAE" not in text
+
+
+def test_when_the_rule_is_configured_then_the_threshold_moves() -> None:
+    result = paired(5000.0, 4940.0, -70.0, -50.0)
+    assert change_of(result, Significance(rel=0.01, floor_w=5.0)) == "better"
 
 
 @pytest.mark.parametrize(
