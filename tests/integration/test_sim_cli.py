@@ -116,6 +116,7 @@ def test_when_running_live_then_it_serves_and_exits_0_on_sigterm(mosquitto: Mosq
         ["--seed", "1"],  # neither server nor backfill
         ["--backfill", "--start", "2025-01-02", "--end", "2025-01-01"],
         ["--backfill", "--start", "yesterday", "--end", "2025-01-01"],
+        ["--modbus-port", "0", "--bms", "Temperatures"],  # not a BMS family the simulator knows
     ],
 )
 def test_when_arguments_are_wrong_then_exit_2(args: list[str]) -> None:
