@@ -161,6 +161,29 @@ def _wait_cells_fresh(influx: InfluxClient, since_ns: int, timeout_s: float, wha
     )
 
 
+def _stalled_and_reconnected(metrics_port: int) -> dict[str, float] | None:
+    """The metrics once the MQTT client has stalled and reconnected while Modbus is disconnected."""
+    m = _metrics(metrics_port)
+    done = (
+        m.get('bess_collector_source_events_total{kind="stalls",source="mqtt"}', 0) >= 1
+        and m.get('bess_collector_source_events_total{kind="connections",source="mqtt"}', 0) >= 2
+        and m.get('bess_collector_source_state{device="shunt",source="modbus",state="connected"}', 1) == 0
+    )
+    return m if done else None
+
+
+def _stale_cell_seconds(influx: InfluxClient, since_ns: int) -> int:
+    """Seconds from since_ns on whose cell rows were all written without a voltage (stale)."""
+    cells = _cells(influx, since_ns, time.time_ns())
+    return sum(1 for rows in cells.values() if len(rows) == CELLS and all(r["voltage_v"] is None for r in rows))
+
+
+def _stale_battery_seconds(influx: InfluxClient, device: str, since_ns: int) -> int:
+    """Seconds from since_ns whose row of the device was written without a voltage (stale)."""
+    rows = _battery(influx, device, since_ns, time.time_ns())
+    return sum(1 for row in rows.values() if row.get("voltage_v") is None)
+
+
 def _gx_with_its_broker(mosquitto: MosquittoServer) -> GxSimulator:
     """On a real GX the broker and the publisher (dbus-flashmq) are one process: they come back together,
     so the collector can never reconnect before the GX listens. The simulator is a separate MQTT client
@@ -183,7 +206,9 @@ def test_when_broker_restarts_then_cell_rows_resume_within_10_s_and_keepalives_r
         down_ns = _now_s_ns()
         time.sleep((down_ns - time.time_ns()) / 1e9)
         mosquitto.stop()
-        time.sleep(ttl_cell_s + 5.0)  # longer than the cells' TTL: they must drop out of the rows
+        # past the cells' TTL they must drop out of the rows: wait until 3 seconds were written that way
+        stale_from = down_ns + round((ttl_cell_s + 1.5) * SECOND_NS)
+        wait_until(lambda: _stale_cell_seconds(influx, stale_from) >= 3, ttl_cell_s + 30, "stale cell rows")
         mosquitto.start()
         up_ns, up_mono = time.time_ns(), time.monotonic()
         _wait_cells_fresh(influx, up_ns, 15, "cell rows after the restart")
@@ -229,12 +254,15 @@ def test_when_gx_freezes_then_values_go_stale_within_ttl_client_reconnects_and_a
         freeze_ns = _now_s_ns()
         time.sleep((freeze_ns - time.time_ns()) / 1e9)
         sim.faults.freeze(True)
-        time.sleep(14.0)  # past the MQTT stall timeout (10 s): at least one reconnect
-        during = _metrics(metrics_port)
+        # the MQTT client stalls (stall_timeout_s) and reconnects; Modbus, unanswered, disconnects
+        during = wait_until(lambda: _stalled_and_reconnected(metrics_port), 45, "an MQTT stall and reconnect")
+        stale_from = freeze_ns + round((ttl_s + 3) * SECOND_NS)
+        wait_until(lambda: _stale_battery_seconds(influx, "shunt", stale_from) >= 6, 30, "stale shunt rows")
         thaw_ns = time.time_ns()
         sim.faults.freeze(False)
         _wait_cells_fresh(influx, thaw_ns, 20, "cell rows after the GX recovered")
         wait_until(lambda: _has_voltage(influx, "shunt", thaw_ns), 15, "shunt rows after the GX recovered")
+        wait_until(lambda: _events(collector)["modbus_connected"] >= 2, 30, "Modbus to reconnect after the freeze")
         end_ns = time.time_ns()
     finally:
         code = collector.stop()
@@ -344,7 +372,11 @@ def test_when_gx_stops_answering_keepalives_then_values_go_stale_and_recover_whe
         deaf_ns = _now_s_ns()
         time.sleep((deaf_ns - time.time_ns()) / 1e9)
         sim.faults.ignore_keepalives(True)
-        time.sleep(18.0)  # GX silent after 4 s; values stale 4 s later; the client stalls 10 s after the silence
+        # the GX falls silent after its keepalive timeout (4 s), the values go stale a TTL later, and the
+        # client stalls stall_timeout_s after the silence
+        silent_from = deaf_ns + round((4.0 + ttl_s + 2) * SECOND_NS)
+        wait_until(lambda: _events(collector)["mqtt_stalled"] >= 1, 45, "the MQTT client to stall")
+        wait_until(lambda: _stale_cell_seconds(influx, silent_from) >= 5, 30, "stale cell rows while silent")
         healed_ns, healed_mono = time.time_ns(), time.monotonic()
         sim.faults.ignore_keepalives(False)
         _wait_cells_fresh(influx, healed_ns, 25, "cell rows after the GX answers keepalives again")
@@ -364,6 +396,14 @@ def test_when_gx_stops_answering_keepalives_then_values_go_stale_and_recover_whe
 
 
 # --- fault 6: a Modbus unit disappears (0x0A) and comes back ---------------------------------------------------
+def _bms_probes(sim: GxSimulator, from_mono: float, to_mono: float) -> list[ModbusRequest]:
+    """The Modbus requests to the BMS unit the simulator received in [from, to)."""
+    return [
+        r for r in sim.received
+        if isinstance(r, ModbusRequest) and r.unit == BMS_UNIT and from_mono <= r.mono_s < to_mono
+    ]  # fmt: skip
+
+
 def test_when_modbus_unit_answers_0x0a_then_marked_absent_rest_flows_bounded_log_and_it_recovers(
     influx_server: InfluxServer, influx: InfluxClient, tmp_path: Path
 ) -> None:
@@ -379,7 +419,8 @@ def test_when_modbus_unit_answers_0x0a_then_marked_absent_rest_flows_bounded_log
         time.sleep((gone_ns - time.time_ns()) / 1e9)
         gone_mono, gone_iso = time.monotonic(), _iso_now()
         sim.faults.modbus_exception(BMS_UNIT, 0x0A)
-        time.sleep(15.0)  # longer than the quiet re-probe period (10 s)
+        # the unit is marked absent at the first 0x0A, then re-probed once per quiet period (10 s)
+        wait_until(lambda: len(_bms_probes(sim, gone_mono, time.monotonic())) >= 2, 40, "a re-probe of the unit")
         back_ns, back_mono = time.time_ns(), time.monotonic()
         sim.faults.modbus_exception(BMS_UNIT, None)
         wait_until(
@@ -408,11 +449,8 @@ def test_when_modbus_unit_answers_0x0a_then_marked_absent_rest_flows_bounded_log
     assert during_log["modbus_unit_absent"] == 1 and during_log["modbus_unit_recovered"] == 1, during_log
     assert sum(during_log.values()) <= 4, during_log
     # and the GX was not hammered: an absent unit is re-probed every 10 s, not every second
-    probes = [
-        r for r in sim.received
-        if isinstance(r, ModbusRequest) and r.unit == BMS_UNIT and gone_mono <= r.mono_s < back_mono
-    ]  # fmt: skip
-    assert 1 <= len(probes) <= 4, len(probes)
+    probes = _bms_probes(sim, gone_mono, back_mono)
+    assert 2 <= len(probes) <= 4, len(probes)
     assert all(r.exception == 0x0A for r in probes)
 
 
