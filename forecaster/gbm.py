@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from bess_common.logs import get_logger
-from forecaster.backtest_core import actual_after, window_at
 from forecaster.config import ForecastTask
 from forecaster.finetune import Split
 from forecaster.gbm_features import FeatureError, feature_names, schema_of, window_features
+from forecaster.rolling import actual_after, window_at
 from forecaster.windows import DAY_S, NS, Window, skip_reason
 
 log = get_logger("forecaster.gbm")

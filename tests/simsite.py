@@ -29,3 +29,22 @@ def minute_series(seed: int, first_day: int, days: int) -> tuple[dict[str, np.nd
         parts["pv_power_w"].append(minute(a.pv_w))
         parts["load_power_w"].append(minute(a.load_w))
     return {k: np.concatenate(v) for k, v in parts.items()}, first_day * DAY_S * NS
+
+
+def system_lines(series: dict[str, np.ndarray], start_ns: int, site: str = "shop") -> list[str]:
+    """The minute series as `system` line protocol (the fields the forecaster reads)."""
+    ts = start_ns + 60 * NS * np.arange(series["battery_power_w"].size, dtype=np.int64)
+    columns = zip(
+        ts,
+        series["battery_power_w"],
+        series["battery_voltage_v"],
+        series["battery_soc_pct"],
+        series["pv_power_w"],
+        series["load_power_w"],
+        strict=True,
+    )
+    return [
+        f"system,site={site} battery_power_w={p:.1f},battery_voltage_v={v:.3f},battery_soc_pct={s:.2f},"
+        f"pv_w={pv:.1f},load_w={load:.1f} {t}"
+        for t, p, v, s, pv, load in columns
+    ]

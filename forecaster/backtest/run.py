@@ -232,12 +232,13 @@ def forecast_all(
     run_id: str,
     tty: bool | None,
     tally: Tally,
+    validation_days: float = 2.0,
 ) -> tuple[list[tuple[str, Forecast]], dict[str, str], int]:
     """Every cut-off, in order, written to InfluxDB as it is done: (forecasts, skipped, points written)."""
     repeats = RepeatCounter(log)
     progress = Progress(len(plan.cutoffs), tty)
     lineup = zoo.lineup(zoo.Resources(models, context_steps=plan.task.context_steps))
-    fit_models(lineup, series, plan)
+    fit_models(lineup, series, plan, validation_days)
     levels = levels_of(models)
     forecasts: list[tuple[str, Forecast]] = []
     skipped: dict[str, str] = {}
@@ -281,15 +282,21 @@ def training_threshold(series: dict[str, np.ndarray], plan: Plan, settings: Fore
     return quiet_threshold(pre[plan.task.target], settings.quiet_fraction, settings.quiet_threshold_w)
 
 
-def fit_models(lineup: Sequence[zoo.ForecastModel], series: dict[str, np.ndarray], plan: Plan) -> None:
-    """Train every model with the optional fit step on the data strictly before the split."""
+def fit_models(
+    lineup: Sequence[zoo.ForecastModel], series: dict[str, np.ndarray], plan: Plan, validation_days: float
+) -> None:
+    """Train every model with the optional fit step on the data strictly before the split, with the
+    fine-tune's validation range (the last part before the split) marked."""
     trainable = [m for m in lineup if isinstance(m, zoo.Trainable)]
     if not trainable:
         return
     pre, pre_start = pre_split_series(series, plan)
+    val_start = finetune_split(plan, validation_days).val_start_ns
     for model in trainable:
-        log.info("backtest_model_fit", model=model.name, data_to=iso(plan.split_ns))
-        model.fit(zoo.FitData(pre, pre_start, plan.task))
+        started = time.monotonic()
+        log.info("backtest_model_fit", model=model.name, train_to=iso(val_start), data_to=iso(plan.split_ns))
+        model.fit(zoo.FitData(pre, pre_start, plan.task, val_start))
+        log.info("backtest_model_fitted", model=model.name, wall_s=round(time.monotonic() - started, 1))
 
 
 def run_backtest(
@@ -308,7 +315,16 @@ def run_backtest(
     finetune = finetune_adapter(models, series, plan, settings, request) if request.finetune and models else None
     seed_everything(request.seed)
     tally = Tally()
-    forecasts, skipped, written = forecast_all(plan, series, models, store, run_id=request.run_id, tty=tty, tally=tally)
+    forecasts, skipped, written = forecast_all(
+        plan,
+        series,
+        models,
+        store,
+        run_id=request.run_id,
+        tty=tty,
+        tally=tally,
+        validation_days=settings.finetune.validation_days,
+    )
     frame = _frame(forecasts, request.run_id)
     if frame.empty:
         first = next(iter(skipped.values()), "")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from forecaster.frame import monotone
 from forecaster.zoo.chronos import ChronosBase, ChronosFinetuned
+from forecaster.zoo.gbm import SiteGbm
 from forecaster.zoo.persistence import Persistence
 from forecaster.zoo.protocol import (
     BASELINE,
@@ -26,6 +27,7 @@ from forecaster.zoo.seasonal_naive import SeasonalNaive
 MODELS: tuple[type[ForecastModel], ...] = (
     ChronosBase,
     ChronosFinetuned,
+    SiteGbm,
     Persistence,
     SeasonalNaive,
 )

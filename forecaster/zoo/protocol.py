@@ -23,8 +23,8 @@ failure: the model falls back to persistence for that window, tagged with the er
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -46,20 +46,25 @@ class NotAvailable(Exception):
 @dataclass(frozen=True)
 class Resources:
     """What a model may need at construction: the resident Chronos-2 (None = could not be loaded, with the
-    one-line reason in base_error) and the task's context length."""
+    one-line reason in base_error), the task's context length, and the active versions of the models
+    trained on the site's history, by model name: (version id, the loaded model)."""
 
     resident: ModelSet | None = None
     base_error: str = ""
     context_steps: int = 2048
+    site_models: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class FitData:
-    """Training data of a backtest: gridded series (NaN gaps) from grid_start_ns, all strictly before the split."""
+    """Training data of a backtest: gridded series (NaN gaps) from grid_start_ns, all strictly before the split.
+    `validation_start_ns`: where the fine-tune's validation range (checkpoint selection) begins, so a
+    trained model can use exactly the fine-tune's training range; None = no validation range."""
 
     series: Mapping[str, np.ndarray]
     grid_start_ns: int
     task: ForecastTask
+    validation_start_ns: int | None = None
 
 
 @runtime_checkable

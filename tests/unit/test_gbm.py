@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,21 +11,24 @@ import pytest
 
 from forecaster import baselines
 from forecaster.backtest.ablation import variant_task
-from forecaster.backtest_core import actual_after, rolling_cutoffs, window_at
 from forecaster.config import ForecastTask
 from forecaster.finetune import Split, make_split
 from forecaster.gbm import GbmForecaster, GbmParams, GbmUnavailable, train_gbm
-from forecaster.report.stats import ABS_ERR, SUM_COLUMNS, N, paired_estimate, resample_counts
-from forecaster.windows import NS
+from forecaster.metrics import ABS_ERR, SUM_COLUMNS, N
+from forecaster.report.stats import paired_estimate, resample_counts
+from forecaster.rolling import actual_after, rolling_cutoffs, window_at
+from forecaster.windows import NS, Window
 from tests.simsite import minute_series
 
 TASK = ForecastTask(name="intraday")
+Site = tuple[dict[str, np.ndarray], int, Split]
+Trained = dict[str, GbmForecaster]
 WINDOWS = 200  # held-back windows, one every 72 min
 PARAMS = GbmParams(stride_steps=10, leads_per_cutoff=15, max_rounds=150)
 
 
 @pytest.fixture(scope="module")
-def site() -> tuple[dict[str, np.ndarray], int, Split]:
+def site() -> Site:
     """24 simulated days: train 12, validation 2, held back 10."""
     series, start = minute_series(seed=11, first_day=20_100, days=24)
     end = start + len(series["battery_power_w"]) * 60 * NS
@@ -32,14 +36,20 @@ def site() -> tuple[dict[str, np.ndarray], int, Split]:
 
 
 @pytest.fixture(scope="module")
-def trained(site: tuple[dict[str, np.ndarray], int, Split]) -> dict[str, GbmForecaster]:
+def trained(site: Site) -> Trained:
     series, start, split = site
     return {
         v: train_gbm(series, start, variant_task(TASK, v), split, PARAMS) for v in ("target_only", "all_covariates")
     }
 
 
-def window_sums(predict, series, start, task, split) -> np.ndarray:
+def window_sums(
+    predict: Callable[[Window], np.ndarray],
+    series: dict[str, np.ndarray],
+    start: int,
+    task: ForecastTask,
+    split: Split,
+) -> np.ndarray:
     """Per held-back window: [n, sum |error|, 0...] (the report's sums layout)."""
     rows = []
     for cutoff in rolling_cutoffs(split.gate_start_ns, split.end_ns, task.horizon_steps * 60 * NS, WINDOWS, 60 * NS):
@@ -52,7 +62,7 @@ def window_sums(predict, series, start, task, split) -> np.ndarray:
     return np.array(rows)
 
 
-def test_with_covariates_it_beats_persistence_beyond_noise(site, trained) -> None:
+def test_with_covariates_it_beats_persistence_beyond_noise(site: Site, trained: Trained) -> None:
     series, start, split = site
     counts = resample_counts(WINDOWS, 1000, 0, "gbm")
     persistence = window_sums(lambda w: baselines.persistence(w, (0.5,))[0], series, start, TASK, split)
@@ -61,7 +71,7 @@ def test_with_covariates_it_beats_persistence_beyond_noise(site, trained) -> Non
     assert vs_persistence.diff.high < 0, vs_persistence  # MAE lower, and the paired 95 % CI excludes 0
 
 
-def test_quantiles_are_ordered_and_bracket_most_actuals(site, trained) -> None:
+def test_quantiles_are_ordered_and_bracket_most_actuals(site: Site, trained: Trained) -> None:
     series, start, split = site
     model = trained["all_covariates"]
     inside = []
@@ -74,7 +84,7 @@ def test_quantiles_are_ordered_and_bracket_most_actuals(site, trained) -> None:
     assert 0.5 < float(np.mean(inside)) <= 1.0
 
 
-def test_saved_model_is_text_and_forecasts_the_same_after_loading(site, trained, tmp_path: Path) -> None:
+def test_saved_model_is_text_and_forecasts_the_same_after_loading(site: Site, trained: Trained, tmp_path: Path) -> None:
     series, start, split = site
     model = trained["all_covariates"]
     model.save(tmp_path / "gbm")
@@ -86,7 +96,7 @@ def test_saved_model_is_text_and_forecasts_the_same_after_loading(site, trained,
     assert loaded.meta["rows"]["train"] > 0 and loaded.meta["library"].startswith("lightgbm")
 
 
-def test_training_never_reads_the_held_back_range(site, trained) -> None:
+def test_training_never_reads_the_held_back_range(site: Site, trained: Trained) -> None:
     series, start, split = site
     gate_index = (split.gate_start_ns - start) // (60 * NS)
     poisoned = {k: v.copy() for k, v in series.items()}
@@ -97,14 +107,14 @@ def test_training_never_reads_the_held_back_range(site, trained) -> None:
     np.testing.assert_array_equal(model.predict(window), trained["target_only"].predict(window))
 
 
-def test_a_window_with_other_covariates_is_refused_with_a_clear_error(site, trained) -> None:
+def test_a_window_with_other_covariates_is_refused_with_a_clear_error(site: Site, trained: Trained) -> None:
     series, start, split = site
     window = window_at(series, start, variant_task(TASK, "target_only"), split.gate_start_ns)
     with pytest.raises(GbmUnavailable, match="missing"):
         trained["all_covariates"].predict(window)
 
 
-def test_too_little_history_is_refused_with_a_clear_error(site) -> None:
+def test_too_little_history_is_refused_with_a_clear_error(site: Site) -> None:
     series, start, split = site
     short = replace(split, train_start_ns=split.val_start_ns - 2 * 86400 * NS)
     with pytest.raises(GbmUnavailable, match="too little training data"):
