@@ -70,6 +70,13 @@ def _cell_count(influx: InfluxClient, since_ns: int, site: str = "t") -> int:
     return len(influx.query(query))
 
 
+def _keepalives_after(sim: GxSimulator, since_mono: float) -> int:
+    keepalive = f"R/{sim.portal_id}/keepalive"
+    return sum(
+        1 for r in sim.received if isinstance(r, MqttMessage) and r.topic == keepalive and r.mono_s >= since_mono
+    )
+
+
 def test_when_collector_runs_then_the_gx_receives_only_reads_and_keepalives(
     influx_server: InfluxServer, influx: InfluxClient, mosquitto: MosquittoServer, sim: GxSimulator, tmp_path: Path
 ) -> None:
@@ -82,9 +89,19 @@ def test_when_collector_runs_then_the_gx_receives_only_reads_and_keepalives(
         since = time.time_ns()
         wait_until(lambda: _cell_count(influx, since) == CELLS, 40, "cell rows")
         sim.faults.drop_device("bms")  # a device leaving and coming back makes the client ask for more
-        time.sleep(3.0)
+        wait_until(lambda: "mqtt_device_gone" in log_events(collector.log()), 20, "the collector to see the BMS go")
+        restored_mono = time.monotonic()
         sim.faults.restore_device("bms")
-        time.sleep(12.0)
+        wait_until(lambda: "mqtt_device_back" in log_events(collector.log()), 20, "the collector to see it back")
+        # what the assertions below read: several keepalives (full publish and suppress) after the return
+        wait_until(
+            lambda: (
+                _keepalives_after(sim, restored_mono) >= 3
+                and sum(isinstance(r, ModbusRequest) for r in sim.received) >= 30
+            ),
+            30,
+            "keepalives after the BMS came back, and 30 Modbus requests in all",
+        )
     finally:
         code = collector.stop()
     assert code == 0, collector.log()[-3000:]

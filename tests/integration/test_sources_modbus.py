@@ -256,7 +256,8 @@ def test_when_unit_absent_then_device_gone_once_and_recovery_when_it_returns(gx_
     gx_server.absent.add(225)
     source = ModbusSource(*settings(gx_server), absent_probe_s=0.3)
     with structlog.testing.capture_logs() as logs, started(source, until=bms_gone) as (sink, _):
-        time.sleep(1.0)  # several polls and probes while absent
+        probes = source.counters()["polls"]
+        wait_until(lambda: source.counters()["polls"] >= probes + 3, 5, "three polls (and probes) while absent")
         assert source.state()["bms"] == "absent"
         assert source.state()["shunt"] == "connected"
         gone = [e for e in sink.snapshot() if isinstance(e, DeviceGone)]
@@ -275,7 +276,7 @@ def test_when_server_restarts_then_poller_reconnects(gx_server: GxModbusServer) 
         with structlog.testing.capture_logs() as logs:
             gx_server.stop()
             wait_until(lambda: source.state()["shunt"] == "disconnected", 5, "the poller to see the disconnect")
-            time.sleep(3.0)  # several failed reconnect attempts
+            wait_until(lambda: source.counters()["errors_connection"] >= 3, 15, "several failed reconnect attempts")
             gx_server.start()
             sink.clear()
             sink.wait_for(shunt_read, timeout_s=10)
@@ -307,8 +308,8 @@ def test_when_a_unit_refuses_every_address_then_no_split_storm() -> None:
     server.refusing.add(225)
     source = ModbusSource(*settings(server))
     with server, started(source, until=many_shunt_reads) as (sink, _):
-        start = len(server.received)
-        time.sleep(1.0)  # five polls at 0.2 s
+        start, polls = len(server.received), source.counters()["polls"]
+        wait_until(lambda: source.counters()["polls"] >= polls + 5, 5, "five more polls")
         to_bms = [f for f in server.received[start:] if f[6] == 225]
         assert 0 < len(to_bms) <= 2 * 6  # the two whole blocks per poll, no per-register retries
         assert not values_of(sink.snapshot(), "bms")
