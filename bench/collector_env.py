@@ -19,7 +19,7 @@ from bench.collector_core import Completeness, completeness, parse_metrics, seri
 from bench.common import REPO_ROOT
 from bess_common.config import InfluxSettings
 from bess_common.influx import InfluxClient
-from deploy.localservices import InfluxServer, MosquittoServer, free_port, wait_port
+from deploy.localservices import InfluxServer, MosquittoServer, free_port, logged_port
 
 SECOND_NS = 1_000_000_000
 GRID_MEASUREMENTS = ("battery", "cell", "system")
@@ -61,8 +61,9 @@ class _Child:
     """A `python -m collector ...` subprocess with its output in a log file."""
 
     def __init__(self, args: list[str], log_path: Path) -> None:
-        log = log_path.open("ab")
         self.log_path = log_path
+        self.log_from = log_path.stat().st_size if log_path.exists() else 0  # where this run's log starts
+        log = log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "collector", *args],
             cwd=REPO_ROOT,
@@ -102,12 +103,11 @@ class Simulator(_Child):
     """`collector simulate` live: Modbus on a free port, MQTT on the broker."""
 
     def __init__(self, workdir: Path, mqtt_port: int, *, seed: int, cells: int, start_timeout_s: float = 60) -> None:
-        self.modbus_port = free_port()
         super().__init__(
             [
                 "simulate",
                 "--modbus-port",
-                str(self.modbus_port),
+                "0",  # the OS picks a free port; the simulator logs which
                 "--mqtt-port",
                 str(mqtt_port),
                 "--seed",
@@ -115,13 +115,20 @@ class Simulator(_Child):
                 "--cells",
                 str(cells),
                 "--log-level",
-                "warning",
+                "info",
             ],
             workdir / f"simulator-{seed}-{cells}.log",
         )
-        try:
-            wait_port(self.modbus_port, start_timeout_s)  # it computes the first chunk of the day (< 1 s) first
-        except TimeoutError:
+        try:  # it computes the first chunk of the day (< 1 s) before it listens
+            self.modbus_port = logged_port(
+                self.proc,
+                self.log_path,
+                "simulator_started",
+                "modbus_port",
+                timeout_s=start_timeout_s,
+                since=self.log_from,
+            )
+        except (TimeoutError, RuntimeError):
             self.stop()
             raise
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from bess_common.config import InfluxSettings
 from bess_common.influx import InfluxClient
 from bess_common.timefmt import NS, iso_utc
-from deploy.localservices import InfluxServer, MosquittoServer, free_port, wait_port
+from deploy.localservices import InfluxServer, MosquittoServer, logged_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOW = {
@@ -108,13 +108,14 @@ def run_live(workdir: Path, seconds: int, influx: InfluxServer, broker: Mosquitt
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
         say(f"InfluxDB {influx.url}  Mosquitto 127.0.0.1:{broker.port}  (data in {workdir})")
-        modbus_port = free_port()
+        sim_log = workdir / "simulator.log"
+        sim_log_from = sim_log.stat().st_size if sim_log.exists() else 0
         sim = _spawn(
             [
                 "collector",
                 "simulate",
                 "--modbus-port",
-                str(modbus_port),
+                "0",  # the OS picks a free port; the simulator logs which
                 "--mqtt-host",
                 "127.0.0.1",
                 "--mqtt-port",
@@ -122,10 +123,10 @@ def run_live(workdir: Path, seconds: int, influx: InfluxServer, broker: Mosquitt
                 "--seed",
                 "1",
             ],
-            workdir / "simulator.log",
+            sim_log,
         )
         procs.append(("simulator", sim))
-        wait_port(modbus_port, 30)
+        modbus_port = logged_port(sim, sim_log, "simulator_started", "modbus_port", timeout_s=30, since=sim_log_from)
         config = workdir / "config.toml"
         write_config(config, influx.url, modbus_port, broker.port, workdir)
         say(f"simulated Cerbo GX up (Modbus 127.0.0.1:{modbus_port}); starting the collector")

@@ -6,6 +6,7 @@ mock. Each server can be stopped and started again on the same port and data fol
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -45,6 +46,30 @@ def wait_port(port: int, timeout_s: float = 20.0, host: str = "127.0.0.1") -> No
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
+
+
+def logged_port(
+    proc: subprocess.Popen[bytes], log_path: Path, event: str, key: str, *, timeout_s: float = 30.0, since: int = 0
+) -> int:
+    """The port a child process of ours reports in its own JSON log (line `event`, field `key`, in the part of
+    the file from byte `since` on) once it listens: start it on port 0 and read the port back, so no other
+    process can have taken the port meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = ""
+        if log_path.exists():
+            with log_path.open("rb") as handle:
+                handle.seek(since)
+                text = handle.read().decode(errors="replace")
+        for line in text.splitlines():
+            if line.startswith("{") and f'"{event}"' in line:
+                port = json.loads(line).get(key)
+                if isinstance(port, int) and port > 0:
+                    return port
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before {event}:\n{text[-2000:]}")
+        time.sleep(0.05)
+    raise TimeoutError(f"no {event} with a {key} in {log_path} after {timeout_s}s")
 
 
 BIND_ATTEMPTS = 5  # fresh ports tried when another process took a chosen port before our server bound it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from pymodbus.client import ModbusTcpClient
@@ -12,7 +13,7 @@ from pymodbus.client import ModbusTcpClient
 from bess_common.influx import InfluxClient
 from collector.simulator.history import history_samples
 from collector.simulator.physics import BessPhysics
-from deploy.localservices import InfluxServer, MosquittoServer, free_port, wait_port
+from deploy.localservices import InfluxServer, MosquittoServer, logged_port
 from tests.conftest import REPO_ROOT, python_env, run_cli
 
 pytestmark = pytest.mark.integration
@@ -69,42 +70,30 @@ def test_when_backfilling_then_rows_land_and_a_rerun_overwrites(
     assert {s.tags["device"]: s.rows()[0]["count"] for s in counts} == {"bms": 120, "shunt": 120}
 
 
-def test_when_running_live_then_it_serves_and_exits_0_on_sigterm(mosquitto: MosquittoServer) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "collector",
-            "simulate",
-            "--modbus-port",
-            str(port),
-            "--mqtt-host",
-            "127.0.0.1",
-            "--mqtt-port",
-            str(mosquitto.port),
-            "--seed",
-            "3",
-        ],
-        cwd=REPO_ROOT,
-        env=python_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def test_when_running_live_then_it_serves_and_exits_0_on_sigterm(mosquitto: MosquittoServer, tmp_path: Path) -> None:
+    log_path = tmp_path / "simulate.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "collector", "simulate", "--modbus-port", "0", "--mqtt-host", "127.0.0.1",
+                "--mqtt-port", str(mosquitto.port), "--seed", "3",
+            ],
+            cwd=REPO_ROOT, env=python_env(), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
-        wait_port(port, timeout_s=30)
+        port = logged_port(proc, log_path, "simulator_started", "modbus_port")  # port 0: the OS chose it
         client = ModbusTcpClient("127.0.0.1", port=port, timeout=3, retries=0)
         assert client.connect()
         voltage = client.read_holding_registers(840, count=1, device_id=100)
         client.close()
         assert 400 < voltage.registers[0] < 600  # 40-60 V at scale 10
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=15)
+        proc.wait(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    out = log_path.read_text()
     assert proc.returncode == 0, out
     assert "simulator_started" in out
     assert "simulator_stopped" in out

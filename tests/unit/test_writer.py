@@ -68,7 +68,7 @@ def _handler(fake: FakeInflux) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def fake() -> Iterator[FakeInflux]:
     state = FakeInflux(decide=lambda lines: (204, "", {}))
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _handler(state))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))  # the OS picks the port
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
