@@ -5,8 +5,9 @@ is not available for this window (forecaster.zoo.NotAvailable) writes nothing; i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -82,8 +83,15 @@ def forecast_window(
 
 
 def run_models(
-    window: Window, target: str, models: ModelSet | None, context_steps: int, base_error: str = ""
+    window: Window,
+    target: str,
+    models: ModelSet | None,
+    context_steps: int,
+    base_error: str = "",
+    *,
+    site_models: Mapping[str, tuple[str, Any]] | None = None,
 ) -> RunOutcome:
-    """Every registered model on one window. `models` None = base unavailable (base tagged fallback)."""
-    resources = zoo.Resources(models, base_error, context_steps)
+    """Every registered model on one window. `models` None = base unavailable (base tagged fallback).
+    `site_models`: active versions of the models trained on the site (zoo.Resources.site_models)."""
+    resources = zoo.Resources(models, base_error, context_steps, dict(site_models or {}))
     return forecast_window(window, target, zoo.lineup(resources), levels_of(models))

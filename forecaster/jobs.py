@@ -20,12 +20,14 @@ from forecaster import finetune as ft
 from forecaster.config import ForecasterSettings, ForecastTask
 from forecaster.forecast import run_models
 from forecaster.frame import forecast_samples
+from forecaster.gbm_job import gbm_registry, load_active
 from forecaster.models import BASE, ModelSet
 from forecaster.regimes import quiet_threshold
 from forecaster.registry import Registry
 from forecaster.scoring import ISSUE_TAIL_S, score, score_samples
 from forecaster.store import ForecastStore
 from forecaster.windows import NS, build_window, duration_ns, floor_time, skip_reason
+from forecaster.zoo.gbm import NAME as GBM_NAME
 
 log = get_logger("forecaster.jobs")
 
@@ -71,6 +73,8 @@ class ForecastService:
         self.models = models
         self.base_error = base_error
         self.repeats = RepeatCounter(log)
+        self.gbm_registry = gbm_registry(settings)
+        self.site_models: dict[str, tuple[str, Any]] = {}
 
     def task(self, name: str) -> ForecastTask:
         """Task by name; KeyError when unknown."""
@@ -92,9 +96,28 @@ class ForecastService:
             except Exception as exc:
                 self.repeats.hit("adapter_load", "adapter_load_failed", version=version, error=str(exc))
 
+    def refresh_site_models(self) -> None:
+        """Follow the gradient-boosting registry's active pointer (loaded once per version)."""
+        active = self.gbm_registry.active()
+        version = active.version if active else None
+        current = self.site_models.get(GBM_NAME)
+        if version == (current[0] if current else None):
+            return
+        try:
+            loaded = load_active(self.gbm_registry)
+        except Exception as exc:
+            self.repeats.hit("gbm_load", "gbm_load_failed", version=version, error=str(exc))
+            return
+        if loaded is None:
+            self.site_models.pop(GBM_NAME, None)
+        else:
+            self.site_models[GBM_NAME] = loaded
+        log.info("gbm_active", version=version or "none")
+
     def forecast(self, task: ForecastTask, at_ns: int | None = None, run: str = "live") -> ForecastResult:
         """Forecast one task at the cut-off for `at_ns` with every model and write the result."""
         self.refresh_adapter()
+        self.refresh_site_models()
         cutoff = task_cutoff(task, now_ns() if at_ns is None else at_ns)
         step_s = task.resolution_s
         keys = [task.target, *task.past_covariates]
@@ -113,7 +136,9 @@ class ForecastService:
         if reason:
             self.repeats.hit(f"skip:{task.name}", "forecast_skipped", task=task.name, reason=reason)
             return ForecastResult(task.name, cutoff, 0, skipped=reason)
-        outcome = run_models(window, task.target, self.models, task.context_steps, self.base_error)
+        outcome = run_models(
+            window, task.target, self.models, task.context_steps, self.base_error, site_models=self.site_models
+        )
         for model, error in outcome.failures.items():
             if self.models is None and model == BASE:
                 continue  # the base model's absence was reported once, at start-up

@@ -8,11 +8,18 @@ from datetime import UTC, datetime
 
 from bess_common.errors import FatalError, RejectedError, RetryableError
 from forecaster.commands.common import add_config, load, runtime
+from forecaster.config import ForecasterSettings
+from forecaster.gbm import GbmUnavailable
+from forecaster.gbm_job import gbm_registry, run_gbm_retrain
 from forecaster.jobs import run_finetune
 from forecaster.registry import RegistryLocked
 from forecaster.scheduler import previous_fire
+from forecaster.store import ForecastStore
 
-HELP = "Fine-tune (LoRA by default) when due by the cron schedule, or at once with --now; promote only if better"
+HELP = (
+    "Fine-tune (LoRA by default) and re-train the gradient-boosting model when due by the cron schedule, or at"
+    " once with --now; promote each only if better"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +39,21 @@ def is_due(cron: str, versions_created: list[str], now: datetime) -> bool:
     return not any(c >= fired for c in created)
 
 
+def retrain_gbm(fs: ForecasterSettings, store: ForecastStore) -> bool:
+    """Re-train, gate and maybe promote the gradient-boosting model; prints the verdict; False on failure."""
+    try:
+        result = run_gbm_retrain(fs, store, gbm_registry(fs))
+    except RegistryLocked as exc:
+        print(f"gradient boosting: {exc}")
+        return False
+    except (GbmUnavailable, RetryableError, RejectedError, FatalError) as exc:
+        print(f"gradient boosting: re-train failed: {exc}")
+        return False
+    verdict = "promoted (now active)" if result.promoted else "kept, not promoted"
+    print(f"{result.version}: {verdict}: {'; '.join(result.reasons)}")
+    return True
+
+
 def main(args: argparse.Namespace) -> int:
     """0 done (promoted or not) or not due; 1 runtime failure or lock held; 2 bad config."""
     settings = load(args)
@@ -45,6 +67,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"not due (schedule {fs.finetune.cron!r}); use --now to fine-tune at once")
             return 0
     rt = runtime(settings)
+    retrain_gbm(fs, rt.store)  # the site-trained gradient-boosting model follows the same schedule and gate
     if rt.models is None:
         return 1  # the one-line reason was printed by runtime()
     try:

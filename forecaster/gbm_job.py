@@ -1,0 +1,137 @@
+"""Re-train the site's gradient-boosting model on the fine-tune's schedule and data, gate it, promote it.
+
+Same split as the LoRA fine-tune (forecaster.finetune.make_split with the [forecaster.finetune] days): trained
+on the training range, rounds picked on the validation range, gated on the gate range against the active
+version (or persistence when none is active) with the same rule (forecaster.finetune.gate_backtest).
+Versions live in their own registry beside the adapters: <registry_dir>/gbm/ (same layout, lock, active
+pointer, history and pruning as forecaster.registry.Registry).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bess_common.logs import get_logger
+from forecaster import finetune as ft
+from forecaster import zoo
+from forecaster.config import ForecasterSettings
+from forecaster.gbm import GbmForecaster, GbmParams, train_gbm
+from forecaster.registry import Registry
+from forecaster.store import ForecastStore
+from forecaster.windows import NS
+from forecaster.zoo.gbm import NAME, SiteGbm
+
+log = get_logger("forecaster.gbm_job")
+GBM_REGISTRY = "gbm"
+
+
+def gbm_registry(settings: ForecasterSettings) -> Registry:
+    """The gradient-boosting versions' registry, beside the adapters'."""
+    return Registry(Path(settings.registry_dir) / GBM_REGISTRY)
+
+
+def load_active(registry: Registry) -> tuple[str, GbmForecaster] | None:
+    """(version, model) of the active version, or None."""
+    active = registry.active()
+    if active is None:
+        return None
+    return active.version, GbmForecaster.load(active.adapter_dir)
+
+
+def site_gbm(version: str, model: GbmForecaster) -> SiteGbm:
+    """The plugin around one trained model."""
+    return SiteGbm(zoo.Resources(site_models={NAME: (version, model)}))
+
+
+@dataclass(frozen=True)
+class GbmResult:
+    """Outcome of one re-train."""
+
+    version: str
+    promoted: bool
+    reasons: tuple[str, ...]
+    manifest: dict[str, Any]
+
+
+def run_gbm_retrain(
+    settings: ForecasterSettings,
+    store: ForecastStore,
+    registry: Registry,
+    *,
+    at_ns: int | None = None,
+    params: GbmParams | None = None,
+) -> GbmResult:
+    """Train on the fine-tune's training range, gate against the active version (or persistence), register,
+    promote when the gate passes. Holds the registry's lock (RegistryLocked when another re-train runs);
+    GbmUnavailable when there is too little data."""
+    cfg = settings.finetune
+    task = next(t for t in settings.tasks if t.name == cfg.task)
+    started = time.monotonic()
+    with registry.lock():
+        end = time.time_ns() if at_ns is None else at_ns
+        split = ft.make_split(end, task.resolution_s, cfg.train_days, cfg.validation_days, cfg.gate_days)
+        n = int((split.end_ns - split.train_start_ns) // (task.resolution_s * NS))
+        series = store.read_grid([task.target, *task.past_covariates], split.train_start_ns, task.resolution_s, n)
+        log.info("gbm_retrain_started", task=task.name, data_from=ft.iso(split.train_start_ns), to=ft.iso(split.end_ns))
+        model = train_gbm(series, split.train_start_ns, task, split, params)
+        active = load_active(registry)
+        incumbent: zoo.ForecastModel = site_gbm(*active) if active else zoo.lineup(zoo.Resources(), [_reference()])[0]
+        decision, scores = ft.gate_backtest(
+            site_gbm("candidate", model),
+            incumbent,
+            levels=model.levels,
+            series=series,
+            grid_start_ns=split.train_start_ns,
+            task=task,
+            split=split,
+            settings=settings,
+        )
+        version = datetime.now(UTC).strftime("gbm-%Y%m%dT%H%M%SZ")
+        while (registry.versions_dir / version).exists():
+            time.sleep(1)
+            version = datetime.now(UTC).strftime("gbm-%Y%m%dT%H%M%SZ")
+        manifest = {
+            "model": NAME,
+            "task": task.name,
+            "params": asdict(params or GbmParams()),
+            "data": {
+                "train_from": ft.iso(split.train_start_ns),
+                "validation_from": ft.iso(split.val_start_ns),
+                "gate_from": ft.iso(split.gate_start_ns),
+                "to": ft.iso(split.end_ns),
+            },
+            "gate": {
+                **scores,
+                "incumbent": active[0] if active else zoo.REFERENCE,
+                "promote": decision.promote,
+                "reasons": list(decision.reasons),
+                "margin": cfg.gate_margin,
+            },
+            "train_s": model.meta.get("train_s"),
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        registry.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="gbm-", dir=registry.root) as scratch:
+            model.save(Path(scratch) / "model")
+            registry.add(version, Path(scratch) / "model", manifest)
+        if decision.promote:
+            registry.set_active(version)
+        pruned = registry.prune(cfg.keep_versions)
+    log.info(
+        "gbm_retrain_finished",
+        version=version,
+        promoted=decision.promote,
+        reasons=list(decision.reasons),
+        pruned=pruned,
+        wall_s=round(time.monotonic() - started, 1),
+    )
+    return GbmResult(version, decision.promote, decision.reasons, manifest)
+
+
+def _reference() -> type[zoo.ForecastModel]:
+    return next(cls for cls in zoo.MODELS if cls.name == zoo.REFERENCE)
