@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forecaster.report import plots, sections
-from forecaster.report.document import Block, Heading, Image, Paragraph, render_html, render_markdown
+from forecaster.report.document import (
+    Banner,
+    Block,
+    Details,
+    Heading,
+    Image,
+    Paragraph,
+    flatten,
+    render_html,
+    render_markdown,
+)
+from forecaster.report.headline import first_screen
 from forecaster.report.narrative import build_narrative
 from forecaster.report.runfolder import RunData, load_run
 from forecaster.report.stats import Estimate
@@ -125,19 +136,26 @@ def build_report(
     progress(f"computing metrics: {windows} windows, {resamples} bootstrap resamples")
     tables = build_tables(run, seed=seed, resamples=resamples, significance=significance)
     narrative = build_narrative(run, tables)
+    progress("plotting the headline figure")
+    screen = first_screen(run, tables, out)
     figure_blocks = make_plots(run, tables, out, seed=seed, resamples=resamples, progress=progress)
     data_blocks, plot_blocks = figure_blocks[-2:], figure_blocks[:-2]
+    heading, *about = sections.summary(run, tables, resamples, seed)
+    banners = [b for b in about if isinstance(b, Banner)]
     blocks: list[Block] = [
-        *sections.summary(run, tables, resamples, seed),
-        *sections.findings(narrative, "finetuned" in tables.models),
-        *sections.headline_table(run, tables),
-        *sections.comparison_table(run, tables),
-        *plot_blocks,
-        *sections.bucket_tables(run, tables),
-        *data_blocks,
-        sections.data_table(run, tables),
+        heading,
+        *banners,
+        *screen,
+        Details("About this run", [b for b in about if not isinstance(b, Banner)]),
+        Details("Findings, in sentences", sections.findings(narrative, "finetuned" in tables.models)[1:]),
+        Details("Metrics at all lead times", sections.headline_table(run, tables)[1:]),
+        Details("Paired comparisons", sections.comparison_table(run, tables)[1:]),
+        Details("Plots", plot_blocks[1:]),
+        Details("Metrics by regime and lead bucket", sections.bucket_tables(run, tables)[1:]),
+        Details("Data used", [*data_blocks[1:], sections.data_table(run, tables)]),
         Paragraph("Every number above is also in metrics.csv and comparisons.csv beside this report."),
     ]
+    blocks = [b for b in blocks if not (isinstance(b, Details) and not b.blocks)]
     progress("rendering report.md and report.html")
     csvs = write_csvs(tables, out)
     markdown = out / "report.md"
@@ -145,5 +163,5 @@ def build_report(
     page = out / "report.html"
     title = f"Backtest report {run.manifest.get('run_id', run_dir.name)}"
     page.write_text(render_html(blocks, title), encoding="utf-8")
-    images = [b.path for b in blocks if isinstance(b, Image)]
+    images = [b.path for b in flatten(blocks) if isinstance(b, Image)]
     return ReportPaths(html=page, markdown=markdown, images=images, csvs=csvs)

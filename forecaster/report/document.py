@@ -40,11 +40,12 @@ class Bullets:
 
 @dataclass(frozen=True)
 class Table:
-    """A table of already-formatted cells."""
+    """A table of already-formatted cells (`html_id`: an id for the HTML element, e.g. the verdict table)."""
 
     header: list[str]
     rows: list[list[str]]
     caption: str = ""
+    html_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,20 +55,37 @@ class Image:
     path: Path
     alt: str
     caption: str = ""
+    html_id: str = ""
+
+
+@dataclass(frozen=True)
+class Details:
+    """A section collapsed by default in HTML (a heading and its blocks in Markdown)."""
+
+    summary: str
+    blocks: list[Block]
 
 
 NUMERIC = re.compile(r"^[-+\u2212]?\d")
-Block = Heading | Paragraph | Banner | Bullets | Table | Image
+Block = Heading | Paragraph | Banner | Bullets | Table | Image | Details
 
 CSS = """
-body{font-family:-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;max-width:1240px;margin:1.5em auto;
-padding:0 1em;color:#222;line-height:1.45}
-h1{border-bottom:2px solid #444;padding-bottom:.2em}h2{border-bottom:1px solid #ccc;margin-top:1.8em}
-table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.86em}
-.tablewrap{overflow-x:auto}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
+body{font-family:-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;max-width:1240px;margin:.6em auto;
+padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.35em;border-bottom:2px solid #444;padding-bottom:.15em;margin:.2em 0 .4em}
+h2{border-bottom:1px solid #ccc;margin-top:1.4em}
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:.84em;max-width:100%}
+.tablewrap{overflow-x:auto;max-width:100%}th,td{border:1px solid #ccc;padding:.2em .45em;text-align:left;
+vertical-align:top;overflow-wrap:anywhere}
 th{background:#f0f0f0}td.n{text-align:right;white-space:nowrap}
+#verdict{width:100%;font-size:.9em}#verdict td{text-align:left;white-space:normal}
+#verdict td:first-child{font-weight:bold;white-space:nowrap}
+#headline{margin:.2em 0}#headline img{display:block;max-height:330px;width:auto;max-width:100%}
+details{margin:.4em 0;border-top:1px solid #ddd;padding-top:.3em}summary{cursor:pointer;font-weight:bold;
+font-size:1.1em;padding:.2em 0}.lead{margin:.2em 0 .4em;color:#333}
 tr:nth-child(even) td{background:#fafafa}caption{caption-side:top;text-align:left;color:#555;padding:.2em 0}
-.banner{background:#fde0dc;border:2px solid #b00000;color:#7a0000;padding:.7em 1em;font-weight:bold;margin:1em 0}
+.banner{background:#fde0dc;border:2px solid #b00000;color:#7a0000;padding:.4em .8em;font-weight:bold;margin:.5em 0;
+font-size:.92em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{color:#555;font-size:.9em}
 li{margin:.25em 0}
 """
@@ -75,15 +93,28 @@ li{margin:.25em 0}
 IMAGES_LOADED_SCRIPT = """
 <script>
 (function(){
+  function bottom(id){ var e=document.getElementById(id); return e ? Math.ceil(e.getBoundingClientRect().bottom) : -1; }
   function report(){
     var imgs=document.images, ok=0;
     for (var i=0;i<imgs.length;i++){ if (imgs[i].complete && imgs[i].naturalWidth>0) ok++; }
     document.body.dataset.imagesLoaded = ok + "/" + imgs.length;
+    var root=document.documentElement;
+    document.body.dataset.layout = JSON.stringify({viewportWidth: window.innerWidth,
+      viewportHeight: window.innerHeight, scrollWidth: root.scrollWidth, clientWidth: root.clientWidth,
+      headlineBottom: bottom("headline"), verdictBottom: bottom("verdict")});
   }
   if (document.readyState === "complete") { report(); } else { window.addEventListener("load", report); }
 })();
 </script>
 """
+
+
+def flatten(blocks: list[Block]) -> list[Block]:
+    """Every block, with the contents of Details in place."""
+    out: list[Block] = []
+    for block in blocks:
+        out += flatten(block.blocks) if isinstance(block, Details) else [block]
+    return out
 
 
 def _md_cell(text: str) -> str:
@@ -102,6 +133,8 @@ def render_markdown(blocks: list[Block]) -> str:
             parts.append(f"> **WARNING: {block.text}**")
         elif isinstance(block, Bullets):
             parts.append("\n".join(f"- {item}" for item in block.items))
+        elif isinstance(block, Details):
+            parts.append(f"## {block.summary}\n\n" + render_markdown(block.blocks).rstrip("\n"))
         elif isinstance(block, Table):
             lines = [f"*{block.caption}*", ""] if block.caption else []
             lines.append("| " + " | ".join(_md_cell(h) for h in block.header) + " |")
@@ -123,7 +156,11 @@ def _html_table(block: Table) -> str:
     caption = f"<caption>{esc(block.caption)}</caption>" if block.caption else ""
     head = "".join(f"<th>{esc(h)}</th>" for h in block.header)
     body = "".join("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in block.rows)
-    return f'<div class="tablewrap"><table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    ident = f' id="{esc(block.html_id)}"' if block.html_id else ""
+    return (
+        f'<div class="tablewrap"><table{ident}>{caption}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def _html_cell(text: str) -> str:
@@ -143,8 +180,17 @@ def _html_block(block: Block) -> str:
         return "<ul>" + "".join(f"<li>{esc(item)}</li>" for item in block.items) + "</ul>"
     if isinstance(block, Table):
         return _html_table(block)
+    return _html_container(block)
+
+
+def _html_container(block: Details | Image) -> str:
+    esc = html.escape
+    if isinstance(block, Details):
+        inner = "\n".join(_html_block(b) for b in block.blocks)
+        return f"<details><summary>{esc(block.summary)}</summary>\n{inner}\n</details>"
     caption = f"<figcaption>{esc(block.caption)}</figcaption>" if block.caption else ""
-    return f'<figure><img src="{_data_uri(block.path)}" alt="{esc(block.alt)}">{caption}</figure>'
+    ident = f' id="{esc(block.html_id)}"' if block.html_id else ""
+    return f'<figure{ident}><img src="{_data_uri(block.path)}" alt="{esc(block.alt)}">{caption}</figure>'
 
 
 def render_html(blocks: list[Block], title: str) -> str:

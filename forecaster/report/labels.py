@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+import numpy as np
 
 from forecaster import zoo
 from forecaster.report.stats import Estimate
@@ -69,6 +72,42 @@ def fmt_num(value: float) -> str:
 def fmt_w(value: float, unit: str = "W") -> str:
     """A power value with its unit."""
     return f"{fmt_num(value)} {unit}" if math.isfinite(value) else "n/a"
+
+
+@dataclass(frozen=True)
+class PowerScale:
+    """The unit power values are shown in (W, kW or MW), chosen from the data's size."""
+
+    unit: str = "W"
+    factor: float = 1.0
+
+    def of(self, value_w: float) -> float:
+        """A value in W in this unit."""
+        return value_w / self.factor
+
+
+SCALES = (PowerScale("MW", 1e6), PowerScale("kW", 1e3))
+
+
+def power_scale(values_w: np.ndarray, base_unit: str = "W") -> PowerScale:
+    """MW from 1 MW, kW from 1 kW (99th percentile of |value|), else W; other units are left as they are."""
+    if base_unit != "W":
+        return PowerScale(base_unit, 1.0)
+    finite = np.abs(np.asarray(values_w, dtype=float))
+    finite = finite[np.isfinite(finite)]
+    size = float(np.percentile(finite, 99)) if finite.size else 0.0
+    return next((s for s in SCALES if size >= s.factor), PowerScale())
+
+
+def fmt_power(value_w: float, scale: PowerScale) -> str:
+    """A power value (given in W) in the scale's unit: '1.25 MW', '830 W'; a value under 1 unit drops to the
+    next smaller unit ('8.0 W', not '0.01 kW')."""
+    if not math.isfinite(value_w):
+        return "n/a"
+    smaller = [s for s in (*SCALES, PowerScale()) if s.factor < scale.factor]
+    if scale.unit in ("W", "kW", "MW") and abs(value_w) < scale.factor and smaller:
+        scale = next((s for s in smaller if abs(value_w) >= s.factor), smaller[-1])
+    return f"{fmt_num(scale.of(value_w))} {scale.unit}"
 
 
 def fmt_pct(ratio: float, signed: bool = True) -> str:

@@ -13,7 +13,7 @@ from typing import Literal
 
 import pandas as pd
 
-from forecaster.report.labels import fmt_num, fmt_pct, fmt_ratio, fmt_w, model_label, variant_label
+from forecaster.report.labels import PowerScale, fmt_num, fmt_pct, fmt_power, fmt_ratio, model_label, variant_label
 from forecaster.report.runfolder import RunData
 from forecaster.report.stats import Estimate, PairedEstimate
 from forecaster.report.tables import (
@@ -75,8 +75,8 @@ def claim_verdict(rel: Estimate, claimed_reduction: float = EARLIER_COVARIATE_FI
     return "exceeded" if low_red > claimed_reduction else "confirmed"
 
 
-def _ci_w(est: Estimate, unit: str) -> str:
-    return f"95 % CI {fmt_num(est.low)} to {fmt_num(est.high)} {unit}"
+def _ci_w(est: Estimate, scale: PowerScale) -> str:
+    return f"95 % CI {fmt_num(scale.of(est.low))} to {fmt_num(scale.of(est.high))} {scale.unit}"
 
 
 def _ci_pct(est: Estimate) -> str:
@@ -91,15 +91,15 @@ def _where(regime: str) -> str:
     return "Over all windows" if regime == ALL_REGIMES else f"In {regime} windows"
 
 
-def mae_sentence(c: Comparison, who: str, unit: str, rule: Significance = DEFAULT_SIGNIFICANCE) -> str:
+def mae_sentence(c: Comparison, who: str, scale: PowerScale, rule: Significance = DEFAULT_SIGNIFICANCE) -> str:
     """One sentence on an MAE comparison, its verb chosen by the CI of the paired difference and the rule."""
     r = c.result
-    a, b, n = fmt_w(r.value_a, unit), fmt_w(r.value_b, unit), c.n_windows
+    a, b, n = fmt_power(r.value_a, scale), fmt_power(r.value_b, scale), c.n_windows
     change = change_of(r, rule)
     if change == "negligible":
         return (
             f"{_where(c.regime)} {who} changed MAE by a negligible amount: {a} before, {b} after "
-            f"({fmt_pct(r.rel.value)}; {rule.describe(unit)} counts as negligible; {n} windows)."
+            f"({fmt_pct(r.rel.value)}; {rule.describe(scale)} counts as negligible; {n} windows)."
         )
     if change == "better":
         return (
@@ -109,7 +109,7 @@ def mae_sentence(c: Comparison, who: str, unit: str, rule: Significance = DEFAUL
         return f"{_where(c.regime)} {who} raised MAE from {a} to {b} ({_rel(r.rel)}; {n} windows)."
     if change == "noise":
         return (
-            f"{_where(c.regime)} the MAE difference ({fmt_w(r.diff.value, unit)}, {_ci_w(r.diff, unit)}; "
+            f"{_where(c.regime)} the MAE difference ({fmt_power(r.diff.value, scale)}, {_ci_w(r.diff, scale)}; "
             f"{n} windows) is within noise: {a} before, {b} after."
         )
     return f"{_where(c.regime)} there are too few windows ({n}) to tell: MAE {a} before, {b} after."
@@ -128,7 +128,7 @@ def wql_sentence(c: Comparison, who: str, rule: Significance = DEFAULT_SIGNIFICA
     )
 
 
-def finetune_findings(tables: Tables, stand_in: bool, unit: str) -> tuple[list[str], list[str]]:
+def finetune_findings(tables: Tables, stand_in: bool, scale: PowerScale) -> tuple[list[str], list[str]]:
     """(improved, not improved) sentences for fine-tuned vs base in the main variant, per regime."""
     v = tables.main_variant
     who = f"the {model_label('finetuned', stand_in)} model ({variant_label(v)})"
@@ -140,7 +140,7 @@ def finetune_findings(tables: Tables, stand_in: bool, unit: str) -> tuple[list[s
             continue
         rule = tables.significance
         target = improved if change_of(mae_c.result, rule) == "better" else not_improved
-        target.append(mae_sentence(mae_c, who, unit, rule))
+        target.append(mae_sentence(mae_c, who, scale, rule))
         wql_c = tables.comparison("finetune", regime, ("base", v), ("finetuned", v), metric="wql")
         sentence = wql_sentence(wql_c, who, rule) if wql_c else None
         if sentence and wql_c is not None:
@@ -292,7 +292,7 @@ def not_available(run: RunData) -> list[str]:
 
 def build_narrative(run: RunData, tables: Tables) -> Narrative:
     """All generated findings for a run."""
-    improved, not_improved = finetune_findings(tables, run.stand_in, run.unit)
+    improved, not_improved = finetune_findings(tables, run.stand_in, run.scale)
     return Narrative(
         finetune_improved=improved,
         finetune_not=not_improved,

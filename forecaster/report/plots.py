@@ -14,7 +14,14 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from forecaster.report import tables as tb
-from forecaster.report.labels import STAND_IN_TAG, fmt_w, model_label, series_label, variant_label
+from forecaster.report.labels import (
+    STAND_IN_TAG,
+    fmt_power,
+    model_label,
+    power_scale,
+    series_label,
+    variant_label,
+)
 from forecaster.report.runfolder import RunData
 from forecaster.run_contract import NO_VARIANT, VARIANTS
 
@@ -23,6 +30,20 @@ OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e"
 REGIME_COLORS = {"quiet": "#9ecae1", "cycling": "#fd8d3c", "transition": "#a1d99b"}
 VARIANT_COLORS = {"target_only": "#bdbdbd", "past_covariates": "#6baed6", "all_covariates": "#08519c"}
 DPI = 100
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1)))
+LINE_MARKERS = ("o", "s", "D", "^", "v", "P")
+
+
+def power_axis_label(run: RunData, what: str) -> str:
+    """'battery_power_w (kW, + = charging)': the unit in use and, for battery power, the sign convention."""
+    sign = ", + = charging" if "battery_power" in str(run.manifest.get("target", "")) or what == "battery" else ""
+    name = run.manifest.get("target", "target") if what == "battery" else what
+    return f"{name} ({run.scale.unit}{sign})"
+
+
+def lead_axis(max_minutes: float) -> tuple[str, float]:
+    """The unit of a lead-time axis ('min' up to 3 h, else 'h') and the divisor from minutes."""
+    return ("h", 60.0) if max_minutes > 180 else ("min", 1.0)
 
 
 @dataclass(frozen=True)
@@ -34,7 +55,7 @@ class Plot:
     caption: str
 
 
-def _save(fig: Figure, path: Path, stand_in: bool) -> Path:
+def save(fig: Figure, path: Path, stand_in: bool) -> Path:
     if stand_in:
         fig.supxlabel(
             f"Base model: {STAND_IN_TAG} - these results are not Chronos-2",
@@ -55,7 +76,7 @@ def color_of(model: str, tables: tb.Tables) -> str:
     return OTHER_COLORS[others.index(model) % len(OTHER_COLORS)] if model in others else "#444444"
 
 
-def _models_to_draw(tables: tb.Tables) -> list[tuple[str, str]]:
+def models_to_draw(tables: tb.Tables) -> list[tuple[str, str]]:
     """Every model in order, in the main variant when it has one, else with no variant."""
     present = {(r.model, r.variant) for r in tables.rows}
     pairs = [(m, tables.main_variant if (m, tables.main_variant) in present else NO_VARIANT) for m in tables.models]
@@ -73,25 +94,39 @@ def error_vs_lead(
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[len(regimes) :]:
         ax.set_visible(False)
+    max_lead = float(points["lead_minutes"].max()) if not points.empty else 60.0
+    lead_unit, per = lead_axis(max_lead)
     for ax, regime in zip(axes, regimes, strict=False):
-        for model, variant in _models_to_draw(tables):
+        drawn: dict[str, np.ndarray] = {}
+        mine = points if regime == tb.ALL_REGIMES else points[points["regime"] == regime]
+        scale = power_scale(mine["actual"].to_numpy(dtype=float), run.unit)  # quiet panels in W, cycling in kW
+        for k, (model, variant) in enumerate(models_to_draw(tables)):
             curve = tb.lead_curve(points, regime, model, variant, seed=seed, resamples=resamples)
             if not curve.lead_minutes:
                 continue
-            x = np.array(curve.lead_minutes)
-            y = np.array([e.value for e in curve.mae])
-            ax.plot(x, y, color=color_of(model, tables), label=series_label(model, variant, run.stand_in), lw=1.6)
-            low, high = np.array([e.low for e in curve.mae]), np.array([e.high for e in curve.mae])
+            x = np.array(curve.lead_minutes) / per
+            y = np.array([scale.of(e.value) for e in curve.mae])
+            label = series_label(model, variant, run.stand_in)
+            same = next(
+                (name for name, other in drawn.items() if other.shape == y.shape and np.allclose(other, y)), None
+            )
+            if same is not None:
+                label += f" (identical to {same})"
+            drawn[label] = y
+            color = color_of(model, tables)
+            ax.plot(x, y, color=color, label=label, lw=1.6, ls=LINESTYLES[k % len(LINESTYLES)],
+                    marker=LINE_MARKERS[k % len(LINE_MARKERS)], markevery=max(1, len(x) // 8), ms=4)  # fmt: skip
+            low, high = np.array([scale.of(e.low) for e in curve.mae]), np.array([scale.of(e.high) for e in curve.mae])
             if np.isfinite(low).any():
-                ax.fill_between(x, low, high, color=color_of(model, tables), alpha=0.18, lw=0)
+                ax.fill_between(x, low, high, color=color, alpha=0.12, lw=0)
         ax.set_title("all windows" if regime == tb.ALL_REGIMES else f"{regime} windows")
-        ax.set_xlabel("lead time (min)")
-        ax.set_ylabel(f"MAE ({run.unit})")
+        ax.set_xlabel(f"lead time ({lead_unit})")
+        ax.set_ylabel(f"MAE ({scale.unit})")
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8, loc="upper left")
     fig.suptitle("Error vs lead time by regime (median forecast; band = 95 % CI over windows)")
-    path = _save(fig, out / "error_vs_lead.png", run.stand_in)
+    path = save(fig, out / "error_vs_lead.png", run.stand_in)
     return Plot(
         path,
         "Error vs lead time",
@@ -114,20 +149,28 @@ def representative_cutoff(tables: tb.Tables, regime: str) -> pd.Timestamp | None
 def _band_panel(ax: Axes, window: pd.DataFrame, run: RunData, model: str, variant: str) -> None:
     rows = window[(window["model"] == model) & (window["variant"] == variant)].sort_values("timestamp")
     actual = window.drop_duplicates("timestamp").sort_values("timestamp")
-    ax.plot(actual["timestamp"], actual["actual"], color="black", lw=1.5, label="actual")
+    scale = run.scale
+    ax.plot(actual["timestamp"], actual["actual"] / scale.factor, color="black", lw=1.5, label="actual")
     if rows.empty:
         ax.text(0.5, 0.5, "no forecast", transform=ax.transAxes, ha="center")
         return
     color = COLORS.get(model, "#444444")
-    ax.plot(rows["timestamp"], rows["median"], color=color, lw=1.5, label="median forecast")
+    ax.plot(rows["timestamp"], rows["median"] / scale.factor, color=color, lw=1.5, ls="--", label="median forecast")
     low, high = tb.interval_columns(run)
     if low and high:
         ax.fill_between(
-            rows["timestamp"], rows[low], rows[high], color=color, alpha=0.22, lw=0, label="80 % band (q0.1-q0.9)"
+            rows["timestamp"],
+            rows[low] / scale.factor,
+            rows[high] / scale.factor,
+            color=color,
+            alpha=0.22,
+            lw=0,
+            label="80 % band (q0.1-q0.9)",
         )
     mae = float(np.nanmean(np.abs(rows["actual"] - rows["median"])))
-    ax.set_title(f"{series_label(model, variant, run.stand_in)}\nMAE {fmt_w(mae, run.unit)}", fontsize=10)
-    ax.set_ylabel(f"{run.manifest.get('target', 'target')} ({run.unit})")
+    ax.set_title(f"{series_label(model, variant, run.stand_in)}\nMAE {fmt_power(mae, scale)}", fontsize=10)
+    ax.set_ylabel(power_axis_label(run, "battery"))
+    ax.set_xlabel("time (UTC)")
     ax.grid(alpha=0.3)
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
@@ -148,7 +191,7 @@ def window_plot(run: RunData, tables: tb.Tables, regime: str, out: Path) -> Plot
         _band_panel(ax, window, run, model, tables.main_variant)
     axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(f"Representative {regime} window (median error), cutoff {cutoff:%Y-%m-%d %H:%M} UTC")
-    path = _save(fig, out / f"window_{regime}.png", run.stand_in)
+    path = save(fig, out / f"window_{regime}.png", run.stand_in)
     caption = (
         f"The {regime} window whose error is the median of all {regime} windows; black: actual, line: median "
         "forecast, band: 80 % interval."
@@ -169,9 +212,10 @@ def covariate_ablation(run: RunData, tables: tb.Tables, out: Path) -> Plot | Non
         x = np.arange(len(tables.regimes))
         for i, variant in enumerate(variants):
             rows = [tables.row(regime, model, variant) for regime in tables.regimes]
-            values = np.array([r.mae.value if r else math.nan for r in rows])
-            low = np.array([r.mae.value - r.mae.low if r and r.mae.has_ci else 0.0 for r in rows])
-            high = np.array([r.mae.high - r.mae.value if r and r.mae.has_ci else 0.0 for r in rows])
+            f = run.scale.factor
+            values = np.array([r.mae.value / f if r else math.nan for r in rows])
+            low = np.array([(r.mae.value - r.mae.low) / f if r and r.mae.has_ci else 0.0 for r in rows])
+            high = np.array([(r.mae.high - r.mae.value) / f if r and r.mae.has_ci else 0.0 for r in rows])
             ax.bar(
                 x + (i - (len(variants) - 1) / 2) * width,
                 values,
@@ -182,12 +226,12 @@ def covariate_ablation(run: RunData, tables: tb.Tables, out: Path) -> Plot | Non
                 label=variant_label(variant),
             )
         ax.set_xticks(x, tables.regimes)
-        ax.set_ylabel(f"MAE ({run.unit})")
+        ax.set_ylabel(f"MAE ({run.scale.unit})")
         ax.set_title(model_label(model, run.stand_in))
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle("Covariate ablation: MAE by regime (error bars = 95 % CI over windows)")
-    path = _save(fig, out / "covariate_ablation.png", run.stand_in)
+    path = save(fig, out / "covariate_ablation.png", run.stand_in)
     return Plot(path, "Covariate ablation", "MAE at all lead times for each covariate variant, per regime.")
 
 
@@ -222,7 +266,8 @@ def _timeline(ax: Axes, run: RunData, points: pd.DataFrame) -> None:
             label=f"{regime} window",
         )
     ax.set_yticks(list(rows.values()), [f"{name} windows" for name in rows], fontsize=8)
-    ax.set_title("Data used: ranges, gaps and backtest windows (UTC)")
+    ax.set_title("Data used: ranges, gaps and backtest windows")
+    ax.set_xlabel("time (UTC)")
     ax.legend(fontsize=8, loc="upper left", ncols=3)
     ax.set_ylim(0, 0.2 + 0.25 * max(len(rows), 1) + 0.35)
     locator = mdates.AutoDateLocator()
@@ -249,7 +294,7 @@ def data_used(run: RunData, points: pd.DataFrame, out: Path) -> Plot:
     left.legend(fontsize=8)
     left.grid(axis="y", alpha=0.3)
     _timeline(right, run, points)
-    path = _save(fig, out / "data_used.png", run.stand_in)
+    path = save(fig, out / "data_used.png", run.stand_in)
     return Plot(
         path,
         "Data used",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pandas as pd
 from bess_common.errors import FatalError
 from forecaster.metrics import DEFAULT_WQL_FLOOR_W
 from forecaster.regimes import REGIMES
+from forecaster.report.labels import PowerScale, power_scale
 from forecaster.run_contract import (
     FALLBACK_COLUMN,
     FORECASTS_FILE,
@@ -45,6 +47,11 @@ class RunData:
     def stand_in(self) -> bool:
         """True when the base model was an untrained stand-in (the real weights were unreachable)."""
         return bool(self.manifest.get("base_model_is_stand_in", False))
+
+    @cached_property
+    def scale(self) -> PowerScale:
+        """The unit power is shown in (W, kW, MW), from the size of the actuals."""
+        return power_scale(self.forecasts["actual"].to_numpy(dtype=float), self.unit)
 
     @property
     def wql_floor_w(self) -> float:

@@ -9,6 +9,7 @@ import pandas as pd
 from forecaster.report.document import Banner, Block, Bullets, Heading, Paragraph, Table
 from forecaster.report.labels import (
     STAND_IN_TAG,
+    PowerScale,
     fmt_ci,
     fmt_num,
     fmt_pct,
@@ -22,18 +23,27 @@ from forecaster.report.runfolder import RunData
 from forecaster.report.stats import Estimate
 from forecaster.report.tables import ALL_LEADS, Comparison, MetricRow, Significance, Tables, planned_comparisons
 
-METRIC_HEADER = [
-    "regime",
-    "model",
-    "variant",
-    "lead",
-    "windows",
-    "MAE (W)",
-    "RMSE (W)",
-    "WQL",
-    "80 % coverage",
-    "skill vs persistence",
-]
+
+def metric_header(scale: PowerScale) -> list[str]:
+    """Header of the metric tables, in the report's power unit."""
+    return [
+        "regime",
+        "model",
+        "variant",
+        "lead",
+        "windows",
+        f"MAE ({scale.unit})",
+        f"RMSE ({scale.unit})",
+        "WQL",
+        "80 % coverage",
+        "skill vs persistence",
+    ]
+
+
+def _scaled(est: Estimate, scale: PowerScale) -> Estimate:
+    return Estimate(scale.of(est.value), scale.of(est.low), scale.of(est.high))
+
+
 VERDICT = {
     "better": "better",
     "worse": "worse",
@@ -107,16 +117,16 @@ def findings(narrative: Narrative, has_finetuned: bool) -> list[Block]:
     return blocks
 
 
-def metric_cells(row: MetricRow, stand_in: bool) -> list[str]:
+def metric_cells(row: MetricRow, run: RunData) -> list[str]:
     """One formatted table row of metrics with CIs."""
     return [
         row.regime,
-        model_label(row.model, stand_in),
+        model_label(row.model, run.stand_in),
         variant_label(row.variant),
         row.lead_bucket,
         str(row.n_windows),
-        fmt_ci(row.mae),
-        fmt_ci(row.rmse),
+        fmt_ci(_scaled(row.mae, run.scale)),
+        fmt_ci(_scaled(row.rmse, run.scale)),
         fmt_ci(row.wql, "ratio"),
         fmt_ci(row.coverage80, "pct"),
         fmt_ci(row.skill, "ratio"),
@@ -125,27 +135,29 @@ def metric_cells(row: MetricRow, stand_in: bool) -> list[str]:
 
 def headline_table(run: RunData, tables: Tables) -> list[Block]:
     """All regimes x models x variants at all lead times."""
-    rows = [metric_cells(r, run.stand_in) for r in tables.rows if r.lead_bucket == ALL_LEADS]
+    rows = [metric_cells(r, run) for r in tables.rows if r.lead_bucket == ALL_LEADS]
     return [
         Heading(2, "Metrics at all lead times"),
         *stand_in_banner(run),
-        Table(METRIC_HEADER, rows, "value (95 % CI over windows); MAE and RMSE of the median forecast"),
+        Table(metric_header(run.scale), rows, "value (95 % CI over windows); MAE and RMSE of the median forecast"),
     ]
 
 
-COMPARISON_HEADER = [
-    "regime",
-    "windows",
-    "MAE A (W)",
-    "MAE B (W)",
-    "B - A (W, 95 % CI)",
-    "MAE change (95 % CI)",
-    "MAE verdict",
-    "WQL A",
-    "WQL B",
-    "WQL change (95 % CI)",
-    "WQL verdict",
-]
+def comparison_header(scale: PowerScale) -> list[str]:
+    """Header of the paired-comparison tables."""
+    return [
+        "regime",
+        "windows",
+        f"MAE A ({scale.unit})",
+        f"MAE B ({scale.unit})",
+        f"B - A ({scale.unit}, 95 % CI)",
+        "MAE change (95 % CI)",
+        "MAE verdict",
+        "WQL A",
+        "WQL B",
+        "WQL change (95 % CI)",
+        "WQL verdict",
+    ]
 
 
 def _change(rel: Estimate) -> str:
@@ -154,14 +166,14 @@ def _change(rel: Estimate) -> str:
     return f"{fmt_pct(rel.value)} ({fmt_pct(rel.low)} to {fmt_pct(rel.high)})"
 
 
-def _comparison_row(mae: Comparison, wql: Comparison | None, rule: Significance) -> list[str]:
+def _comparison_row(mae: Comparison, wql: Comparison | None, rule: Significance, scale: PowerScale) -> list[str]:
     r = mae.result
     cells = [
         mae.regime,
         str(mae.n_windows),
-        fmt_num(r.value_a),
-        fmt_num(r.value_b),
-        fmt_ci(r.diff),
+        fmt_num(scale.of(r.value_a)),
+        fmt_num(scale.of(r.value_b)),
+        fmt_ci(_scaled(r.diff, scale)),
         _change(r.rel),
         VERDICT[change_of(r, rule)],
     ]
@@ -176,19 +188,19 @@ def comparison_table(run: RunData, tables: Tables) -> list[Block]:
     blocks: list[Block] = []
     for kind, a, b in planned_comparisons({(m, v) for (_r, m, v, _b) in tables.cells}):
         rows = [
-            _comparison_row(mae, tables.comparison(kind, regime, a, b, metric="wql"), tables.significance)
+            _comparison_row(mae, tables.comparison(kind, regime, a, b, metric="wql"), tables.significance, run.scale)
             for regime in tables.regimes
             if (mae := tables.comparison(kind, regime, a, b)) is not None
         ]
         if rows:
             title = f"B = {series_label(*b, run.stand_in)} against A = {series_label(*a, run.stand_in)}"
-            blocks += [Heading(3, title), Table(COMPARISON_HEADER, rows)]
+            blocks += [Heading(3, title), Table(comparison_header(run.scale), rows)]
     if not blocks:
         return []
     note = Paragraph(
         "B - A over the windows both forecast; negative = B has lower error. Verdict: 'within noise' when the "
         "95 % CI of the paired difference includes zero; 'negligible' when beyond noise but a change "
-        f"{tables.significance.describe(run.unit)} (WQL: the relative part only); else 'better' or 'worse'."
+        f"{tables.significance.describe(run.scale)} (WQL: the relative part only); else 'better' or 'worse'."
     )
     return [Heading(2, "Paired comparisons (all lead times)"), *stand_in_banner(run), note, *blocks]
 
@@ -197,9 +209,9 @@ def bucket_tables(run: RunData, tables: Tables) -> list[Block]:
     """One table per regime: every model x variant x lead bucket."""
     blocks: list[Block] = [Heading(2, "Metrics by regime and lead bucket")]
     for regime in tables.regimes:
-        rows = [metric_cells(r, run.stand_in) for r in tables.rows if r.regime == regime and r.lead_bucket != ALL_LEADS]
+        rows = [metric_cells(r, run) for r in tables.rows if r.regime == regime and r.lead_bucket != ALL_LEADS]
         if rows:
-            blocks += [Heading(3, f"{regime} windows"), Table(METRIC_HEADER, rows)]
+            blocks += [Heading(3, f"{regime} windows"), Table(metric_header(run.scale), rows)]
     return blocks
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from forecaster import metrics, zoo
 from forecaster.report import stats
-from forecaster.report.labels import fmt_num, fmt_pct, model_order
+from forecaster.report.labels import PowerScale, fmt_pct, fmt_power, model_order
 from forecaster.report.runfolder import (
     REGIME_ORDER,
     RunData,
@@ -78,9 +78,9 @@ class Significance:
     rel: float = 0.02
     floor_w: float = 5.0
 
-    def describe(self, unit: str = "W") -> str:
+    def describe(self, scale: PowerScale | None = None) -> str:
         """The rule in words."""
-        return f"under {fmt_pct(self.rel, signed=False)} or under {fmt_num(self.floor_w)} {unit}"
+        return f"under {fmt_pct(self.rel, signed=False)} or under {fmt_power(self.floor_w, scale or PowerScale())}"
 
 
 DEFAULT_SIGNIFICANCE = Significance()

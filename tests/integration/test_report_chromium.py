@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import subprocess
@@ -130,6 +132,29 @@ def test_when_chromium_screenshots_the_page_then_the_png_is_not_blank(report: tu
     rgb = (pixels.reshape(-1, 3) * 255).astype(np.uint32)
     colours = np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2])
     assert len(colours) > 50
+
+
+@needs_chromium
+def test_when_opened_at_1280x800_then_the_headline_and_verdict_are_above_the_fold_without_overflow(
+    report: tuple[Path, str], tmp_path: Path
+) -> None:
+    out, _ = report
+    page = (out / "report.html").as_uri()
+    result = chromium([LET_PAGE_SCRIPTS_RUN, "--window-size=1280,800", "--hide-scrollbars", "--dump-dom", page],
+                      tmp_path / "profile")  # fmt: skip
+    match = re.search(r'data-layout="([^"]+)"', result.stdout)
+    assert match, f"page script did not report; chromium stderr tail: {result.stderr[-800:]}"
+    layout = json.loads(html.unescape(match.group(1)))
+    assert layout["viewportWidth"] == 1280
+    assert 0 < layout["headlineBottom"] <= 800, layout  # the skill figure is on the first screen
+    assert layout["headlineBottom"] < layout["verdictBottom"] <= 800, layout  # and the verdict table below it
+    assert layout["scrollWidth"] <= layout["clientWidth"], layout  # nothing wider than the page
+    dom = result.stdout
+    verdict = dom[dom.index('id="verdict"') :]
+    assert all(f"<td>{regime}</td>" in verdict for regime in ("quiet", "cycling", "all windows"))
+    assert "fine-tuned better" in verdict  # the synthetic fine-tune is 40 % better on cycling
+    assert dom.index('id="verdict"') < dom.index("<details")  # the details come after, collapsed
+    assert "<details open" not in dom
 
 
 def test_when_run_is_sparse_then_the_report_still_renders_and_says_what_it_cannot_assess(tmp_path: Path) -> None:
