@@ -15,6 +15,9 @@ BATTERY = "battery"  # tags: site, device (shunt | bms)
 CELL = "cell"  # tags: site, device, cell (1..N)
 SYSTEM = "system"  # tags: site
 HEALTH = "collector_health"  # tags: site, host
+# The long tail: every GX topic the tables do not map, on change; tags site, service, instance, path; one field
+# of value (float), text (str) or invalid (true: the GX published null).
+GX_TOPIC = "gx_topic"
 FORECAST = "forecast"
 FORECAST_SCORE = "forecast_score"
 # An outage a recording reports (Home Assistant `unknown` / `unavailable`), written by the importer; tags:

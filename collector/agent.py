@@ -21,7 +21,8 @@ from collector.config import Settings
 from collector.deadletters import DeadLetters
 from collector.grid import Grid
 from collector.health import Health, HealthSnapshot
-from collector.observation import Event, Observation, Source
+from collector.longtail import LongTail
+from collector.observation import Event, Observation, Source, TopicValue
 from collector.sink import Writer
 from collector.stillness import Stillness
 
@@ -79,6 +80,7 @@ class Agent:
         self.sources = sources
         self.grid = Grid(settings.site, grid_ttls(settings))
         self.stillness = Stillness(c.suspect_after_s)
+        self.long_tail = LongTail(c.long_tail, settings.site)
         self._suspects: set[str] = set()
         self.buffer = DiskBuffer(c.buffer_dir, int(c.buffer_max_mb * 1024 * 1024), c.buffer_sync)
         self.dead_letters = DeadLetters(c.buffer_dir)
@@ -113,6 +115,8 @@ class Agent:
         for event in events:
             if isinstance(event, Observation):
                 counts[event.source] = counts.get(event.source, 0) + 1
+            elif isinstance(event, TopicValue):
+                self.long_tail.offer(event)
         with self._polled_lock:
             for source, n in counts.items():
                 self._polled[source] = self._polled.get(source, 0) + n
@@ -163,7 +167,7 @@ class Agent:
                 self._repeats.hit("tick_late", "tick_late", missed_seconds=missed)
         state.last_ts_ns = ts_ns  # whatever happens below, this second is not emitted twice
         try:
-            self.buffer.append(to_lines(self.grid.snapshot(ts_ns, mono)))
+            self.buffer.append(to_lines([*self.grid.snapshot(ts_ns, mono), *self.long_tail.drain()]))
         except Exception as exc:  # e.g. disk I/O error: count, log once per kind, keep ticking
             state.errors += 1
             self._repeats.hit(type(exc).__name__, "tick_not_buffered", error=repr(exc))
@@ -303,4 +307,6 @@ class Agent:
             health_errors=self._tick.health_errors,
             unchanged_s=self.stillness.unchanged_s(self._mono_s()),
             suspect_after_s=self.stillness.after_s,
+            long_tail=self.long_tail.counters(),
+            long_tail_capped=self.long_tail.capped_devices(),
         )

@@ -32,6 +32,36 @@ class GxSettings(Section):
     mqtt_cert_sha256: str = Field("", description="Pin the broker certificate by SHA-256 fingerprint (hex)")
 
 
+# Default deny list of the long tail (patterns over "<service>/<instance><path>", fnmatch: * spans slashes).
+LONG_TAIL_DENY: tuple[str, ...] = (
+    "*/Interfaces/Mk2/Tunnel",  # the MK2 bus tunnel of VE.Bus remote configuration: raw frames, not telemetry
+    # 30 days x ~15 values per tracker, republished whole (venus-influx-loader leaves it out as well)
+    "solarcharger/*/History/Daily/*",
+    "logger/*",  # the VRM logger's own bookkeeping (upload backlog, last contact)
+    "platform/*",  # the GX's own housekeeping (notifications, firmware update progress, device model)
+    "*/Mgmt/*",  # process name and version, connection: constants of the D-Bus service itself
+)
+
+
+class LongTailSettings(Section):
+    """Every GX topic the tables do not map, stored on change (and on each full republish) in `gx_topic`."""
+
+    enabled: bool = Field(True, description="Store the long tail (needs gx.mqtt_enabled)")
+    allow: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description='Patterns over "<service>/<instance><path>" (fnmatch, * spans /): only these are stored',
+    )
+    deny: list[str] = Field(
+        default_factory=lambda: list(LONG_TAIL_DENY),
+        description="Patterns never stored, even when allowed (default: tunnels, history tables, housekeeping)",
+    )
+    device_rate_per_s: float = Field(20.0, gt=0, description="Points per second one device may store, sustained")
+    device_burst: int = Field(2000, ge=1, description="Points one device may store at once (a full republish)")
+    rate_per_s: float = Field(100.0, gt=0, description="Points per second the whole long tail may store, sustained")
+    burst: int = Field(10000, ge=1, description="Points the whole long tail may store at once")
+    max_topics: int = Field(20000, ge=1, description="Distinct topics tracked; new ones beyond are dropped, counted")
+
+
 class CollectorSettings(Section):
     """The collector daemon: grid, staleness, MQTT keepalive, buffer and flushing."""
 
@@ -58,6 +88,7 @@ class CollectorSettings(Section):
     metrics_host: str = Field("127.0.0.1", description="Prometheus /metrics bind address")
     metrics_port: int = Field(9108, ge=0, le=65535, description="0 disables the endpoint")
     health_interval_s: float = Field(10.0, gt=0, description="collector_health write period")
+    long_tail: LongTailSettings = Field(default_factory=LongTailSettings)
 
 
 class Settings(SharedSettings):

@@ -48,6 +48,8 @@ class HealthSnapshot:
     health_errors: int = 0  # collector_health rows that could not be built or buffered (retried next second)
     unchanged_s: dict[str, float] = field(default_factory=dict)  # role -> since its fast-moving values changed
     suspect_after_s: float = 0.0  # unchanged this long -> suspect (0: detection off)
+    long_tail: dict[str, int] = field(default_factory=dict)  # outcome -> count (collector/longtail.py)
+    long_tail_capped: dict[str, int] = field(default_factory=dict)  # device -> values refused by the rate caps
 
     def suspect(self, role: str) -> bool:
         """Whether the role's fast-moving values have not changed for suspect_after_s (a hung service?)."""
@@ -123,7 +125,27 @@ def metric_families(snap: HealthSnapshot) -> list[Metric]:
     for role, seconds in sorted(snap.unchanged_s.items()):
         unchanged.add_metric([role], seconds)
         suspect.add_metric([role], 1.0 if snap.suspect(role) else 0.0)
-    return [*out, polled, failures, state, errors, events, unchanged, suspect]
+    return [*out, polled, failures, state, errors, events, unchanged, suspect, *_long_tail_families(snap)]
+
+
+def _long_tail_families(snap: HealthSnapshot) -> list[Metric]:
+    values = CounterMetricFamily(
+        f"{PREFIX}_long_tail_values",
+        "Long-tail values by outcome (stored, denied, unchanged, capped, over_max_topics, ...)",
+        labels=["outcome"],
+    )
+    for outcome, count in sorted(snap.long_tail.items()):
+        if outcome != "topics":
+            values.add_metric([outcome], count)
+    capped = CounterMetricFamily(
+        f"{PREFIX}_long_tail_capped",
+        "Long-tail values refused by the rate caps, per device ('(all)': the whole tail's cap)",
+        labels=["device"],
+    )
+    for device, count in sorted(snap.long_tail_capped.items()):
+        capped.add_metric([device], count)
+    topics = _gauge("long_tail_topics", "Distinct long-tail topics stored so far", snap.long_tail.get("topics", 0))
+    return [values, capped, topics]
 
 
 def health_fields(snap: HealthSnapshot, now_ns: int) -> dict[str, FieldValue]:
@@ -155,6 +177,8 @@ def health_fields(snap: HealthSnapshot, now_ns: int) -> dict[str, FieldValue]:
         fields[f"{role}_unchanged_s"] = float(seconds)
         fields[f"{role}_suspect"] = 1 if snap.suspect(role) else 0
     fields["suspect_devices"] = sum(1 for role in snap.unchanged_s if snap.suspect(role))
+    for outcome in ("stored", "capped"):
+        fields[f"long_tail_{outcome}"] = snap.long_tail.get(outcome, 0)
     return fields
 
 

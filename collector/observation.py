@@ -55,7 +55,20 @@ class Confirm:
     roles: tuple[Role, ...] = ("system", "settings", "shunt", "bms")
 
 
-Event = Observation | DeviceGone | Confirm
+@dataclass(frozen=True, slots=True)
+class TopicValue:
+    """A GX value no table maps (the long tail): any service, instance and path; numbers, text or null."""
+
+    service: str  # e.g. "vebus"
+    instance: int
+    path: str  # e.g. "/Ac/Out/L1/P"
+    value: float | str | Invalid  # lists and objects arrive as compact JSON text
+    republish: int  # the source's full-republish cycle it arrived in (a new cycle stores every topic again)
+    mono_s: float
+    wall_ns: int  # arrival, UTC ns: the point's timestamp
+
+
+Event = Observation | DeviceGone | Confirm | TopicValue
 ObservationSink = Callable[[list[Event]], None]
 
 SourceState = Literal["starting", "connected", "stalled", "disconnected", "absent"]

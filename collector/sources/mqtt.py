@@ -19,7 +19,7 @@ from bess_common.errors import ConfigError
 from bess_common.logs import RepeatCounter, get_logger
 from collector.config import CollectorSettings, GxSettings
 from collector.gx.tables import field_for
-from collector.observation import DeviceGone, Event, Observation, ObservationSink, Role, SourceState
+from collector.observation import DeviceGone, Event, Observation, ObservationSink, Role, SourceState, TopicValue
 from collector.sources.backoff import Backoff
 from collector.sources.mqtt_client import ClientFactory, GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_keepalive import (
@@ -37,7 +37,9 @@ from collector.sources.mqtt_protocol import (
     SUPPRESS_REPUBLISH,
     Garbage,
     Gone,
+    Topic,
     decode_payload,
+    decode_tail_payload,
     echo_of,
     portal_from_serial,
 )
@@ -61,7 +63,9 @@ def _check_tls(gx: GxSettings) -> None:
 class MqttSource(ThreadedSource):
     """Venus MQTT client on its own thread; implements collector.observation.Source.
 
-    counters(): messages, observations, connections, stalls, keepalives, device_gone, errors_* and garbage_*."""
+    counters(): messages, observations, tail_values, connections, stalls, keepalives, device_gone, errors_* and
+    garbage_*. With the long tail on it subscribes to every topic and hands what the tables do not map over as
+    TopicValue records (the agent's LongTail filters and caps them)."""
 
     name = "mqtt"
     thread_name = "mqtt-client"
@@ -78,6 +82,8 @@ class MqttSource(ThreadedSource):
         self._timers = Timers(
             collector.keepalive_interval_s, collector.full_refresh_interval_s, collector.stall_timeout_s
         )
+        self._tail = collector.long_tail.enabled
+        self._republish = 0  # full keepalives sent: each starts a new full-republish cycle
         self._client_factory = client_factory
         self._backoff = backoff or Backoff(initial_s=0.5, max_s=8.0)
         self._client_id = f"bess-edge-{secrets.token_hex(4)}"
@@ -193,7 +199,9 @@ class MqttSource(ThreadedSource):
             client.unsubscribe(list(action.topics))
         elif isinstance(action, Publish):
             client.publish(action.topic, action.payload)
-            self._bump("keepalives_suppress" if action.payload == SUPPRESS_REPUBLISH else "keepalives_full")
+            full = action.payload != SUPPRESS_REPUBLISH
+            self._republish += full
+            self._bump("keepalives_full" if full else "keepalives_suppress")
 
     # --- paho callbacks (loop thread) ------------------------------------------------------------
     def _on_connect(
@@ -205,7 +213,9 @@ class MqttSource(ThreadedSource):
             self._set_link("disconnected", "mqtt_connect_refused", "warning", reason=str(reason))
             return
         self._bump("connections")
-        self._session = KeepaliveSession(self._gx, self._timers, time.monotonic(), token_factory=new_token)
+        self._session = KeepaliveSession(
+            self._gx, self._timers, time.monotonic(), token_factory=new_token, everything=self._tail
+        )
         with self._lock:
             stalled = self._link == "stalled"
             if not stalled:
@@ -243,9 +253,13 @@ class MqttSource(ThreadedSource):
                     self._perform(action)
             return
         assert session.topic_map is not None
-        topic = session.topic_map.parse(message.topic)
+        self._dispatch(session, session.topic_map.parse(message.topic), message.topic, payload, now)
+
+    def _dispatch(self, session: KeepaliveSession, topic: Topic, raw_topic: str, payload: bytes, now: float) -> None:
         if topic.kind == "value" and topic.role is not None:
-            self._on_value(topic.role, topic.path, payload, now)
+            self._on_value(topic, topic.role, payload, now)
+        elif topic.kind == "tail":
+            self._on_tail(topic, payload, now)
         elif topic.kind == "heartbeat":
             self._on_heartbeat(session, now)
         elif topic.kind == "full_publish_completed":
@@ -259,7 +273,7 @@ class MqttSource(ThreadedSource):
             for action in session.on_plugin_restart(now):
                 self._perform(action)
         else:
-            self._garbage.hit("unknown_topic", "mqtt_garbage", topic=message.topic[:200])
+            self._garbage.hit("unknown_topic", "mqtt_garbage", topic=raw_topic[:200])
 
     def _on_heartbeat(self, session: KeepaliveSession, now: float) -> None:
         confirm = session.on_heartbeat(now)
@@ -271,21 +285,37 @@ class MqttSource(ThreadedSource):
             if was != "connected":
                 self._set_link("connected", "mqtt_recovered", previous=was)
 
-    def _on_value(self, role: Role, path: str, payload: bytes, now: float) -> None:
-        decoded = decode_payload(payload)
-        if decoded is Gone.EMPTY:
+    def _on_value(self, topic: Topic, role: Role, payload: bytes, now: float) -> None:
+        path = topic.path
+        if not payload:
             self._device_gone(role, now)
             return
         if role in self._gone:
             self._device_back(role, now)
-        if not self._stored(role, path):
+        if not self._stored(role, path):  # a path of a mapped device that no table maps
             self._bump("unmapped")
+            self._on_tail(topic, payload, now)
             return
-        if isinstance(decoded, Garbage):
-            self._garbage.hit(decoded.kind, "mqtt_garbage", role=role, path=path)
+        decoded = decode_payload(payload)
+        if isinstance(decoded, Garbage | Gone):  # not Gone: the payload is not empty
+            self._garbage.hit(getattr(decoded, "kind", "empty"), "mqtt_garbage", role=role, path=path)
             return
         self._bump("observations")
         self._pending.append(Observation(role, path, decoded, "mqtt", now))
+
+    def _on_tail(self, topic: Topic, payload: bytes, now: float) -> None:
+        if not self._tail:
+            return
+        decoded = decode_tail_payload(payload)
+        if decoded is Gone.EMPTY:  # the device left: its last values stay as they were stored
+            return
+        if isinstance(decoded, Garbage):
+            self._garbage.hit(decoded.kind, "mqtt_garbage", service=topic.service, path=topic.path[:200])
+            return
+        self._bump("tail_values")
+        self._pending.append(
+            TopicValue(topic.service, topic.instance, topic.path, decoded, self._republish, now, time.time_ns())
+        )
 
     def _stored(self, role: Role, path: str) -> bool:
         known = self._stored_cache.get((role, path))

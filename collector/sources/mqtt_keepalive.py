@@ -78,6 +78,7 @@ class KeepaliveSession:
     token_factory: Callable[[], str] = new_token
     portal: str | None = None
     complete: bool = False
+    everything: bool = False  # subscribe to every topic (the long tail)
     last_heartbeat: float | None = None
     topic_map: TopicMap | None = None
     _tokens: set[str] = field(default_factory=set)
@@ -97,7 +98,7 @@ class KeepaliveSession:
         if self.portal is not None:
             return []
         self.portal = portal
-        self.topic_map = TopicMap.from_settings(portal, self.gx)
+        self.topic_map = TopicMap.from_settings(portal, self.gx, self.everything)
         actions: list[Action] = []
         if not self.gx.portal_id:
             actions.append(Unsubscribe((SERIAL_DISCOVERY_TOPIC,)))

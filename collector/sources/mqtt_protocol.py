@@ -87,6 +87,35 @@ def decode_payload(payload: bytes) -> Decoded:
     return _check_value(data["value"])
 
 
+TailDecoded = float | str | Invalid | Gone | Garbage
+
+
+def decode_tail_payload(payload: bytes) -> TailDecoded:
+    """Decode a long-tail payload: numbers (as float; booleans as 0/1), text, null, or lists and objects as
+    compact JSON text (a value only: the keys beside "value", such as min/max of settings, are not kept)."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return Garbage("oversized")
+    if not payload:
+        return Gone.EMPTY
+    data = _parse(payload)
+    if isinstance(data, Garbage):
+        return data
+    if not isinstance(data, dict) or "value" not in data:
+        return Garbage("no_value")
+    return _tail_value(data["value"])
+
+
+def _tail_value(value: object) -> float | str | Invalid | Garbage:
+    if value is None:
+        return Invalid.NULL
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        number = float(value)
+        return number if math.isfinite(number) else Garbage("nan")
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
 def decode_json_object(payload: bytes) -> dict[str, object] | None:
     """A small JSON object (Serial, full_publish_completed, heartbeat), or None if it is not one."""
     if not payload or len(payload) > MAX_PAYLOAD_BYTES:
@@ -123,11 +152,14 @@ def echo_of(payload: bytes) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Topic:
-    """A parsed N/ topic: `kind` is value | heartbeat | full_publish_completed | keepalive | unknown."""
+    """A parsed N/ topic: `kind` is value (a configured role's), tail (any other service/instance),
+    heartbeat, full_publish_completed, keepalive or unknown."""
 
     kind: str
     role: Role | None = None
     path: str = ""
+    service: str = ""
+    instance: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,18 +168,22 @@ class TopicMap:
 
     portal: str
     roles: dict[tuple[str, int], Role]
+    everything: bool = False  # the long tail: subscribe to every N/<portal>/ topic
 
     @classmethod
-    def from_settings(cls, portal: str, gx: GxSettings) -> TopicMap:
+    def from_settings(cls, portal: str, gx: GxSettings, everything: bool = False) -> TopicMap:
         """Roles from [gx]: system/0, settings/0, battery/<shunt_instance>, battery/<bms_instance>."""
         roles: dict[tuple[str, int], Role] = {("system", 0): "system", ("settings", 0): "settings"}
         roles.setdefault(("battery", gx.shunt_instance), "shunt")
         roles.setdefault(("battery", gx.bms_instance), "bms")
-        return cls(portal, roles)
+        return cls(portal, roles, everything)
 
     def subscriptions(self) -> list[str]:
-        """The topic filters of the configured roles plus heartbeat and full_publish_completed."""
+        """The topic filters of the configured roles plus heartbeat and full_publish_completed; with the long
+        tail one filter for everything (overlapping filters could deliver a message twice)."""
         base = f"N/{self.portal}"
+        if self.everything:
+            return [f"{base}/#"]
         subs = [f"{base}/{service}/{instance}/#" for service, instance in self.roles]
         return [*subs, f"{base}/heartbeat", f"{base}/full_publish_completed", f"{base}/keepalive"]
 
@@ -160,10 +196,13 @@ class TopicMap:
             return Topic(parts[2])
         if len(parts) < 5 or not parts[3].isdigit() or not all(parts[4:]):
             return Topic("unknown")
-        role = self.roles.get((parts[2], int(parts[3])))
-        if role is None:
-            return Topic("unknown")
-        return Topic("value", role, "/" + "/".join(parts[4:]))
+        service, instance, path = parts[2], int(parts[3]), "/" + "/".join(parts[4:])
+        role = self.roles.get((service, instance))
+        if role is not None:
+            return Topic("value", role, path, service, instance)
+        if self.everything and _SERVICE.match(service):
+            return Topic("tail", None, path, service, instance)
+        return Topic("unknown")
 
 
 class PublishRefused(FatalError):

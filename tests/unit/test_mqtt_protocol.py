@@ -18,6 +18,7 @@ from collector.sources.mqtt_protocol import (
     TopicMap,
     check_publish,
     decode_payload,
+    decode_tail_payload,
     echo_of,
     full_keepalive,
     portal_from_serial,
@@ -84,10 +85,13 @@ def topics() -> TopicMap:
 @pytest.mark.parametrize(
     ("topic", "expected"),
     [
-        (f"N/{PORTAL}/battery/0/Dc/0/Voltage", Topic("value", "shunt", "/Dc/0/Voltage")),
-        (f"N/{PORTAL}/battery/512/Voltages/Cell3", Topic("value", "bms", "/Voltages/Cell3")),
-        (f"N/{PORTAL}/system/0/Dc/Battery/Soc", Topic("value", "system", "/Dc/Battery/Soc")),
-        (f"N/{PORTAL}/settings/0/Settings/CGwacs/Hub4Mode", Topic("value", "settings", "/Settings/CGwacs/Hub4Mode")),
+        (f"N/{PORTAL}/battery/0/Dc/0/Voltage", Topic("value", "shunt", "/Dc/0/Voltage", "battery", 0)),
+        (f"N/{PORTAL}/battery/512/Voltages/Cell3", Topic("value", "bms", "/Voltages/Cell3", "battery", 512)),
+        (f"N/{PORTAL}/system/0/Dc/Battery/Soc", Topic("value", "system", "/Dc/Battery/Soc", "system", 0)),
+        (
+            f"N/{PORTAL}/settings/0/Settings/CGwacs/Hub4Mode",
+            Topic("value", "settings", "/Settings/CGwacs/Hub4Mode", "settings", 0),
+        ),
         (f"N/{PORTAL}/heartbeat", Topic("heartbeat")),
         (f"N/{PORTAL}/full_publish_completed", Topic("full_publish_completed")),
         (f"N/{PORTAL}/keepalive", Topic("keepalive")),
@@ -115,6 +119,38 @@ def test_when_subscriptions_built_then_only_configured_roles_and_markers() -> No
         f"N/{PORTAL}/full_publish_completed",
         f"N/{PORTAL}/keepalive",
     ]
+
+
+def test_when_long_tail_on_then_one_subscription_and_other_services_parse_as_tail() -> None:
+    everything = TopicMap.from_settings(PORTAL, GxSettings(shunt_instance=0, bms_instance=512), everything=True)
+    assert everything.subscriptions() == [f"N/{PORTAL}/#"]
+    assert everything.parse(f"N/{PORTAL}/vebus/276/Ac/Out/L1/P") == Topic("tail", None, "/Ac/Out/L1/P", "vebus", 276)
+    assert everything.parse(f"N/{PORTAL}/battery/7/Soc") == Topic("tail", None, "/Soc", "battery", 7)
+    assert everything.parse(f"N/{PORTAL}/battery/0/Dc/0/Voltage").kind == "value"  # a role stays a role
+    for bad in (f"N/{PORTAL}/Vebus/276/Ac", f"N/{PORTAL}/vebus/x/Ac", f"N/{PORTAL}/vebus/276", "N/other/vebus/1/A"):
+        assert everything.parse(bad) == Topic("unknown"), bad
+    assert topics().parse(f"N/{PORTAL}/vebus/276/Ac/Out/L1/P") == Topic("unknown")  # long tail off
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b'{"value": 3}', 3.0),
+        (b'{"value": -1.5}', -1.5),
+        (b'{"value": true}', 1.0),
+        (b'{"value": "Quattro 48/5000"}', "Quattro 48/5000"),
+        (b'{"value": null}', Invalid.NULL),
+        (b'{"value": [1, {"b": 2, "a": 1}]}', '[1,{"a":1,"b":2}]'),
+        (b'{"value": 1, "min": 0, "max": 5}', 1.0),
+        (b"", Gone.EMPTY),
+        (b"{nope", Garbage("non_json")),
+        (b'{"value": NaN}', Garbage("nan")),
+        (b'{"value": 1e999}', Garbage("nan")),
+        (b'{"other": 1}', Garbage("no_value")),
+    ],
+)
+def test_when_tail_payload_decoded_then_numbers_text_null_and_json(payload: bytes, expected: object) -> None:
+    assert decode_tail_payload(payload) == expected
 
 
 def test_when_serial_message_then_portal_from_topic() -> None:
