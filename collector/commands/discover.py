@@ -1,5 +1,8 @@
 """`bess-collector discover`: find the portal id, the services, their unit ids and the cell count.
 
+Without --host (and without --config) it first searches the LAN over SSDP the way Venus OS announces itself
+(collector/ssdp.py), lists every GX that answered with its portal id, and goes on with the one it found.
+
 Read-only like the collector: MQTT publishes only one full keepalive (through the guarded client),
 Modbus sends one FC3 read per probed unit id (through the read-only client).
 """
@@ -27,6 +30,7 @@ from collector.sources.mqtt_protocol import (
     full_keepalive,
     portal_from_serial,
 )
+from collector.ssdp import SSDP_GROUP, FoundGx, search
 
 HELP = "Connect to a GX (or the simulator) and print its portal id, services, unit ids and cell count"
 PROBE_UNITS = (100, 225, 223, 224, 226, 227, 238, 239)
@@ -85,6 +89,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modbus-port", type=int, help="Modbus-TCP port (overrides gx.modbus_port)")
     parser.add_argument("--mqtt-port", type=int, help="MQTT port (overrides gx.mqtt_port)")
     parser.add_argument("--timeout-s", type=float, default=10.0, help="how long to wait for the full publish")
+    parser.add_argument(
+        "--ssdp-address",
+        default=f"{SSDP_GROUP[0]}:{SSDP_GROUP[1]}",
+        help="where the search without --host goes (HOST:PORT; default the SSDP multicast group)",
+    )
+    parser.add_argument("--search-s", type=float, default=3.0, help="how long to wait for SSDP answers")
+
+
+def _ssdp_target(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError([f"--ssdp-address: expected HOST:PORT, got {text!r}"])
+    return host, int(port)
+
+
+def find_on_lan(args: argparse.Namespace) -> list[FoundGx]:
+    """The SSDP search; prints what answered, one line per GX."""
+    target = _ssdp_target(args.ssdp_address)
+    print(f"Searching for GX devices over SSDP ({target[0]}:{target[1]}, {args.search_s:g} s) ...")
+    found = search(target, args.search_s, log=lambda line: print(f"  warning: {line}"))
+    for gx in found:
+        print(f"  found {gx.address}  portal id {gx.portal_id}  {gx.name} {gx.serial}".rstrip())
+    return found
 
 
 def _gx_settings(args: argparse.Namespace) -> GxSettings:
@@ -211,15 +238,15 @@ def render(gx: GxSettings, findings: MqttFindings | None, probes: list[Probe] | 
     if probes is not None:
         lines += ["", f"Modbus-TCP {gx.modbus_port}: one FC3 read per unit id", f"  {'unit':>5}  {'reg':>5}  answer"]
         lines += [f"  {p.unit:>5}  {p.address:>5}  {p.answer}" for p in probes]
-    lines += ["", *suggest(findings)]
+    lines += ["", *suggest(findings, gx.host)]
     return "\n".join(line.rstrip() for line in lines)
 
 
-def suggest(findings: MqttFindings | None) -> list[str]:
+def suggest(findings: MqttFindings | None, host: str = "") -> list[str]:
     """Suggested [gx] lines: batteries with cells -> bms, the other battery -> shunt."""
     if findings is None or not findings.portal:
         return ["(no suggestion without MQTT)"]
-    out = ["Suggested [gx] settings:", f'  portal_id = "{findings.portal}"']
+    out = ["Suggested [gx] settings:", *([f'  host = "{host}"'] if host else []), f'  portal_id = "{findings.portal}"']
     batteries = sorted(i for s, i in findings.services if s == "battery")
     bms = [i for i in batteries if findings.cell_count("battery", i)]
     shunt = [i for i in batteries if i not in bms]
@@ -235,6 +262,15 @@ def suggest(findings: MqttFindings | None) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     """Run discovery; 0 when every enabled protocol answered, 1 when the GX cannot be reached."""
     try:
+        if args.host is None and args.config is None:
+            found = find_on_lan(args)
+            if not found:
+                print("error: no GX answered the search (is it on this network segment? else give --host)")
+                return 1
+            if len(found) > 1:
+                print("several GX devices answered: run again with --host <address> for one of them")
+                return 0
+            args.host = found[0].address
         gx = _gx_settings(args)
     except ConfigError as exc:
         print("\n".join(f"config: {p}" for p in exc.problems))
