@@ -11,6 +11,7 @@ service's sections are accepted as tables and validated by that service. Pure py
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -45,6 +46,12 @@ class InfluxSettings(Section):
     url: str = Field("http://127.0.0.1:8086", description="Base URL, http:// or https://")
     database: str = Field("bess", description="Database (on InfluxDB 2.x/3.x: the bucket name)")
     retention_policy: str = Field("", description="Retention policy; empty = the database default")
+    retention_duration: str = Field(
+        "",
+        description="Keep data this long (InfluxQL duration: 400d, 52w, 720h; INF = forever), set at the "
+        "collector's start on 1.x: on retention_policy (created if missing), else on the database's default "
+        "policy. Empty = retention left as it is (nothing is ever deleted by bess-edge)",
+    )
     username: str = Field("", description="1.x user (with password); leave empty for token auth")
     password: SecretStr = Field(SecretStr(""), description="Secret: env BESS_INFLUX__PASSWORD or credential")
     token: SecretStr = Field(SecretStr(""), description="Secret: env BESS_INFLUX__TOKEN or credential")
@@ -52,6 +59,17 @@ class InfluxSettings(Section):
     verify_tls: bool = Field(True, description="Verify the server certificate on https")
     timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per request")
     create_database: bool = Field(True, description="Issue CREATE DATABASE at start (1.x only)")
+
+    @field_validator("retention_duration")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        if value and value != "INF" and not re.fullmatch(r"(\d+[hdw])+", value):
+            raise ValueError(
+                f"must be an InfluxQL duration of hours, days or weeks (e.g. 400d, 52w) or INF, got {value!r}"
+            )
+        if value and value != "INF" and duration_h(value) < 1:
+            raise ValueError("must be at least 1h (InfluxDB's minimum)")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -62,6 +80,11 @@ class InfluxSettings(Section):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
         return value.rstrip("/")
+
+
+def duration_h(value: str) -> int:
+    """Hours in an InfluxQL duration of h/d/w parts (validated before); INF -> 0, as InfluxDB shows it."""
+    return sum(int(n) * {"h": 1, "d": 24, "w": 168}[u] for n, u in re.findall(r"(\d+)([hdw])", value))
 
 
 class LoggingSettings(Section):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 import urllib3
 
-from bess_common.config import InfluxSettings
+from bess_common.config import InfluxSettings, duration_h
 from bess_common.errors import FatalError, RejectedError, RetryableError
 
 
@@ -39,6 +40,15 @@ class Series:
     def rows(self) -> list[dict[str, Any]]:
         """Values as dicts keyed by column name."""
         return [dict(zip(self.columns, row, strict=False)) for row in self.values]
+
+
+def _shown_h(shown: str) -> float:
+    """Hours in a duration as SHOW RETENTION POLICIES prints it ('9600h0m0s'; '0s' = forever)."""
+    found = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", shown)
+    if not found:
+        return -1.0
+    hours, minutes, seconds = (int(g or 0) for g in found.groups())
+    return hours + minutes / 60 + seconds / 3600
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -151,6 +161,29 @@ class InfluxClient:
         """CREATE DATABASE (1.x). On 2.x/3.x the bucket must exist; a refusal there is ignored."""
         with contextlib.suppress(RejectedError):
             self.query(f'CREATE DATABASE "{self.settings.database}"')
+
+    def apply_retention(self) -> str | None:
+        """Set `retention_duration` (1.x): on `retention_policy` (created if missing), else on the database's
+        default policy. Returns what changed ('created ...', 'altered ... from X'), or None when nothing was
+        to do. Raises RejectedError where the server refuses (2.x/3.x: set the bucket's retention there)."""
+        duration = self.settings.retention_duration
+        if not duration:
+            return None
+        db = self.settings.database
+        policies = {str(r["name"]): r for s in self.query(f'SHOW RETENTION POLICIES ON "{db}"') for r in s.rows()}
+        name = self.settings.retention_policy or next((n for n, r in policies.items() if r.get("default")), "")
+        if not name:
+            raise RejectedError(f"database {db!r} has no default retention policy to set")
+        want_h = duration_h(duration) if duration != "INF" else 0
+        current = policies.get(name)
+        if current is None:
+            self.query(f'CREATE RETENTION POLICY "{name}" ON "{db}" DURATION {duration} REPLICATION 1')
+            return f"created {name} with duration {duration}"
+        shown = str(current.get("duration", ""))
+        if _shown_h(shown) == want_h:
+            return None
+        self.query(f'ALTER RETENTION POLICY "{name}" ON "{db}" DURATION {duration}')
+        return f"altered {name} from {shown} to {duration}"
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -44,6 +44,7 @@ def influx_start_problem(client: InfluxClient, settings: Settings) -> str | None
             except AuthError as exc:
                 log.warning("influx_cannot_create_database", error=str(exc), action="assuming it exists")
         client.query("SHOW MEASUREMENTS LIMIT 1")
+        _apply_retention(client, settings)
     except AuthError as exc:
         return f"influx: {exc}"
     except (RetryableError, RejectedError) as exc:
@@ -51,6 +52,23 @@ def influx_start_problem(client: InfluxClient, settings: Settings) -> str | None
         return None
     log.info("influx_reachable", url=settings.influx.url, version=version, database=settings.influx.database)
     return None
+
+
+def _apply_retention(client: InfluxClient, settings: Settings) -> None:
+    """influx.retention_duration, when set: on 1.x at start; where refused (2.x/3.x) a warning says what to do."""
+    log = get_logger("run")
+    try:
+        changed = client.apply_retention()
+    except RejectedError as exc:
+        log.warning(
+            "influx_retention_not_set",
+            error=str(exc),
+            duration=settings.influx.retention_duration,
+            action="on InfluxDB 2.x/3.x set the bucket's retention period there (docs/operations.md)",
+        )
+        return
+    if changed:
+        log.info("influx_retention_set", change=changed, database=settings.influx.database)
 
 
 def _install_signal_handlers(stop: threading.Event) -> None:
