@@ -1,6 +1,7 @@
 """`bess-collector simulate`: run the simulated Cerbo GX live, or backfill simulated history into InfluxDB.
 
 Live:     bess-collector simulate --modbus-port P --mqtt-host H --mqtt-port Q --seed N [--portal-id ID]
+          [--firmware v1.0.42|v1.0.77|v1.0.94|v1.0.101]  (the Modbus register list of that release)
 Backfill: bess-collector simulate --backfill --start ISO --end ISO [--step-s 1] --influx-url URL
           --database DB [--site S] --seed N
 """
@@ -20,6 +21,7 @@ from bess_common.influx import InfluxClient
 from bess_common.logs import get_logger, setup_logging
 from collector.simulator.backfill import BackfillStatus, write_batches
 from collector.simulator.bms import BMS_PROFILES, DEFAULT_BMS
+from collector.simulator.firmware import releases
 from collector.simulator.gx import GxSimulator
 from collector.simulator.history import history_samples
 from collector.simulator.physics import BessPhysics
@@ -51,6 +53,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="Settings/ModbusServer/ReadWrite = 1: accept writes to writable registers (default 0: refuse all)",
     )
     live.add_argument("--keepalive-timeout-s", type=float, default=60.0, help="Venus keepalive timeout")
+    live.add_argument(
+        "--firmware",
+        choices=releases(),
+        default=None,
+        help="serve the Modbus registers of this dbus_modbustcp release (default: registers.csv, the current one)",
+    )
     back = parser.add_argument_group("backfill")
     back.add_argument("--backfill", action="store_true", help="write history instead of running live")
     back.add_argument("--start", help="first second, ISO 8601 (UTC if no offset)")
@@ -97,6 +105,7 @@ def _live(args: argparse.Namespace, log: Any) -> int:
         keepalive_timeout_s=args.keepalive_timeout_s,
         modbus_read_write=args.modbus_read_write,
         bms=args.bms,
+        firmware=args.firmware,
     )
     try:
         sim.start()
@@ -111,6 +120,7 @@ def _live(args: argparse.Namespace, log: Any) -> int:
         seed=args.seed,
         cells=args.cells,
         bms=args.bms,
+        firmware=args.firmware or "registers.csv",
     )
     try:
         stop.wait()

@@ -118,3 +118,16 @@ def decode_block(registers: Sequence[Register], block: BlockRead) -> dict[str, D
         if value is not None:
             out.setdefault(reg.path, value)
     return out
+
+
+def decode_sources(sources: Sequence[Register], block: BlockRead) -> dict[str, DecodedValue]:
+    """D-Bus path -> value for each chosen register inside the block (a fallback stands in for its path)."""
+    out: dict[str, DecodedValue] = {}
+    for reg in sources:
+        if reg.address < block.address or reg.end > block.end:
+            continue
+        offset = reg.address - block.address
+        value = decode_register(reg, block.words[offset : offset + reg.words])
+        if value is not None:
+            out[reg.path] = value
+    return out

@@ -33,6 +33,7 @@ class Register:
     unit: str
     dbus_path: str  # '' for reserved; '#suffix' marks a second register for the same D-Bus value
     writable: bool
+    fallback_for: int | None = None  # read this one when the register at that address is not served
 
     @property
     def path(self) -> str:
@@ -92,6 +93,7 @@ def _pattern(spec_path: str) -> re.Pattern[str]:
 
 
 def _rows(name: str) -> list[dict[str, str]]:
+    """The rows of one of the package's CSV tables ('#' lines are comments)."""
     text = resources.files("collector.gx").joinpath(name).read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
     return list(csv.DictReader(lines))
@@ -105,28 +107,44 @@ def _parse_type(raw: str) -> tuple[RegType, int]:
     return raw, _WORDS[raw]  # type: ignore[return-value]
 
 
+def parse_register(row: dict[str, str]) -> Register:
+    """One row of registers.csv (or a table in its format) as a Register."""
+    reg_type, words = _parse_type(row["type"])
+    fallback = (row.get("fallback_for") or "").strip()
+    return Register(
+        row["service"],
+        int(row["address"]),
+        reg_type,
+        words,
+        float(row["scale"]),
+        row["unit"],
+        row["dbus_path"],
+        row["access"] == "w",
+        int(fallback) if fallback else None,
+    )
+
+
+def _check_fallbacks(regs: list[Register]) -> None:
+    by_address = {(r.service, r.address): r for r in regs}
+    for reg in regs:
+        if reg.fallback_for is None:
+            continue
+        primary = by_address.get((reg.service, reg.fallback_for))
+        if primary is None or primary.path != reg.path or "#" in primary.dbus_path:
+            raise ValueError(
+                f"registers.csv: {reg.service} {reg.address} is a fallback for {reg.fallback_for}, "
+                "which must be the primary register of the same D-Bus path"
+            )
+
+
 @cache
 def registers() -> tuple[Register, ...]:
     """The Modbus register map, sorted by (service, address); raises ValueError on overlaps."""
-    out = []
-    for row in _rows("registers.csv"):
-        reg_type, words = _parse_type(row["type"])
-        out.append(
-            Register(
-                row["service"],
-                int(row["address"]),
-                reg_type,
-                words,
-                float(row["scale"]),
-                row["unit"],
-                row["dbus_path"],
-                row["access"] == "w",
-            )
-        )
-    out.sort(key=lambda r: (r.service, r.address))
+    out = sorted((parse_register(row) for row in _rows("registers.csv")), key=lambda r: (r.service, r.address))
     for prev, cur in itertools.pairwise(out):
         if prev.service == cur.service and cur.address < prev.end:
             raise ValueError(f"registers.csv: {cur.service} {cur.address} overlaps {prev.address}")
+    _check_fallbacks(out)
     return tuple(out)
 
 

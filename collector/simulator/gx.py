@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from collector.simulator.bms import DEFAULT_BMS
 from collector.simulator.faults import Faults
+from collector.simulator.firmware import layout
 from collector.simulator.modbus_server import ModbusServer
 from collector.simulator.mqtt_publisher import MqttPublisher
 from collector.simulator.physics import BessPhysics
@@ -25,6 +26,8 @@ class GxSimulator:
     exponentially, or one fixed delay. `modbus_read_write` is the GX's Settings/ModbusServer/ReadWrite
     (default False = 0, as docs/gx-setup.md recommends: every Modbus write is refused with exception 2).
     `bms` names the BMS family behind the GX (collector/simulator/bms.py: serialbattery, lynx-ng, can, ...).
+    `firmware`: a dbus_modbustcp release (collector.simulator.firmware) whose register list the Modbus
+    server serves; None serves registers.csv (the current release).
     """
 
     def __init__(
@@ -43,8 +46,11 @@ class GxSimulator:
         reconnect_delay_s: float | tuple[float, float] = (1.0, 2.0),
         modbus_read_write: bool = False,
         bms: str = DEFAULT_BMS,
+        firmware: str | None = None,
     ) -> None:
         self.seed = seed
+        self.firmware = firmware
+        self._layout = layout(firmware) if firmware is not None else None  # ValueError for an unknown one
         self.portal_id = portal_id
         self.clock = clock
         self.physics = BessPhysics(seed, cells)
@@ -99,6 +105,7 @@ class GxSimulator:
                     self.current_values,
                     self.recorder,
                     read_write=self._modbus_read_write,
+                    layout=self._layout,
                 )
                 self.modbus_port = self._modbus.port
                 self._modbus.start()

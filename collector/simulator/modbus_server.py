@@ -9,12 +9,13 @@ function (`handle_pdu`) so it is table-testable; `ModbusServer` is the thin sock
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import socket
 import socketserver
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from collector.gx.tables import Register, registers
@@ -38,46 +39,83 @@ UNIT_SERVICES: dict[int, dict[str, str]] = {
 }
 
 
+Part = tuple[Register, int, int]  # a register, the offset of the first word read in it, the words read
+
+
 @dataclass(frozen=True, slots=True)
 class RegisterMap:
     """The GX's ONE address map, shared by every service, and which simulated role serves which service on
-    which unit id. dbus_modbustcp keeps a single address -> register map (mappings.cpp, mDBusModbusMap) and
-    looks the service up by (service type, unit id) only after the address was found."""
+    which unit id. dbus_modbustcp keeps a single address -> register map (mappings.cpp, mDBusModbusMap, keyed
+    by start address; older releases list overlapping registers) and looks the service up by (service type,
+    unit id) only after the address was found."""
 
-    cover: dict[int, Register]  # every mapped address -> the register covering it
+    entries: dict[int, Register]  # start address -> register
+    starts: tuple[int, ...]  # the keys of entries, sorted
     services: dict[int, dict[str, str]]  # unit id -> {service type -> role}
 
+    def start(self, address: int) -> int | None:
+        """The index (in `starts`) of the register a read from `address` begins in, or None (unmapped).
 
-def build_map(unit_services: dict[int, dict[str, str]] | None = None) -> RegisterMap:
-    """The shared address map of registers.csv plus the unit -> service table; raises on an address that two
-    services claim (the GX's map cannot hold that)."""
+        As Mappings::DataIterator: the register starting there, else the one with the greatest start below
+        it if it reaches that far (a read may start inside a register)."""
+        i = bisect.bisect_left(self.starts, address)
+        if i < len(self.starts) and self.starts[i] == address:
+            return i
+        if i == 0 or self.starts[i - 1] + self.entries[self.starts[i - 1]].words <= address:
+            return None
+        return i - 1
+
+    def walk(self, address: int, count: int) -> list[Part] | None:
+        """The registers a read of `count` words from `address` covers, or None (exception 2): each next
+        register must start exactly where the previous one ended, so a read can neither cross an unmapped
+        address nor run from a register into one that overlaps it."""
+        i = self.start(address)
+        if i is None:
+            return None
+        offset, left, parts = address - self.starts[i], count, []
+        while True:
+            reg = self.entries[self.starts[i]]
+            n = min(reg.words - offset, left)
+            parts.append((reg, offset, n))
+            left -= n
+            if left == 0:
+                return parts
+            i += 1
+            if i == len(self.starts) or self.starts[i] != reg.end:
+                return None
+            offset = 0
+
+
+def build_map(
+    unit_services: dict[int, dict[str, str]] | None = None, layout: Sequence[Register] | None = None
+) -> RegisterMap:
+    """The shared address map of registers.csv (or of `layout`, one release's registers) plus the unit ->
+    service table; raises on an address that two services claim (the GX's map cannot hold that)."""
     cover: dict[int, Register] = {}
-    for reg in registers():
+    entries: dict[int, Register] = {}
+    for reg in registers() if layout is None else layout:
         for address in range(reg.address, reg.end):
             other = cover.get(address)
             if other is not None and other.service != reg.service:
-                raise ValueError(f"registers.csv: address {address} is claimed by {other.service} and {reg.service}")
+                raise ValueError(f"register map: address {address} is claimed by {other.service} and {reg.service}")
             cover[address] = reg
+        entries[reg.address] = reg
     services = dict(unit_services or UNIT_SERVICES)
     if 100 in services:
         services[0] = services[100]
-    return RegisterMap(cover, services)
+    return RegisterMap(entries, tuple(sorted(entries)), services)
 
 
 def read_words(
-    rmap: RegisterMap, unit: int, span: tuple[int, int], values: dict[Key, Value], *, out_of_range: str | None
+    rmap: RegisterMap, unit: int, parts: list[Part], values: dict[Key, Value], *, out_of_range: str | None
 ) -> list[int]:
     """The words of a read already checked (every address mapped, every service present)."""
-    address, count = span
     words: list[int] = []
-    a = address
-    while a < address + count:
-        reg = rmap.cover[a]
+    for reg, offset, n in parts:
         role = rmap.services[unit][reg.service]
         full = clamped(reg, out_of_range) if out_of_range else encode(reg, values.get((role, reg.path)))
-        words.extend(full[a - reg.address :])
-        a = reg.end
-    return words[:count]
+        words.extend(full[offset : offset + n])
+    return words
 
 
 def _exception(fc: int, code: int) -> bytes:
@@ -92,26 +130,26 @@ def _role(rmap: RegisterMap, faults: Faults, unit: int, reg: Register) -> str | 
 
 def _check_span(
     rmap: RegisterMap, faults: Faults, unit: int, span: tuple[int, int], *, write: bool, read_write: bool
-) -> int | None:
+) -> tuple[int | None, list[Part]]:
     """dbus_modbustcp's DataIterator + handleRequest order (mappings.cpp): the start address must be mapped
     (else 2); the start register's service must sit behind the unit id (else 0x0A); each following register
-    must be contiguous and its service present (else 2); a write needs ReadWrite = 1 and a writable register
-    (else 2, PermissionError -> IllegalDataAddress in backend.cpp)."""
+    must start where the previous one ended and its service be present (else 2); a write needs ReadWrite = 1
+    and a writable register (else 2, PermissionError -> IllegalDataAddress in backend.cpp)."""
     address, count = span
-    start = rmap.cover.get(address)
-    if start is None:
-        return ILLEGAL_DATA_ADDRESS
-    if _role(rmap, faults, unit, start) is None:
-        return GATEWAY_PATH_UNAVAILABLE
-    a = address
-    while a < address + count:
-        reg = rmap.cover.get(a)
-        if reg is None or _role(rmap, faults, unit, reg) is None:
-            return ILLEGAL_DATA_ADDRESS
+    first = rmap.start(address)
+    if first is None:
+        return ILLEGAL_DATA_ADDRESS, []
+    if _role(rmap, faults, unit, rmap.entries[rmap.starts[first]]) is None:
+        return GATEWAY_PATH_UNAVAILABLE, []
+    parts = rmap.walk(address, count)
+    if parts is None:
+        return ILLEGAL_DATA_ADDRESS, []
+    for reg, _, _ in parts:
+        if _role(rmap, faults, unit, reg) is None:
+            return ILLEGAL_DATA_ADDRESS, []
         if write and (not read_write or not reg.writable):
-            return ILLEGAL_DATA_ADDRESS
-        a = reg.end
-    return None
+            return ILLEGAL_DATA_ADDRESS, []
+    return None, parts
 
 
 def _request_shape(fc: int, pdu: bytes) -> tuple[int | None, int | None, int | None]:
@@ -153,14 +191,15 @@ def handle_pdu(
     address, count, code = _request_shape(fc, pdu)
     if forced is not None:
         code = forced
+    parts: list[Part] = []
     if code is None and address is not None and count is not None:
         write = fc not in READ_FUNCTION_CODES
-        code = _check_span(rmap, faults, unit, (address, count), write=write, read_write=read_write)
+        code, parts = _check_span(rmap, faults, unit, (address, count), write=write, read_write=read_write)
     if code is not None or address is None or count is None:
         code = code or ILLEGAL_DATA_VALUE
         return _exception(fc, code), ModbusRequest(unit, fc, address, count, code)
     if fc in READ_FUNCTION_CODES:
-        words = read_words(rmap, unit, (address, count), values(), out_of_range=faults.out_of_range())
+        words = read_words(rmap, unit, parts, values(), out_of_range=faults.out_of_range())
         body = bytes([fc, 2 * len(words)]) + struct.pack(f">{len(words)}H", *words)
     else:  # an accepted write (ReadWrite = 1, writable registers): the standard echo; the simulation ignores it
         body = pdu[:5]
@@ -218,10 +257,11 @@ class ModbusServer(socketserver.ThreadingTCPServer):
         recorder: Recorder,
         *,
         read_write: bool = False,
+        layout: Sequence[Register] | None = None,
     ) -> None:
         super().__init__((host, port), _Handler)
         self.port = int(self.server_address[1])
-        self._map = build_map()
+        self._map = build_map(layout=layout)
         self._faults = faults
         self._values = values
         self._recorder = recorder

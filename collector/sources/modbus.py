@@ -1,7 +1,12 @@
 """The Modbus-TCP poller: contiguous block reads from the register map, once per grid step.
 
 Every `collector.interval_s` (on the whole second) it reads the planned blocks of each role on its unit
-id and hands the decoded values to the sink as Observations. A unit answering 0x0A/0x0B is "absent":
+id and hands the decoded values to the sink as Observations. Older firmware serves fewer registers: at the
+first poll after every (re)connect each unit's planned blocks are read once, a refused block is bisected
+to learn what that unit does not serve (collector.gx.blocks.Gaps, remembered per unit until the next
+reconnect) and the blocks are planned around it, reading the older register registers.csv names as
+fallback where one exists. A block refused later (firmware changed under us) is learned the same way.
+A unit answering 0x0A/0x0B is "absent":
 one DeviceGone, one log line, then a quiet re-probe every `absent_probe_s` until it answers again
 (one "recovered" line). A lost connection is retried with exponential backoff + jitter (cap 30 s).
 Read-only by construction: see collector/sources/modbus_client.py.
@@ -9,6 +14,7 @@ Read-only by construction: see collector/sources/modbus_client.py.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -18,8 +24,8 @@ from bess_common.errors import RetryableError
 from bess_common.logs import RepeatCounter, get_logger
 from collector.config import CollectorSettings, GxSettings
 from collector.gx import tables
-from collector.gx.blocks import Block, plan_blocks
-from collector.gx.decode import BlockRead, Saturated, decode_block
+from collector.gx.blocks import Block, Gaps, ReadPlan, find_gaps, plan_reads
+from collector.gx.decode import BlockRead, Saturated, decode_sources
 from collector.observation import DeviceGone, Event, Invalid, Observation, ObservationSink, Role, SourceState
 from collector.sources.backoff import Backoff
 from collector.sources.modbus_client import (
@@ -35,17 +41,16 @@ from collector.sources.threaded import ThreadedSource
 
 @dataclass(frozen=True, slots=True)
 class RolePlan:
-    """What to read for one role: its unit id, service registers, wanted paths and blocks."""
+    """What to read for one role: its unit id, service registers, stored paths, whole blocks."""
 
     role: Role
     unit: int
     registers: tuple[tables.Register, ...]
-    paths: frozenset[str]
-    blocks: tuple[Block, ...]
+    paths: frozenset[str]  # stored (fields.csv) and readable over Modbus
+    blocks: tuple[Block, ...]  # the plan when the unit serves everything (current firmware)
 
 
-SPLIT_RETRY_S = 60.0  # a refused block whose registers all refuse too: try splitting again after this
-REPLAN_AFTER_S = 600.0  # split blocks go back to whole blocks after this (the firmware may have changed)
+LEARN_ROUNDS = 8  # replan-and-verify rounds per unit before giving up on a block that keeps refusing
 
 
 def plan_roles(gx: GxSettings) -> list[RolePlan]:
@@ -61,10 +66,10 @@ def plan_roles(gx: GxSettings) -> list[RolePlan]:
         service = tables.ROLE_SERVICE[role]
         by_path = tables.register_by_path(service)
         paths = frozenset(s.path for s in tables.fields() if s.role == role and s.path in by_path)
+        if not paths:
+            continue
         registers = tables.registers_for(service)
-        blocks = plan_blocks(registers, paths)
-        if blocks:
-            plans.append(RolePlan(role, unit, registers, paths, tuple(blocks)))
+        plans.append(RolePlan(role, unit, registers, paths, plan_reads(registers, paths).blocks))
     return plans
 
 
@@ -76,7 +81,8 @@ def next_tick(now_s: float, interval_s: float) -> float:
 class ModbusSource(ThreadedSource):
     """Polls the GX over Modbus-TCP on its own thread; implements collector.observation.Source.
 
-    counters(): polls, reads, reconnects, device_gone, errors_* and garbage_* by kind."""
+    counters(): polls, reads, probes (requests spent learning gaps), reconnects, device_gone, errors_* and
+    garbage_* by kind."""
 
     name = "modbus"
     thread_name = "modbus-poller"
@@ -89,16 +95,18 @@ class ModbusSource(ThreadedSource):
         absent_probe_s: float = 10.0,
         backoff: Backoff | None = None,
     ) -> None:
-        super().__init__(counts={"polls": 0, "reads": 0, "reconnects": 0, "device_gone": 0})
+        super().__init__(counts={"polls": 0, "reads": 0, "probes": 0, "reconnects": 0, "device_gone": 0})
         self._gx = gx
         self._interval_s = collector.interval_s
         self._client_factory = client_factory
         self._absent_probe_s = absent_probe_s
         self._backoff = backoff or Backoff(initial_s=1.0, max_s=30.0)
         self._plans = plan_roles(gx)
-        self._blocks: dict[str, list[Block]] = {p.role: list(p.blocks) for p in self._plans}
-        self._split_at: dict[str, float] = {}  # role -> when its blocks were first split
-        self._split_retry_at: dict[tuple[str, int], float] = {}
+        self._gaps: dict[int, Gaps] = {}  # unit id -> what it was found not to serve (since the last connect)
+        self._logged_gaps: dict[int, Gaps] = {}
+        self._probe_due = False
+        self._reads: dict[str, ReadPlan] = {}
+        self._replan()
         self._log = get_logger("collector.sources.modbus")
         self._garbage = RepeatCounter(self._log)  # values that are no data (saturated registers)
         self._errors = RepeatCounter(self._log)  # Modbus exceptions other than "absent"
@@ -152,6 +160,7 @@ class ModbusSource(ThreadedSource):
             return False
         self._connected = True  # the TCP connection; "up" only once the server answers (_answered)
         self._bump("reconnects")
+        self._probe_due = True  # what this GX serves is learned again, at the start of the next poll
         return True
 
     def _read(self, unit: int, address: int, count: int) -> list[int]:
@@ -173,6 +182,75 @@ class ModbusSource(ThreadedSource):
             self._backoff.reset()
             self._log.info("modbus_connected", host=self._gx.host, port=self._gx.modbus_port)
 
+    # --- what each unit serves --------------------------------------------------------------------
+    def _replan(self) -> None:
+        for plan in self._plans:
+            self._reads[plan.role] = plan_reads(plan.registers, plan.paths, self._gaps.get(plan.unit, Gaps()))
+
+    def _probe(self) -> None:
+        """At the first poll after a (re)connect: forget what was learned (the firmware may have changed) and read every
+        planned block once, learning the gaps of each unit. Raises RetryableError on a lost connection."""
+        self._gaps.clear()
+        self._replan()
+        for plan in self._plans:
+            try:
+                self._learn(plan, list(self._reads[plan.role].blocks))
+            except UnitAbsent:
+                continue  # the poll reports it; its blocks are learned when it answers
+            except ModbusRefused as exc:  # another exception: the poll counts it
+                self._log.debug("modbus_probe_refused", role=plan.role, unit=plan.unit, code=exc.code)
+        self._log_gaps()
+
+    def _learn(self, plan: RolePlan, suspects: list[Block]) -> None:
+        """Read `suspects`; bisect each refused one; replan; repeat with the blocks of the new plan until
+        every block reads. Raises UnitAbsent, ModbusRefused (not 0x02) or RetryableError."""
+        verified: set[Block] = set()
+        for _ in range(LEARN_ROUNDS):
+            new = Gaps()
+            for block in suspects:
+                if block in verified:
+                    continue
+                if self._read_ok(plan.unit, block):
+                    verified.add(block)
+                    continue
+                new = new | find_gaps(plan.registers, block, lambda b: self._read_ok(plan.unit, b))
+            known = self._gaps.get(plan.unit, Gaps())
+            if not new or (new | known) == known:
+                return
+            self._gaps[plan.unit] = known | new
+            self._replan()
+            suspects = list(self._reads[plan.role].blocks)
+
+    def _read_ok(self, unit: int, block: Block) -> bool:
+        """Whether the unit serves the block (exception 2: no). Counted as a probe."""
+        assert self._modbus is not None
+        self._bump("probes")
+        try:
+            self._read(unit, block.address, block.count)
+        except ModbusRefused as exc:
+            if exc.code == ILLEGAL_ADDRESS:
+                return False
+            raise
+        return True
+
+    def _log_gaps(self) -> None:
+        """One line per unit whose gaps differ from those last logged (a reconnect to the same GX is quiet)."""
+        for unit in sorted({p.unit for p in self._plans}):
+            gaps = self._gaps.get(unit, Gaps())
+            if gaps == self._logged_gaps.get(unit, Gaps()):
+                continue
+            self._logged_gaps[unit] = gaps
+            roles = {p.role: self._reads[p.role] for p in self._plans if p.unit == unit}
+            self._log.warning(
+                "modbus_gaps_learned",
+                unit=unit,
+                holes=_ranges(gaps.holes),
+                seams=sorted(gaps.seams),
+                fallbacks={role: [f"{r.path}@{r.address}" for r in rp.fallbacks] for role, rp in roles.items()},
+                missing={role: list(rp.missing) for role, rp in roles.items() if rp.missing},
+                requests_per_poll=sum(len(self._reads[p.role].blocks) for p in self._plans),
+            )
+
     def _disconnected(self, error: str) -> None:
         was_up = self._link_up is not False  # up, or never connected yet: this is a state change
         self._link_up = False
@@ -190,6 +268,9 @@ class ModbusSource(ThreadedSource):
         events: list[Event] = []
         self._bump("polls")
         try:
+            if self._probe_due:
+                self._probe()
+                self._probe_due = False
             for plan in self._plans:
                 events.extend(self._poll_role(plan))
         except RetryableError as exc:
@@ -203,11 +284,8 @@ class ModbusSource(ThreadedSource):
         since = self._absent_since.get(plan.role)
         if since is not None and now - since < self._absent_probe_s:
             return []
-        if now - self._split_at.get(plan.role, now) > REPLAN_AFTER_S:
-            self._blocks[plan.role] = list(plan.blocks)  # firmware may have been updated: try whole blocks
-            del self._split_at[plan.role]
         events: list[Event] = []
-        for block in list(self._blocks[plan.role]):
+        for block in self._reads[plan.role].blocks:
             try:
                 words = self._read(plan.unit, block.address, block.count)
             except UnitAbsent as exc:
@@ -221,70 +299,16 @@ class ModbusSource(ThreadedSource):
                     address=block.address,
                     count=block.count,
                 )
-                if exc.code == ILLEGAL_ADDRESS and block.count > 1:
-                    events.extend(self._try_split(plan, block, now))
+                if exc.code == ILLEGAL_ADDRESS:  # the unit stopped serving part of it: learn, read the rest
+                    with contextlib.suppress(ModbusRefused, UnitAbsent):  # counted above; absent on the next poll
+                        self._learn(plan, [block])
+                    self._log_gaps()
+                    break
                 continue
             self._bump("reads")
             events.extend(self._observations(plan, BlockRead(block.address, tuple(words)), time.monotonic()))
         self._present(plan)
         return events
-
-    def _try_split(self, plan: RolePlan, block: Block, now: float) -> list[Event]:
-        """A block refused with 0x02 (older firmware lacks a register in it): read only the wanted registers
-        one by one. If some answer, keep reading that way (one missing register no longer hides the rest);
-        if none does, the unit refuses everything: keep the block and try again in a minute."""
-        assert self._modbus is not None
-        if now < self._split_retry_at.get((plan.role, block.address), 0.0):
-            return []
-        smaller = [
-            Block(r.address, r.words)
-            for r in plan.registers
-            if block.address <= r.address
-            and r.end <= block.end
-            and r.dbus_path
-            and "#" not in r.dbus_path
-            and r.path in plan.paths
-        ]
-        events: list[Event] = []
-        answered = 0
-        kept: list[Block] = []
-        for part in smaller:
-            # the register itself, else its older copy ('#' row of the same path, e.g. the 16-bit power
-            # registers where the firmware predates the 32-bit ones)
-            for candidate in (part, *self._copies(plan, part.address)):
-                try:
-                    words = self._read(plan.unit, candidate.address, candidate.count)
-                except (ModbusRefused, UnitAbsent):
-                    continue
-                answered += 1
-                kept.append(candidate)
-                events.extend(self._observations(plan, BlockRead(candidate.address, tuple(words)), time.monotonic()))
-                break
-            else:
-                kept.append(part)
-        if not answered:
-            self._split_retry_at[(plan.role, block.address)] = now + SPLIT_RETRY_S
-            return []
-        blocks = self._blocks[plan.role]
-        index = blocks.index(block)
-        self._blocks[plan.role] = [*blocks[:index], *kept, *blocks[index + 1 :]]
-        self._split_at.setdefault(plan.role, now)
-        self._log.warning(
-            "modbus_block_split",
-            role=plan.role,
-            unit=plan.unit,
-            address=block.address,
-            count=block.count,
-            reads=len(smaller),
-            answered=answered,
-        )
-        return events
-
-    @staticmethod
-    def _copies(plan: RolePlan, address: int) -> list[Block]:
-        """Single reads of the '#' copies of the path whose plain register starts at `address`."""
-        path = next((r.path for r in plan.registers if r.address == address), None)
-        return [Block(r.address, r.words) for r in plan.registers if "#" in r.dbus_path and r.path == path and path]
 
     def _absent(self, plan: RolePlan, exc: UnitAbsent, now: float) -> list[Event]:
         first = plan.role not in self._absent_since
@@ -304,7 +328,7 @@ class ModbusSource(ThreadedSource):
 
     def _observations(self, plan: RolePlan, block: BlockRead, mono_s: float) -> list[Event]:
         out: list[Event] = []
-        decoded = decode_block(plan.registers, block)
+        decoded = decode_sources(self._reads[plan.role].sources, block)
         for path, value in decoded.items():
             if path not in plan.paths or isinstance(value, str):
                 continue
@@ -316,5 +340,24 @@ class ModbusSource(ThreadedSource):
         return out
 
     def describe(self) -> dict[str, Any]:
-        """The read plan, for logs and `discover`."""
-        return {p.role: {"unit": p.unit, "blocks": [(b.address, b.count) for b in p.blocks]} for p in self._plans}
+        """The read plan (as learned for this GX), for logs and `discover`."""
+        return {
+            p.role: {
+                "unit": p.unit,
+                "blocks": [(b.address, b.count) for b in self._reads[p.role].blocks],
+                "fallbacks": [f"{r.path}@{r.address}" for r in self._reads[p.role].fallbacks],
+                "missing": list(self._reads[p.role].missing),
+            }
+            for p in self._plans
+        }
+
+
+def _ranges(addresses: frozenset[int]) -> list[str]:
+    """Addresses as compact ranges, e.g. ["827-839", "847"]."""
+    out: list[str] = []
+    for a in sorted(addresses):
+        if out and int(out[-1].split("-")[-1]) == a - 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{a}"
+        else:
+            out.append(str(a))
+    return out

@@ -70,13 +70,13 @@ def test_when_backfilling_then_rows_land_and_a_rerun_overwrites(
     assert {s.tags["device"]: s.rows()[0]["count"] for s in counts} == {"bms": 120, "shunt": 120}
 
 
-def test_when_running_live_then_it_serves_and_exits_0_on_sigterm(mosquitto: MosquittoServer, tmp_path: Path) -> None:
+def test_when_running_live_then_it_serves_that_firmware_and_exits_0_on_sigterm(mosquitto: MosquittoServer, tmp_path: Path) -> None:
     log_path = tmp_path / "simulate.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
                 sys.executable, "-m", "collector", "simulate", "--modbus-port", "0", "--mqtt-host", "127.0.0.1",
-                "--mqtt-port", str(mosquitto.port), "--seed", "3",
+                "--mqtt-port", str(mosquitto.port), "--seed", "3", "--firmware", "v1.0.42",
             ],
             cwd=REPO_ROOT, env=python_env(), stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -85,8 +85,10 @@ def test_when_running_live_then_it_serves_and_exits_0_on_sigterm(mosquitto: Mosq
         client = ModbusTcpClient("127.0.0.1", port=port, timeout=3, retries=0)
         assert client.connect()
         voltage = client.read_holding_registers(840, count=1, device_id=100)
+        clock = client.read_holding_registers(830, count=4, device_id=100)  # added in v1.0.53
         client.close()
         assert 400 < voltage.registers[0] < 600  # 40-60 V at scale 10
+        assert clock.isError() and clock.exception_code == 2
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
     finally:
@@ -103,6 +105,7 @@ def test_when_running_live_then_it_serves_and_exits_0_on_sigterm(mosquitto: Mosq
     "args",
     [
         ["--seed", "1"],  # neither server nor backfill
+        ["--modbus-port", "0", "--firmware", "v9.9.9"],  # not a release in collector/gx/firmware.csv
         ["--backfill", "--start", "2025-01-02", "--end", "2025-01-01"],
         ["--backfill", "--start", "yesterday", "--end", "2025-01-01"],
         ["--modbus-port", "0", "--bms", "Temperatures"],  # not a BMS family the simulator knows

@@ -285,16 +285,40 @@ def test_when_server_restarts_then_poller_reconnects(gx_server: GxModbusServer) 
         assert [e["event"] for e in logs if e["log_level"] != "debug"] == ["modbus_disconnected", "modbus_connected"]
 
 
-def test_when_older_firmware_lacks_a_register_then_block_split_and_other_values_still_read() -> None:
+def test_when_older_firmware_lacks_a_register_then_the_gap_is_learned_once_and_blocks_avoid_it() -> None:
     bms_image = image(("battery",), VALUES)
     del bms_image[1297]  # /Io/AllowToCharge not mapped: a read across it fails with exception 2
     server = GxModbusServer(gx_units(bms_image))
     source = ModbusSource(*settings(server))
-    with server, started(source, until=cells_read) as (_, events):
+    with server, structlog.testing.capture_logs() as logs, started(source, until=cells_read) as (sink, _):
+        sink.wait_for(lambda ev: len([e for e in ev if isinstance(e, Observation) and e.role == "bms"]) > 60)
+        events = sink.snapshot()
         assert "/Io/AllowToCharge" not in values_of(events, "bms")
         assert "/Io/AllowToDischarge" in values_of(events, "bms")
-        assert source.counters()["errors_exception_0x02"] >= 1
+        assert "errors_exception_0x02" not in source.counters()  # learned at connect: no refused poll
         assert source.state()["bms"] == "connected"
+        blocks = source.describe()["bms"]["blocks"]
+        assert all(not a <= 1297 < a + n for a, n in blocks)
+        assert source.describe()["bms"]["missing"] == ["/Io/AllowToCharge"]
+    learned = [e for e in logs if e["event"] == "modbus_gaps_learned"]
+    assert len(learned) == 1 and learned[0]["holes"] == ["1297"] and learned[0]["unit"] == 225
+
+
+def test_when_the_gx_comes_back_with_newer_firmware_then_the_gaps_are_learned_again() -> None:
+    bms_image = image(("battery",), VALUES)
+    del bms_image[1297]
+    server = GxModbusServer(gx_units(bms_image))
+    source = ModbusSource(*settings(server))
+    with server, started(source, until=cells_read) as (sink, _):
+        assert source.describe()["bms"]["missing"] == ["/Io/AllowToCharge"]
+        server.stop()  # the GX reboots into a release that serves 1297
+        wait_until(lambda: source.state()["bms"] == "disconnected", what="the poller saw the GX go")
+        server.units = gx_units()
+        server.start()
+        sink.clear()
+        sink.wait_for(lambda ev: "/Io/AllowToCharge" in values_of(ev, "bms"), timeout_s=10)
+        assert source.describe()["bms"]["missing"] == []
+        assert source.counters()["reconnects"] >= 2
 
 
 def test_when_the_sink_fails_once_then_the_poller_keeps_going(gx_server: GxModbusServer) -> None:
@@ -303,7 +327,7 @@ def test_when_the_sink_fails_once_then_the_poller_keeps_going(gx_server: GxModbu
         assert source.counters()["errors_internal"] == 1
 
 
-def test_when_a_unit_refuses_every_address_then_no_split_storm() -> None:
+def test_when_a_unit_refuses_every_address_then_it_is_learned_once_and_not_asked_again() -> None:
     server = GxModbusServer(gx_units())
     server.refusing.add(225)
     source = ModbusSource(*settings(server))
@@ -311,9 +335,10 @@ def test_when_a_unit_refuses_every_address_then_no_split_storm() -> None:
         start, polls = len(server.received), source.counters()["polls"]
         wait_until(lambda: source.counters()["polls"] >= polls + 5, 5, "five more polls")
         to_bms = [f for f in server.received[start:] if f[6] == 225]
-        assert 0 < len(to_bms) <= 2 * 6  # the two whole blocks per poll, no per-register retries
+        assert to_bms == []  # every register is a hole: nothing left to ask until the next reconnect
         assert not values_of(sink.snapshot(), "bms")
-        assert source.counters()["errors_exception_0x02"] >= 10
+        assert source.counters()["probes"] >= 10  # the one bisection at connect
+        assert "/Dc/0/Voltage" in source.describe()["bms"]["missing"]
 
 
 # --- the 32-bit system power registers (884-918, dbus_modbustcp v1.0.85 on) before the 16-bit ones --------
@@ -363,4 +388,5 @@ def test_when_older_firmware_lacks_the_32_bit_powers_then_the_16_bit_ones_are_re
         sink.clear()
         later = sink.wait_for(lambda ev: len([e for e in ev if isinstance(e, Observation)]) > 60)
         assert values_of(later, "system")["/Ac/Grid/L1/Power"] == 1500, "the fallback is kept, poll after poll"
-        assert source.counters()["errors_exception_0x02"] >= 1
+        assert "errors_exception_0x02" not in source.counters()  # learned at connect, planned around
+        assert "/Ac/Grid/L1/Power@820" in source.describe()["system"]["fallbacks"]

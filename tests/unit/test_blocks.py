@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from collector.gx import tables
-from collector.gx.blocks import Block, plan_blocks
+from collector.gx.blocks import Block, Gaps, find_gaps, plan_blocks, plan_reads
 from collector.gx.tables import Register
 
 
@@ -90,3 +90,38 @@ def test_when_the_stored_system_powers_are_planned_then_the_32_bit_registers_are
         assert reg.type.endswith("32"), (path, reg)
         assert {reg.address, reg.address + 1} <= covered, path
     assert not covered & set(range(808, 826)), "the 16-bit copies are not read when the 32-bit ones exist"
+
+
+def regs_at(*addresses: int) -> list[Register]:
+    return [Register("x", a, "uint16", 1, 1.0, "", f"/P{a}", False) for a in addresses]
+
+
+def test_when_bisecting_a_refused_block_then_holes_and_seams_are_found() -> None:
+    regs = regs_at(*range(10, 30))
+    holes, seam = {14, 15, 22}, 26  # 14, 15, 22 refuse alone; 25 -> 26 cannot be crossed
+
+    def read_ok(block: Block) -> bool:
+        span = set(range(block.address, block.end))
+        return not span & holes and not {seam - 1, seam} <= span
+
+    gaps = find_gaps(regs, Block(10, 20), read_ok)
+    assert gaps == Gaps(frozenset(holes), frozenset({seam}))
+    blocks = plan_reads(regs, [r.path for r in regs], gaps).blocks
+    assert blocks == (Block(10, 4), Block(16, 6), Block(23, 3), Block(26, 4))
+    assert all(read_ok(b) for b in blocks)
+
+
+def test_when_a_register_is_a_hole_then_its_fallback_is_read_under_the_same_path() -> None:
+    battery = tables.registers_for("battery")
+    plan = plan_reads(battery, ["/Dc/0/Power", "/Soc"], Gaps(holes=frozenset({256, 257})))
+    assert [(r.address, r.path) for r in plan.sources] == [(258, "/Dc/0/Power"), (266, "/Soc")]
+    assert plan.blocks == (Block(258, 9),) and plan.missing == ()
+    both = plan_reads(battery, ["/Dc/0/Power"], Gaps(holes=frozenset({256, 257, 258})))
+    assert both.sources == () and both.missing == ("/Dc/0/Power",)
+
+
+def test_a_fallback_must_name_the_primary_register_of_its_path() -> None:
+    bad = {"service": "battery", "address": "258", "type": "int16", "scale": "1", "unit": "W"}
+    reg = tables.parse_register(bad | {"dbus_path": "/Dc/0/Power#16", "access": "r", "fallback_for": "259"})
+    with pytest.raises(ValueError, match="fallback for 259"):
+        tables._check_fallbacks([*(r for r in tables.registers_for("battery") if r.address != 258), reg])
