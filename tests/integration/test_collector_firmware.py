@@ -23,14 +23,9 @@ from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest
 from collector.sources.modbus import plan_roles
 from deploy.localservices import InfluxServer
-from tests.integration.test_pipeline_support import (
-    SECOND_NS,
-    CollectorProcess,
-    wait_until,
-    whole_seconds,
-    write_config,
-)
+from tests.integration.pipeline import SECOND_NS, CollectorProcess, whole_seconds, write_config
 from tests.unit.test_firmware import fewest_for, wanted_release_gives
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 5
