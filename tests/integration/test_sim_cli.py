@@ -70,7 +70,9 @@ def test_when_backfilling_then_rows_land_and_a_rerun_overwrites(
     assert {s.tags["device"]: s.rows()[0]["count"] for s in counts} == {"bms": 120, "shunt": 120}
 
 
-def test_when_running_live_then_it_serves_that_firmware_and_exits_0_on_sigterm(mosquitto: MosquittoServer, tmp_path: Path) -> None:
+def test_when_running_live_then_it_serves_that_firmware_and_exits_0_on_sigterm(
+    mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
     log_path = tmp_path / "simulate.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
