@@ -36,18 +36,6 @@ def _which(name: str, fallbacks: tuple[str, ...]) -> str:
     raise FileNotFoundError(f"{name} not found; install it: `apt-get install {name}` (or run `make test`)")
 
 
-def wait_port(port: int, timeout_s: float = 20.0, host: str = "127.0.0.1") -> None:
-    """Wait until something accepts TCP connections on the port."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
-
-
 def logged_port(
     proc: subprocess.Popen[bytes], log_path: Path, event: str, key: str, *, timeout_s: float = 30.0, since: int = 0
 ) -> int:
