@@ -30,6 +30,8 @@ Reproduce (each appends a dated section below: machine, load average, exact comm
   mosquitto and the simulator (16 cells, Modbus + MQTT).
 - `make bench-forecaster` (= `python -m bench.forecaster_bench`, ~10 min): Chronos-2 of the real size with
   random weights, 2 torch threads, real influxd.
+- `python -m bench.gbm_bench` (~1 min): the site-trained gradient-boosting model, trained on 28 days of simulated
+  1-minute data with the intraday task's covariates, and its prediction time per window.
 - `python -m bench.collector_bench --quick` / `python -m bench.forecaster_bench --quick`: 1-3 min smoke runs
   (tiny model, short phases); their numbers are not representative.
 

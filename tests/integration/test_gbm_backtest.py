@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.simsite import minute_series, system_lines
 from bess_common.influx import InfluxClient
 from forecaster.backtest.plan import make_plan
 from forecaster.backtest.run import Request, read_series, run_backtest
@@ -16,7 +17,6 @@ from forecaster.config import FinetuneSettings, ForecasterSettings, ForecastTask
 from forecaster.report import build_report
 from forecaster.store import ForecastStore
 from forecaster.windows import NS
-from tests.simsite import minute_series, system_lines
 
 pytestmark = pytest.mark.integration
 

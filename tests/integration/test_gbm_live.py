@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.simsite import minute_series, system_lines
 from bess_common.influx import InfluxClient
 from forecaster.config import FinetuneSettings, ForecasterSettings, ForecastTask
 from forecaster.gate import decide
@@ -16,7 +17,6 @@ from forecaster.jobs import ForecastService
 from forecaster.registry import Registry
 from forecaster.store import ForecastStore
 from forecaster.windows import NS
-from tests.simsite import minute_series, system_lines
 
 pytestmark = pytest.mark.integration
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.simsite import minute_series
 from forecaster import baselines
 from forecaster.backtest.ablation import variant_task
 from forecaster.config import ForecastTask
@@ -18,7 +19,6 @@ from forecaster.metrics import ABS_ERR, SUM_COLUMNS, N
 from forecaster.report.stats import paired_estimate, resample_counts
 from forecaster.rolling import actual_after, rolling_cutoffs, window_at
 from forecaster.windows import NS, Window
-from tests.simsite import minute_series
 
 TASK = ForecastTask(name="intraday")
 Site = tuple[dict[str, np.ndarray], int, Split]

@@ -1,5 +1,5 @@
 """Simulated site history on the forecaster's 1-minute grid, straight from the simulator's physics (no
-InfluxDB): the series keys of forecaster/series.py, battery power + = charging."""
+InfluxDB), for benchmarks and tests: the series keys of forecaster/series.py, battery power + = charging."""
 
 from __future__ import annotations
 
