@@ -77,7 +77,7 @@ def test_when_a_baseline_falls_back_then_the_failure_names_no_covariate_variant(
     start = 1_767_225_600 * NS
     plan = make_plan(task, start + DAY * 300 * NS, start + 2 * DAY * 300 * NS, start + 3 * DAY * 300 * NS)
     series = {key: battery_day(3000.0, 10.0, days=3) for key in (task.target, *task.past_covariates)}
-    lineup = [Broken(zoo.Resources()), *zoo.lineup(zoo.Resources(), [zoo.MODELS[2]])]
+    lineup = [Broken(zoo.Resources()), *zoo.lineup(zoo.Resources(), [zoo.Persistence])]
     done, outcome, reason = forecast_cutoff(lineup, (0.1, 0.5, 0.9), series, plan, plan.cutoffs[0])
     assert reason is None and outcome is not None
     assert set(outcome.failures) == {"broken"}  # not broken/target_only, broken/past_covariates, ...
