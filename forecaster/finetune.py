@@ -4,7 +4,6 @@ recent days and `load_best_model_at_end`, back-test against the active model, re
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,10 +17,11 @@ from bess_common.logs import get_logger
 from forecaster.config import ForecasterSettings, ForecastTask
 from forecaster.gate import GateDecision, decide
 from forecaster.models import ModelSet
+from forecaster.progress import Progress
 from forecaster.regimes import quiet_threshold
 from forecaster.registry import Registry, Version, new_version_id
 from forecaster.rolling import backtest_mae, median_forecaster, rolling_cutoffs
-from forecaster.windows import DAY_S, NS, grid_times, time_features
+from forecaster.windows import DAY_S, NS, grid_times, iso, time_features
 from forecaster.zoo.chronos import ChronosBase, ChronosFinetuned, ChronosPipeline
 from forecaster.zoo.protocol import ForecastModel, Resources
 
@@ -92,43 +92,28 @@ def training_inputs(
 
 
 class ProgressCallback:
-    """HF TrainerCallback-compatible: steps, loss and ETA, to the TTY and to the log."""
+    """HF TrainerCallback-compatible: steps, loss and ETA (forecaster.progress), and the best eval loss."""
 
     def __init__(self, tty: bool | None = None) -> None:
-        self.tty = sys.stderr.isatty() if tty is None else tty
-        self.start = time.monotonic()
-        self.last_log = 0.0
+        self.progress = Progress("fine-tune step", 0, log, "finetune_progress", tty)
         self.best_eval_loss = float("nan")
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None, **kw: Any) -> None:
         """Report the latest loss with steps and ETA."""
         logs = logs or {}
         step, total = int(state.global_step), int(state.max_steps or 0)
-        elapsed = time.monotonic() - self.start
-        eta_s = elapsed / step * (total - step) if step else float("nan")
         if "eval_loss" in logs:
             loss = float(logs["eval_loss"])
             if not loss >= self.best_eval_loss:
                 self.best_eval_loss = loss
             log.info("finetune_eval", step=step, steps=total, eval_loss=round(loss, 4))
         elif "loss" in logs:
-            loss = float(logs["loss"])
-            if self.tty:
-                print(
-                    f"\rfine-tune step {step}/{total}  loss {loss:.4f}  ETA {eta_s:5.0f} s",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            now = time.monotonic()
-            if now - self.last_log >= 30 or step == total:
-                self.last_log = now
-                log.info("finetune_progress", step=step, steps=total, loss=round(loss, 4), eta_s=round(eta_s))
+            self.progress.step(step, total, loss=round(float(logs["loss"]), 4))
 
     def on_train_end(self, *a: Any, **k: Any) -> None:
         """End the TTY progress line."""
-        if self.tty:
-            print(file=sys.stderr)
+        if self.progress.tenth < 10:
+            self.progress.end_line()
 
 
 def _as_callback(progress: ProgressCallback) -> Any:
@@ -214,11 +199,6 @@ def gate_backtest(
         "quiet_threshold_w": threshold_w,
     }
     return decision, scores
-
-
-def iso(ts_ns: int) -> str:
-    """ns -> ISO-8601 UTC."""
-    return datetime.fromtimestamp(ts_ns / NS, UTC).isoformat()
 
 
 def base_revision(pipeline: Any) -> str:

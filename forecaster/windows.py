@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -139,6 +140,11 @@ def chronos_input(window: Window) -> dict[str, object]:
 def duration_ns(text: str) -> int:
     """'1h' -> ns (same syntax as the config's durations)."""
     return duration_s(text) * NS
+
+
+def iso(ts_ns: int) -> str:
+    """ns -> ISO-8601 UTC with a Z, to the second (the one timestamp format of logs and manifests)."""
+    return datetime.fromtimestamp(ts_ns // NS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def floor_time(ts_ns: int, period_s: int) -> int:

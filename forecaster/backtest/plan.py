@@ -6,14 +6,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 
 from bess_common.errors import FatalError
 from forecaster.config import ForecastTask
 from forecaster.finetune import Split
-from forecaster.windows import DAY_S, NS
+from forecaster.windows import DAY_S, NS, iso
 
 
 class PlanError(FatalError):
@@ -45,11 +44,6 @@ class Plan:
     def index(self, ts_ns: int) -> int:
         """Grid index of a timestamp (relative to read_start)."""
         return int((ts_ns - self.read_start_ns) // self.step_ns)
-
-
-def iso(ts_ns: int) -> str:
-    """ns -> ISO-8601 UTC with a Z."""
-    return datetime.fromtimestamp(ts_ns // NS, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def span_text(steps: int, step_s: int) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import random
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from forecaster.config import ForecasterSettings
 from forecaster.forecast import RunOutcome, forecast_window, levels_of
 from forecaster.frame import Forecast, forecast_samples, to_frame
 from forecaster.models import ModelSet
+from forecaster.progress import Progress
 from forecaster.regimes import QuietThreshold, quiet_threshold
 from forecaster.rolling import actual_after
 from forecaster.run_contract import NO_VARIANT, TARGET_ONLY, VARIANT_ORDER, VARIANTS
@@ -83,29 +83,6 @@ def sha256_of(directory: Path) -> str:
     for path in sorted(directory.glob("*.safetensors")) + sorted(directory.glob("*.bin")):
         digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-class Progress:
-    """cut-off i/n with ETA: one refreshed line on a TTY; a log line every 10 % of the cut-offs or 30 s."""
-
-    def __init__(self, total: int, tty: bool | None = None) -> None:
-        self.total = total
-        self.tty = sys.stderr.isatty() if tty is None else tty
-        self.start = time.monotonic()
-        self.last_log = self.start
-        self.tenth = 0
-
-    def step(self, done: int) -> None:
-        """Report `done` of `total` cut-offs finished."""
-        now = time.monotonic()
-        eta_s = (now - self.start) / done * (self.total - done) if done else float("nan")
-        if self.tty:
-            end = "\n" if done == self.total else ""
-            print(f"\rbacktest cut-off {done}/{self.total}  ETA {eta_s:5.0f} s", end=end, file=sys.stderr, flush=True)
-        tenth = 10 * done // max(1, self.total)
-        if now - self.last_log >= 30 or tenth > self.tenth:
-            self.last_log, self.tenth = now, tenth
-            log.info("backtest_progress", cutoff=done, cutoffs=self.total, eta_s=round(eta_s) if done else None)
 
 
 def finetune_adapter(
@@ -236,7 +213,7 @@ def forecast_all(
 ) -> tuple[list[tuple[str, Forecast]], dict[str, str], int]:
     """Every cut-off, in order, written to InfluxDB as it is done: (forecasts, skipped, points written)."""
     repeats = RepeatCounter(log)
-    progress = Progress(len(plan.cutoffs), tty)
+    progress = Progress("backtest cut-off", len(plan.cutoffs), log, "backtest_progress", tty)
     lineup = zoo.lineup(zoo.Resources(models, context_steps=plan.task.context_steps))
     fit_models(lineup, series, plan, validation_days)
     levels = levels_of(models)

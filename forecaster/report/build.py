@@ -25,7 +25,7 @@ from forecaster.report.runfolder import RunData, load_run
 from forecaster.report.stats import Estimate
 from forecaster.report.tables import DEFAULT_SIGNIFICANCE, Significance, Tables, build_tables, point_errors
 
-Progress = Callable[[str], None]
+ProgressSink = Callable[[str], None]  # where the report's progress lines go
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def _figure(plot: plots.Plot | None, heading: str) -> list[Block]:
 
 
 def make_plots(
-    run: RunData, tables: Tables, out: Path, *, seed: int, resamples: int, progress: Progress
+    run: RunData, tables: Tables, out: Path, *, seed: int, resamples: int, progress: ProgressSink
 ) -> list[Block]:
     """All figures as document blocks, in report order."""
     points = point_errors(run)
@@ -126,7 +126,7 @@ def build_report(
     *,
     seed: int = 0,
     resamples: int = 1000,
-    progress: Progress = _ignore,
+    progress: ProgressSink = _ignore,
     significance: Significance = DEFAULT_SIGNIFICANCE,
 ) -> ReportPaths:
     """Read RUN, compute everything, write report.md, report.html (self-contained), PNGs and CSVs into out."""
