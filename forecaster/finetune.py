@@ -95,7 +95,7 @@ class ProgressCallback:
     """HF TrainerCallback-compatible: steps, loss and ETA (forecaster.progress), and the best eval loss."""
 
     def __init__(self, tty: bool | None = None) -> None:
-        self.progress = Progress("fine-tune step", 0, log, "finetune_progress", tty)
+        self.progress = Progress("fine-tune step", 0, log, event="finetune_progress", keys=("step", "steps"), tty=tty)
         self.best_eval_loss = float("nan")
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None, **kw: Any) -> None:

@@ -11,10 +11,13 @@ LOG_EVERY_S = 30.0
 
 
 class Progress:
-    """Counts done of total for `what`; `event` is the log event name, `log` a structlog logger."""
+    """Counts done of total for `what`; `event` is the log event, `keys` its (done, total) field names."""
 
-    def __init__(self, what: str, total: int, log: Any, event: str, tty: bool | None = None) -> None:
+    def __init__(
+        self, what: str, total: int, log: Any, *, event: str, keys: tuple[str, str], tty: bool | None = None
+    ) -> None:
         self.what = what
+        self.keys = keys
         self.total = total
         self.log = log
         self.event = event
@@ -41,7 +44,8 @@ class Progress:
         tenth = 10 * done // max(1, self.total)
         if now - self.last_log >= LOG_EVERY_S or tenth > self.tenth or done == self.total:
             self.last_log, self.tenth = now, tenth
-            self.log.info(self.event, done=done, total=self.total, eta_s=round(eta) if done else None, **fields)
+            counts = {self.keys[0]: done, self.keys[1]: self.total}
+            self.log.info(self.event, **counts, eta_s=round(eta) if done else None, **fields)
 
     def end_line(self) -> None:
         """End the TTY line (when the work ended before done == total)."""

@@ -213,7 +213,9 @@ def forecast_all(
 ) -> tuple[list[tuple[str, Forecast]], dict[str, str], int]:
     """Every cut-off, in order, written to InfluxDB as it is done: (forecasts, skipped, points written)."""
     repeats = RepeatCounter(log)
-    progress = Progress("backtest cut-off", len(plan.cutoffs), log, "backtest_progress", tty)
+    progress = Progress(
+        "backtest cut-off", len(plan.cutoffs), log, event="backtest_progress", keys=("cutoff", "cutoffs"), tty=tty
+    )
     lineup = zoo.lineup(zoo.Resources(models, context_steps=plan.task.context_steps))
     fit_models(lineup, series, plan, validation_days)
     levels = levels_of(models)

@@ -98,10 +98,14 @@ IMAGES_LOADED_SCRIPT = """
     var imgs=document.images, ok=0;
     for (var i=0;i<imgs.length;i++){ if (imgs[i].complete && imgs[i].naturalWidth>0) ok++; }
     document.body.dataset.imagesLoaded = ok + "/" + imgs.length;
-    var root=document.documentElement;
-    document.body.dataset.layout = JSON.stringify({viewportWidth: window.innerWidth,
+    var root=document.documentElement, facts={viewportWidth: window.innerWidth,
       viewportHeight: window.innerHeight, scrollWidth: root.scrollWidth, clientWidth: root.clientWidth,
-      headlineBottom: bottom("headline"), verdictBottom: bottom("verdict")});
+      headlineBottom: bottom("headline"), verdictBottom: bottom("verdict")};
+    var details=document.querySelectorAll("details");
+    for (var j=0;j<details.length;j++){ details[j].open=true; }
+    facts.scrollWidthOpen=root.scrollWidth;  /* every section opened: still no wider than the page */
+    for (var k=0;k<details.length;k++){ details[k].open=false; }
+    document.body.dataset.layout = JSON.stringify(facts);
   }
   if (document.readyState === "complete") { report(); } else { window.addEventListener("load", report); }
 })();

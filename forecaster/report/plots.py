@@ -42,7 +42,9 @@ def power_axis_label(run: RunData, what: str) -> str:
 
 
 def lead_axis(max_minutes: float) -> tuple[str, float]:
-    """The unit of a lead-time axis ('min' up to 3 h, else 'h') and the divisor from minutes."""
+    """The unit of a lead-time axis ('s' up to 3 min, 'min' up to 3 h, else 'h') and the divisor from minutes."""
+    if max_minutes <= 3:
+        return "s", 1 / 60
     return ("h", 60.0) if max_minutes > 180 else ("min", 1.0)
 
 

@@ -149,6 +149,7 @@ def test_when_opened_at_1280x800_then_the_headline_and_verdict_are_above_the_fol
     assert 0 < layout["headlineBottom"] <= 800, layout  # the skill figure is on the first screen
     assert layout["headlineBottom"] < layout["verdictBottom"] <= 800, layout  # and the verdict table below it
     assert layout["scrollWidth"] <= layout["clientWidth"], layout  # nothing wider than the page
+    assert layout["scrollWidthOpen"] <= layout["clientWidth"], layout  # not even with every section open
     dom = result.stdout
     verdict = dom[dom.index('id="verdict"') :]
     assert all(f"<td>{regime}</td>" in verdict for regime in ("quiet", "cycling", "all windows"))

@@ -24,22 +24,22 @@ def test_when_work_advances_then_the_tty_line_refreshes_and_the_log_gets_a_line_
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     lines = Lines()
-    progress = Progress("backtest cut-off", 20, lines, "backtest_progress", tty=True)
+    progress = Progress("backtest cut-off", 20, lines, event="backtest_progress", keys=("cutoff", "cutoffs"), tty=True)
     for done in range(1, 21):
         progress.step(done)
     err = capsys.readouterr().err
     assert err.count("\r") == 20 and "backtest cut-off 20/20" in err and err.endswith("\n")
-    assert [f["done"] for _e, f in lines.events] == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
-    assert all(e == "backtest_progress" and f["total"] == 20 for e, f in lines.events)
+    assert [f["cutoff"] for _e, f in lines.events] == [2, 4, 6, 8, 10, 12, 14, 16, 18, 20]
+    assert all(e == "backtest_progress" and f["cutoffs"] == 20 for e, f in lines.events)
 
 
 def test_when_extra_fields_are_given_then_line_and_log_carry_them(capsys: pytest.CaptureFixture[str]) -> None:
     lines = Lines()
-    progress = Progress("fine-tune step", 0, lines, "finetune_progress", tty=True)
+    progress = Progress("fine-tune step", 0, lines, event="finetune_progress", keys=("step", "steps"), tty=True)
     progress.step(5, 10, loss=0.25)
     assert "fine-tune step 5/10  loss 0.25" in capsys.readouterr().err
     assert lines.events == [
-        ("finetune_progress", {"done": 5, "total": 10, "eta_s": lines.events[0][1]["eta_s"], "loss": 0.25})
+        ("finetune_progress", {"step": 5, "steps": 10, "eta_s": lines.events[0][1]["eta_s"], "loss": 0.25})
     ]
 
 
