@@ -202,15 +202,21 @@ def window_plot(run: RunData, tables: tb.Tables, regime: str, out: Path) -> Plot
 
 
 def covariate_ablation(run: RunData, tables: tb.Tables, out: Path) -> Plot | None:
-    """MAE by regime for each covariate variant (bars with 95 % CI), one panel per learned model."""
-    models = [m for m in ("base", "finetuned") if m in tables.models]
+    """MAE by regime for each covariate variant (bars with 95 % CI), one panel per model forecast with
+    covariates (two panels a row)."""
+    present = {(r.model, r.variant) for r in tables.rows}
+    models = [m for m in tables.models if sum((m, v) in present for v in VARIANTS) >= 2]
     variants = [v for v in VARIANTS if v in tables.variants]
     if not models or len(variants) < 2:
         return None
-    fig = Figure(figsize=(6.0 * len(models), 4.2), layout="constrained")
-    axes = fig.subplots(1, len(models), squeeze=False)[0]
+    cols = min(2, len(models))
+    n_rows = math.ceil(len(models) / cols)
+    fig = Figure(figsize=(6.0 * cols, 4.0 * n_rows + 0.4), layout="constrained")
+    axes = fig.subplots(n_rows, cols, squeeze=False).ravel()
+    for ax in axes[len(models) :]:
+        ax.set_visible(False)
     width = 0.8 / len(variants)
-    for ax, model in zip(axes, models, strict=True):
+    for ax, model in zip(axes, models, strict=False):
         x = np.arange(len(tables.regimes))
         for i, variant in enumerate(variants):
             rows = [tables.row(regime, model, variant) for regime in tables.regimes]
