@@ -115,3 +115,30 @@ def test_when_the_active_version_is_a_full_checkpoint_then_it_serves_as_finetune
     full_q = models.predict(w, "finetuned", 512)
     assert models.adapter_version == "ft-full" and np.abs(full_q - base_q).max() > 1e-3
     np.testing.assert_array_equal(models.predict(w, "base", 512), base_q)
+
+
+class CrossingPipeline:
+    """A pipeline whose raw quantiles cross (q0.1 = 5 > q0.5 = 1 < q0.9 = 3 at every step)."""
+
+    quantiles = (0.1, 0.5, 0.9)
+    model = None
+
+    def predict(self, inputs: list[object], prediction_length: int, **kw: object) -> list[object]:
+        import torch
+
+        raw = torch.tensor([[5.0] * prediction_length, [1.0] * prediction_length, [3.0] * prediction_length])
+        return [raw[None, :, :]]
+
+
+def test_when_quantiles_cross_then_candidate_and_incumbent_get_the_same_sorted_median() -> None:
+    from forecaster.rolling import median_forecaster
+    from forecaster.zoo import Resources
+    from forecaster.zoo.chronos import ChronosBase, ChronosPipeline
+
+    pipeline = CrossingPipeline()
+    levels = CrossingPipeline.quantiles
+    candidate = median_forecaster(ChronosPipeline(pipeline, "cand", 512), levels)
+    incumbent = median_forecaster(ChronosBase(Resources(ModelSet(pipeline, "x"), context_steps=512)), levels)
+    w = window(n=100, horizon=4)
+    np.testing.assert_array_equal(candidate(w), [3.0] * 4)  # the median of the sorted quantiles, not the raw 1.0
+    np.testing.assert_array_equal(incumbent(w), candidate(w))
