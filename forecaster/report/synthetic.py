@@ -15,15 +15,13 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
+from forecaster.run_contract import FORECASTS_FILE, MANIFEST_FILE, NO_VARIANT, VARIANTS
+
 FORECAST_PAIRS = (
-    ("base", "target_only"),
-    ("base", "past_covariates"),
-    ("base", "all_covariates"),
-    ("finetuned", "target_only"),
-    ("finetuned", "past_covariates"),
-    ("finetuned", "all_covariates"),
-    ("persistence", "none"),
-    ("seasonal_naive", "none"),
+    *(("base", v) for v in VARIANTS),
+    *(("finetuned", v) for v in VARIANTS),
+    ("persistence", NO_VARIANT),
+    ("seasonal_naive", NO_VARIANT),
 )
 ERROR_SCALE_W = {"quiet": 8.0, "cycling": 300.0, "transition": 200.0}
 BASELINE_GAIN = {"persistence": 1.6, "seasonal_naive": 1.4}
@@ -129,7 +127,7 @@ def write_synthetic_run(run_dir: Path, spec: SyntheticSpec) -> Path:
     if spec.fallback_windows:
         first = sorted(forecasts["cutoff"].unique())[: spec.fallback_windows]
         forecasts.loc[forecasts["cutoff"].isin(first) & (forecasts["model"] == "finetuned"), "fallback"] = 1
-    forecasts.to_csv(run_dir / "forecasts.csv", index=False)
+    forecasts.to_csv(run_dir / FORECASTS_FILE, index=False)
     end = split + pd.Timedelta(hours=len(regimes) + 1)
     total = sum(spec.windows.values())
     manifest = {
@@ -171,5 +169,5 @@ def write_synthetic_run(run_dir: Path, spec: SyntheticSpec) -> Path:
         "quiet_threshold": {"value_w": 100, "how": "absolute override (forecaster.quiet_threshold_w)"},
         "wql_floor_w": 100.0,
     }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    (run_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     return run_dir
