@@ -19,9 +19,9 @@ from bess_common.config import InfluxSettings
 from bess_common.errors import BessError
 from bess_common.influx import InfluxClient
 from bess_common.logs import get_logger, setup_logging
+from collector.gx.firmware import releases
 from collector.simulator.backfill import BackfillStatus, write_batches
 from collector.simulator.bms import BMS_PROFILES, DEFAULT_BMS
-from collector.simulator.firmware import releases
 from collector.simulator.gx import GxSimulator
 from collector.simulator.history import history_samples
 from collector.simulator.physics import BessPhysics

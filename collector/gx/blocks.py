@@ -42,16 +42,17 @@ class Gaps:
 
     holes: frozenset[int] = frozenset()
     seams: frozenset[int] = frozenset()
+    distrusted: frozenset[int] = frozenset()  # registers served there with another meaning: never a source
 
     def readable(self, reg: Register) -> bool:
         """Whether none of the register's addresses is a hole."""
         return not any(a in self.holes for a in range(reg.address, reg.end))
 
     def __or__(self, other: Gaps) -> Gaps:
-        return Gaps(self.holes | other.holes, self.seams | other.seams)
+        return Gaps(self.holes | other.holes, self.seams | other.seams, self.distrusted | other.distrusted)
 
     def __bool__(self) -> bool:
-        return bool(self.holes or self.seams)
+        return bool(self.holes or self.seams or self.distrusted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +106,14 @@ def choose_sources(
         reg = primary.get(path)
         if reg is None:
             continue  # not on Modbus (MQTT-only, e.g. per-cell voltages)
-        if gaps.readable(reg):
+        if gaps.readable(reg) and reg.address not in gaps.distrusted:
             sources.append(reg)
             continue
-        older = [r for r in registers if r.fallback_for == reg.address and gaps.readable(r)]
+        older = [
+            r
+            for r in registers
+            if r.fallback_for == reg.address and gaps.readable(r) and r.address not in gaps.distrusted
+        ]
         if older:
             sources.append(older[0])
         else:

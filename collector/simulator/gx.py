@@ -6,9 +6,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from collector.gx.firmware import layout
 from collector.simulator.bms import DEFAULT_BMS
 from collector.simulator.faults import Faults
-from collector.simulator.firmware import layout
 from collector.simulator.modbus_server import ModbusServer
 from collector.simulator.mqtt_publisher import MqttPublisher
 from collector.simulator.physics import BessPhysics
@@ -26,7 +26,7 @@ class GxSimulator:
     exponentially, or one fixed delay. `modbus_read_write` is the GX's Settings/ModbusServer/ReadWrite
     (default False = 0, as docs/gx-setup.md recommends: every Modbus write is refused with exception 2).
     `bms` names the BMS family behind the GX (collector/simulator/bms.py: serialbattery, lynx-ng, can, ...).
-    `firmware`: a dbus_modbustcp release (collector.simulator.firmware) whose register list the Modbus
+    `firmware`: a dbus_modbustcp release (collector.gx.firmware) whose register list the Modbus
     server serves; None serves registers.csv (the current release).
     """
 

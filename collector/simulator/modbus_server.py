@@ -9,7 +9,6 @@ function (`handle_pdu`) so it is table-testable; `ModbusServer` is the thin sock
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import socket
 import socketserver
@@ -18,6 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from collector.gx.addressmap import AddressMap, Part
 from collector.gx.tables import Register, registers
 from collector.simulator.encoding import clamped, encode
 from collector.simulator.faults import Faults
@@ -39,9 +39,6 @@ UNIT_SERVICES: dict[int, dict[str, str]] = {
 }
 
 
-Part = tuple[Register, int, int]  # a register, the offset of the first word read in it, the words read
-
-
 @dataclass(frozen=True, slots=True)
 class RegisterMap:
     """The GX's ONE address map, shared by every service, and which simulated role serves which service on
@@ -49,41 +46,16 @@ class RegisterMap:
     by start address; older releases list overlapping registers) and looks the service up by (service type,
     unit id) only after the address was found."""
 
-    entries: dict[int, Register]  # start address -> register
-    starts: tuple[int, ...]  # the keys of entries, sorted
+    addresses: AddressMap
     services: dict[int, dict[str, str]]  # unit id -> {service type -> role}
 
     def start(self, address: int) -> int | None:
-        """The index (in `starts`) of the register a read from `address` begins in, or None (unmapped).
-
-        As Mappings::DataIterator: the register starting there, else the one with the greatest start below
-        it if it reaches that far (a read may start inside a register)."""
-        i = bisect.bisect_left(self.starts, address)
-        if i < len(self.starts) and self.starts[i] == address:
-            return i
-        if i == 0 or self.starts[i - 1] + self.entries[self.starts[i - 1]].words <= address:
-            return None
-        return i - 1
+        """See AddressMap.start."""
+        return self.addresses.start(address)
 
     def walk(self, address: int, count: int) -> list[Part] | None:
-        """The registers a read of `count` words from `address` covers, or None (exception 2): each next
-        register must start exactly where the previous one ended, so a read can neither cross an unmapped
-        address nor run from a register into one that overlaps it."""
-        i = self.start(address)
-        if i is None:
-            return None
-        offset, left, parts = address - self.starts[i], count, []
-        while True:
-            reg = self.entries[self.starts[i]]
-            n = min(reg.words - offset, left)
-            parts.append((reg, offset, n))
-            left -= n
-            if left == 0:
-                return parts
-            i += 1
-            if i == len(self.starts) or self.starts[i] != reg.end:
-                return None
-            offset = 0
+        """See AddressMap.walk: the registers a read covers, or None (exception 2)."""
+        return self.addresses.walk(address, count)
 
 
 def build_map(
@@ -92,18 +64,17 @@ def build_map(
     """The shared address map of registers.csv (or of `layout`, one release's registers) plus the unit ->
     service table; raises on an address that two services claim (the GX's map cannot hold that)."""
     cover: dict[int, Register] = {}
-    entries: dict[int, Register] = {}
-    for reg in registers() if layout is None else layout:
+    regs = registers() if layout is None else layout
+    for reg in regs:
         for address in range(reg.address, reg.end):
             other = cover.get(address)
             if other is not None and other.service != reg.service:
                 raise ValueError(f"register map: address {address} is claimed by {other.service} and {reg.service}")
             cover[address] = reg
-        entries[reg.address] = reg
     services = dict(unit_services or UNIT_SERVICES)
     if 100 in services:
         services[0] = services[100]
-    return RegisterMap(entries, tuple(sorted(entries)), services)
+    return RegisterMap(AddressMap.of(regs), services)
 
 
 def read_words(
@@ -139,7 +110,7 @@ def _check_span(
     first = rmap.start(address)
     if first is None:
         return ILLEGAL_DATA_ADDRESS, []
-    if _role(rmap, faults, unit, rmap.entries[rmap.starts[first]]) is None:
+    if _role(rmap, faults, unit, rmap.addresses.entries[rmap.addresses.starts[first]]) is None:
         return GATEWAY_PATH_UNAVAILABLE, []
     parts = rmap.walk(address, count)
     if parts is None:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bess_common.errors import RetryableError
 from bess_common.logs import RepeatCounter, get_logger
 from collector.config import CollectorSettings, GxSettings
-from collector.gx import tables
+from collector.gx import firmware, tables
 from collector.gx.blocks import Block, Gaps, ReadPlan, find_gaps, plan_reads
 from collector.gx.decode import BlockRead, Saturated, decode_sources
 from collector.observation import DeviceGone, Event, Invalid, Observation, ObservationSink, Role, SourceState
@@ -105,6 +105,8 @@ class ModbusSource(ThreadedSource):
         self._gaps: dict[int, Gaps] = {}  # unit id -> what it was found not to serve (since the last connect)
         self._logged_gaps: dict[int, Gaps] = {}
         self._probe_due = False
+        self._served: dict[tuple[int, int], bool] = {}  # (address, count) -> served, since the last connect
+        self._releases: tuple[str, ...] = ()  # the known releases that fit what was served
         self._reads: dict[str, ReadPlan] = {}
         self._replan()
         self._log = get_logger("collector.sources.modbus")
@@ -188,9 +190,11 @@ class ModbusSource(ThreadedSource):
             self._reads[plan.role] = plan_reads(plan.registers, plan.paths, self._gaps.get(plan.unit, Gaps()))
 
     def _probe(self) -> None:
-        """At the first poll after a (re)connect: forget what was learned (the firmware may have changed) and read every
-        planned block once, learning the gaps of each unit. Raises RetryableError on a lost connection."""
+        """At the first poll after a (re)connect: forget what was learned (the firmware may have changed),
+        read every planned block once, learning the gaps of each unit, then what the GX's release may be.
+        Raises RetryableError on a lost connection."""
         self._gaps.clear()
+        self._served.clear()
         self._replan()
         for plan in self._plans:
             try:
@@ -199,7 +203,18 @@ class ModbusSource(ThreadedSource):
                 continue  # the poll reports it; its blocks are learned when it answers
             except ModbusRefused as exc:  # another exception: the poll counts it
                 self._log.debug("modbus_probe_refused", role=plan.role, unit=plan.unit, code=exc.code)
+        self._judge_release()
         self._log_gaps()
+
+    def _judge_release(self) -> None:
+        """Which known releases fit what the GX served (one map for all unit ids); registers one of them
+        serves with another meaning are not read (collector/gx/firmware.py). None fits: trust registers.csv."""
+        self._releases = firmware.consistent_releases(self._served)
+        for unit in {p.unit for p in self._plans}:
+            regs = [r for p in self._plans if p.unit == unit for r in p.registers]
+            known = self._gaps.get(unit, Gaps())
+            self._gaps[unit] = replace(known, distrusted=firmware.distrusted(regs, self._releases))
+        self._replan()
 
     def _learn(self, plan: RolePlan, suspects: list[Block]) -> None:
         """Read `suspects`; bisect each refused one; replan; repeat with the blocks of the new plan until
@@ -229,8 +244,10 @@ class ModbusSource(ThreadedSource):
             self._read(unit, block.address, block.count)
         except ModbusRefused as exc:
             if exc.code == ILLEGAL_ADDRESS:
+                self._served[(block.address, block.count)] = False
                 return False
             raise
+        self._served[(block.address, block.count)] = True
         return True
 
     def _log_gaps(self) -> None:
@@ -246,6 +263,8 @@ class ModbusSource(ThreadedSource):
                 unit=unit,
                 holes=_ranges(gaps.holes),
                 seams=sorted(gaps.seams),
+                releases=list(self._releases),
+                distrusted=_ranges(gaps.distrusted),
                 fallbacks={role: [f"{r.path}@{r.address}" for r in rp.fallbacks] for role, rp in roles.items()},
                 missing={role: list(rp.missing) for role, rp in roles.items() if rp.missing},
                 requests_per_poll=sum(len(self._reads[p.role].blocks) for p in self._plans),
@@ -302,6 +321,7 @@ class ModbusSource(ThreadedSource):
                 if exc.code == ILLEGAL_ADDRESS:  # the unit stopped serving part of it: learn, read the rest
                     with contextlib.suppress(ModbusRefused, UnitAbsent):  # counted above; absent on the next poll
                         self._learn(plan, [block])
+                    self._judge_release()
                     self._log_gaps()
                     break
                 continue

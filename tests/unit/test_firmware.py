@@ -10,7 +10,7 @@ import pytest
 from collector.config import GxSettings
 from collector.gx import tables
 from collector.gx.blocks import Block, Gaps, ReadPlan, find_gaps, plan_reads
-from collector.simulator.firmware import layout, releases
+from collector.gx.firmware import consistent_releases, distrusted, layout, releases
 from collector.simulator.modbus_server import RegisterMap, build_map
 from collector.sources.modbus import plan_roles
 from deploy.gen_firmware_table import build, convert
@@ -102,19 +102,19 @@ def test_a_read_may_start_inside_a_register() -> None:
 
 
 # --- the planner against each release ---------------------------------------------------------------------
-def learn(release: str) -> tuple[dict[str, ReadPlan], int]:
-    """Plan every role, learn each unit's gaps by bisection against the release, replan until clean."""
+def learn(release: str) -> tuple[dict[str, ReadPlan], int, tuple[str, ...]]:
+    """As the poller does against this release: plan every role, learn each unit's gaps by bisection, then
+    judge which known releases fit what was served and distrust what those serve with another meaning."""
     umap = unit_map(release)
     gaps: dict[int, Gaps] = {}
-    probes = 0
-    result: dict[str, ReadPlan] = {}
-    for plan in plan_roles(GxSettings()):
+    served_reads: dict[tuple[int, int], bool] = {}
+    plans = plan_roles(GxSettings())
 
-        def read_ok(block: Block) -> bool:
-            nonlocal probes
-            probes += 1
-            return umap.walk(block.address, block.count) is not None
+    def read_ok(block: Block) -> bool:
+        served_reads[(block.address, block.count)] = umap.walk(block.address, block.count) is not None
+        return served_reads[(block.address, block.count)]
 
+    for plan in plans:
         for _ in range(8):
             rp = plan_reads(plan.registers, plan.paths, gaps.get(plan.unit, Gaps()))
             refused = [b for b in rp.blocks if not read_ok(b)]
@@ -122,8 +122,14 @@ def learn(release: str) -> tuple[dict[str, ReadPlan], int]:
                 break
             for block in refused:
                 gaps[plan.unit] = gaps.get(plan.unit, Gaps()) | find_gaps(plan.registers, block, read_ok)
-        result[plan.role] = rp
-    return result, probes
+    probes = len(served_reads)
+    candidates = consistent_releases(served_reads)
+    result: dict[str, ReadPlan] = {}
+    for plan in plans:
+        regs = [r for p in plans if p.unit == plan.unit for r in p.registers]
+        unit_gaps = replace(gaps.get(plan.unit, Gaps()), distrusted=distrusted(regs, candidates))
+        result[plan.role] = plan_reads(plan.registers, plan.paths, unit_gaps)
+    return result, probes, candidates
 
 
 def wanted_release_gives(release: str, role: str) -> set[str]:
@@ -162,22 +168,16 @@ def fewest_for(release: str) -> int:
 # that minimum: see docs/collector.md, "Older firmware".
 @pytest.mark.parametrize("release", ["v1.0.42", "v1.0.77", "v1.0.94", "v1.0.101"])
 def test_on_every_release_a_poll_takes_the_fewest_requests_and_reads_all_the_release_gives(release: str) -> None:
-    learned, probes = learn(release)
+    learned, probes, candidates = learn(release)
+    assert candidates == (release,), "what the GX served tells its release apart from the others"
     umap = unit_map(release)
     requests = fewest = 0
     for plan in plan_roles(GxSettings()):
         rp = learned[plan.role]
         assert all(umap.walk(b.address, b.count) is not None for b in rp.blocks)
-        read = {r.path: r for r in rp.sources}
-        gives = wanted_release_gives(release, plan.role)
-        assert gives <= set(read), (release, plan.role, gives - set(read))
-        service = tables.ROLE_SERVICE[plan.role]
-        there = {p: served(release, service, read[p].address) for p in set(read) - gives}
-        # what is read but means something else there: reserved (0xFFFF: null, never data), or a register
-        # that moved before v1.0.95 (battery 1322-1327; a known limit, see docs/collector.md)
-        assert all(t is not None for t in there.values()), (release, plan.role)
-        moved = {p for p, t in there.items() if t is not None and t.type != "reserved"}
-        assert {read[p].address for p in moved} <= set(range(1322, 1328)), (release, plan.role, moved)
+        # exactly what the release gives: nothing it lacks, nothing it serves with another meaning (battery
+        # 1322-1327 before v1.0.95, 327-329 reserved on v1.0.94)
+        assert {r.path for r in rp.sources} == wanted_release_gives(release, plan.role), (release, plan.role)
         requests += len(rp.blocks)
         fewest += fewest_requests(umap, list(rp.sources))
     print(f"{release}: {requests} requests per poll (fewest possible {fewest}), {probes} to learn")
@@ -191,3 +191,10 @@ def test_battery_power_falls_back_to_the_int16_register_before_v1_0_78(release: 
     for role in ("shunt", "bms"):
         power = [r for r in learned[role].sources if r.path == "/Dc/0/Power"]
         assert [r.address for r in power] == [source]
+
+
+def test_what_an_older_release_serves_with_another_meaning_is_distrusted() -> None:
+    battery = tables.registers_for("battery")
+    assert distrusted(battery, ["v1.0.94"]) == {327, 328, 329, 1322, 1323, 1324, 1325, 1326, 1327}
+    assert distrusted(battery, ["v1.0.101"]) == frozenset()
+    assert consistent_releases({}) == ()  # nothing observed: nothing judged, registers.csv is trusted
