@@ -2,6 +2,9 @@
 
 Standard-library loggers (pymodbus, paho, apscheduler, transformers) are routed through the same
 processors. `RepeatCounter` turns a flood of identical problems into one line plus periodic counts.
+
+Tracebacks never carry frame locals (structlog's default does): a local such as the request headers of
+the InfluxDB client would put the token in the journal.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import time
 from typing import Any
 
 import structlog
+from structlog.dev import RichTracebackFormatter
+from structlog.tracebacks import ExceptionDictTransformer
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -43,9 +48,11 @@ def setup_logging(level: str = "info", fmt: str = "auto") -> None:
     renderer: Any
     if use_json:
         renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.dict_tracebacks)
+        shared.append(structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)))
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stdout.isatty(), exception_formatter=RichTracebackFormatter(show_locals=False)
+        )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
