@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from bess_common.backoff import Backoff
 from bess_common.errors import RetryableError
 from bess_common.influx import InfluxClient
 from bess_common.lineproto import to_lines
 from bess_common.sample import Sample
-from collector.sources.backoff import Backoff
 
 BATCH_LINES = 5000
 

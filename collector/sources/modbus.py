@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bess_common.backoff import Backoff
 from bess_common.errors import RetryableError
 from bess_common.logs import RepeatCounter, get_logger
 from collector.config import CollectorSettings, GxSettings
@@ -27,7 +28,6 @@ from collector.gx import firmware, tables
 from collector.gx.blocks import Block, Gaps, ReadPlan, find_gaps, plan_reads
 from collector.gx.decode import BlockRead, Saturated, decode_sources
 from collector.observation import DeviceGone, Event, Invalid, Observation, ObservationSink, Role, SourceState
-from collector.sources.backoff import Backoff
 from collector.sources.modbus_client import (
     ILLEGAL_ADDRESS,
     ClientFactory,

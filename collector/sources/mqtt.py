@@ -15,12 +15,12 @@ import time
 
 import paho.mqtt.client as mqtt
 
+from bess_common.backoff import Backoff
 from bess_common.errors import ConfigError
 from bess_common.logs import RepeatCounter, get_logger
 from collector.config import CollectorSettings, GxSettings
 from collector.gx.tables import field_for
 from collector.observation import DeviceGone, Event, Observation, ObservationSink, Role, SourceState, TopicValue
-from collector.sources.backoff import Backoff
 from collector.sources.mqtt_client import ClientFactory, GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_keepalive import (
     Action,

@@ -6,9 +6,9 @@ import itertools
 import json
 import random
 
+from bess_common.backoff import Backoff
 from collector.config import GxSettings
 from collector.observation import Confirm
-from collector.sources.backoff import Backoff
 from collector.sources.mqtt_keepalive import KeepaliveSession, Publish, Reconnect, Subscribe, Timers, Unsubscribe
 from collector.sources.mqtt_protocol import SERIAL_DISCOVERY_TOPIC, SUPPRESS_REPUBLISH
 

@@ -1,4 +1,4 @@
-"""Exponential backoff with jitter: the one retry schedule of both GX sources (pure)."""
+"""Exponential backoff with jitter: the one retry schedule of the GX sources and of the wait for InfluxDB (pure)."""
 
 from __future__ import annotations
 
