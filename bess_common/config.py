@@ -10,6 +10,7 @@ service's sections are accepted as tables and validated by that service. Pure py
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from bess_common.errors import ConfigError
 
@@ -94,11 +95,14 @@ class LoggingSettings(Section):
     format: Literal["auto", "json", "console"] = Field("auto", description="auto: console on a TTY")
 
 
+ENV_PREFIX = "BESS_"
+
+
 class SharedSettings(BaseSettings):
     """Root of the config file: what both services read. Each service's root adds its own sections."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BESS_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
@@ -180,6 +184,35 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
 
 
+def _env_json_problems(error: SettingsError) -> list[str]:
+    """Name the environment variable(s) whose JSON value could not be parsed."""
+    problems = []
+    for name, value in sorted(os.environ.items()):
+        if not name.startswith(ENV_PREFIX) or value.lstrip()[:1] not in ("[", "{"):
+            continue
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{name}: not valid JSON ({exc.msg} at column {exc.colno})")
+    return problems or [f"environment: {error}"]
+
+
+def env_warnings(model: type[SharedSettings], environ: dict[str, str] | None = None) -> list[str]:
+    """Lines for BESS_<SECTION>__<KEY> variables whose section does not exist (a misspelling such as
+    BESS_FORECASTR__NUM_THREADS would otherwise be ignored without a word)."""
+    environ = dict(os.environ) if environ is None else environ
+    sections = set(model.model_fields)
+    out = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section = name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if section not in sections:
+            known = ", ".join(f"{ENV_PREFIX}{s.upper()}__" for s in sorted(sections))
+            out.append(f"{name}: ignored, {section!r} is not a config section (sections: {known})")
+    return out
+
+
 def load_file(path: Path | None, model: type[S]) -> S:
     """Load the file and validate it against one service's root `model`; raise ConfigError listing every
     problem, one line each."""
@@ -199,6 +232,8 @@ def load_file(path: Path | None, model: type[S]) -> S:
     except ValidationError as exc:
         problems.extend(_format_error(dict(e)) for e in exc.errors())
         raise ConfigError(problems) from None
+    except SettingsError as exc:
+        raise ConfigError(problems + _env_json_problems(exc)) from None
     if problems:
         raise ConfigError(problems)
     return settings

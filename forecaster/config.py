@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from bess_common.config import ForeignSection, Section, SharedSettings, load_file
+from forecaster.cron import cron_problem
 from forecaster.durations import duration_s
 
 SERIES_KEYS = ("battery_power_w", "battery_voltage_v", "battery_soc_pct", "pv_power_w", "load_power_w")
@@ -102,6 +103,14 @@ class FinetuneSettings(Section):
     eval_steps: int = Field(50, ge=1, description="Evaluate / checkpoint every N steps")
     keep_versions: int = Field(5, ge=1, description="Keep the last K versions in the registry")
 
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class ForecasterSettings(Section):
     """The forecaster service."""
@@ -123,6 +132,12 @@ class ForecasterSettings(Section):
     score_period: str = Field("24h", description="Score forecasts whose horizon ended in this window")
     num_threads: int = Field(2, ge=1, description="torch.set_num_threads")
     misfire_grace_s: int = Field(120, ge=1, description="Run a late job if at most this late")
+    backfill_max_cutoffs: int = Field(
+        12, ge=1, description="Cut-offs per task caught up after an outage (the newest; older ones stay missed)"
+    )
+    influx_wait_s: float = Field(
+        600.0, ge=0, description="How long predict, score and finetune wait for InfluxDB at start (serve: for ever)"
+    )
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
 
     @field_validator("score_interval", "score_period")

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bess_common.config import env_warnings
 from bess_common.errors import ConfigError
 from collector.buffer.sqlite import MIN_MAX_BYTES
 from collector.config import Settings, load_settings
@@ -111,5 +112,7 @@ def main(args: argparse.Namespace) -> int:
     if problems:
         print_problems(problems)
         return 2
+    for line in env_warnings(Settings):
+        print(f"warning: {line}", file=sys.stderr)
     print(f"OK: {summary(settings)}")
     return 0

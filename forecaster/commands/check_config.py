@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bess_common.config import env_warnings
 from bess_common.errors import ConfigError
 from forecaster.config import Settings, load_settings
 
@@ -40,5 +41,7 @@ def main(args: argparse.Namespace) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 2
+    for line in env_warnings(Settings):
+        print(f"warning: {line}", file=sys.stderr)
     print(f"OK: {summary(settings)}")
     return 0
