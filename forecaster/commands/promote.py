@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from forecaster.commands.common import add_config, load
-from forecaster.registry import Registry
+from forecaster.registry import Registry, RegistryError
 
 HELP = "Make VERSION the active fine-tuned model (a running serve picks it up next cycle)"
 
@@ -17,7 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """0 done; 1 unknown version."""
+    """0 done; 1 unknown version or a registry that cannot be written."""
     settings = load(args)
     if settings is None:
         return 2
@@ -27,6 +27,9 @@ def main(args: argparse.Namespace) -> int:
         registry.set_active(version)
     except KeyError:
         print(f"unknown version {args.version!r}; see `bess-forecaster models`")
+        return 1
+    except RegistryError as exc:
+        print(f"cannot promote: {exc}")
         return 1
     print(f"active: {version or 'none (base model only)'}")
     return 0

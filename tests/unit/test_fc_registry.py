@@ -34,8 +34,8 @@ def test_when_versions_are_promoted_and_rolled_back_then_active_follows(tmp_path
     reg.set_active("ft-a")
     reg.set_active("ft-b")
     assert reg.active().version == "ft-b"  # type: ignore[union-attr]
-    assert reg.rollback() == "ft-a" and reg.active().version == "ft-a"  # type: ignore[union-attr]
-    assert reg.rollback() is None and reg.active() is None  # back to base only
+    assert reg.rollback() == ("ft-a", []) and reg.active().version == "ft-a"  # type: ignore[union-attr]
+    assert reg.rollback() == (None, []) and reg.active() is None  # back to base only
     with pytest.raises(KeyError):
         reg.rollback()
     with pytest.raises(KeyError):
