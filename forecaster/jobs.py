@@ -5,7 +5,9 @@ I/O arrives through the constructor (store, registry, resident models); the math
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,16 +20,17 @@ from bess_common.errors import RejectedError, RetryableError
 from bess_common.logs import RepeatCounter, get_logger
 from forecaster import finetune as ft
 from forecaster.config import ForecasterSettings, ForecastTask
-from forecaster.forecast import run_models
+from forecaster.forecast import RunOutcome, run_models
 from forecaster.frame import forecast_samples
 from forecaster.gbm_job import gbm_registry, load_active
-from forecaster.models import BASE, ModelSet
+from forecaster.models import BASE, FINETUNED, ModelSet
 from forecaster.regimes import quiet_threshold
-from forecaster.registry import Registry
+from forecaster.registry import SCRATCH_PREFIX, Registry
 from forecaster.scoring import ISSUE_TAIL_S, score, score_samples
 from forecaster.store import ForecastStore
 from forecaster.windows import NS, build_window, duration_ns, floor_time, skip_reason
 from forecaster.zoo.gbm import NAME as GBM_NAME
+from forecaster.zoo.persistence import Persistence
 
 log = get_logger("forecaster.jobs")
 
@@ -40,6 +43,20 @@ def now_ns() -> int:
 def task_cutoff(task: ForecastTask, at_ns: int) -> int:
     """The cut-off a run at `at_ns` forecasts from: aligned down to the cadence (and so to the grid)."""
     return floor_time(floor_time(at_ns, task.cadence_s), task.resolution_s)
+
+
+def pending_cutoffs(task: ForecastTask, last_done_ns: int | None, current_ns: int, limit: int) -> list[int]:
+    """Cut-offs to forecast now, oldest first: those after the last one done up to the current one, at most
+    `limit` (the newest); just the current one when nothing was done yet; none when it is done."""
+    if last_done_ns is None:
+        return [current_ns]
+    step_ns = task.cadence_s * NS
+    out: list[int] = []
+    c = current_ns
+    while c > last_done_ns and len(out) < limit:
+        out.append(c)
+        c = task_cutoff(task, c - step_ns)
+    return out[::-1]
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,11 @@ class ForecastService:
         self.repeats = RepeatCounter(log)
         self.gbm_registry = gbm_registry(settings)
         self.site_models: dict[str, tuple[str, Any]] = {}
+        self._adapter_lock = threading.Lock()  # concurrent task jobs must not reload the adapter twice
+        self._pointer_seen: tuple[str | None, int] | None = None  # (active name, pointer mtime) handled
+        self.broken_active: tuple[str, str] | None = None  # (version, reason) when the active one is unusable
+        self._done: dict[str, int] = {}  # task -> the last cut-off forecast (live)
+        self._task_locks = {t.name: threading.Lock() for t in settings.tasks}
 
     def task(self, name: str) -> ForecastTask:
         """Task by name; KeyError when unknown."""
@@ -84,17 +106,92 @@ class ForecastService:
         raise KeyError(name)
 
     def refresh_adapter(self) -> None:
-        """Follow the registry's active pointer (a newly promoted version is picked up without restart)."""
+        """Follow the registry's active pointer (a newly promoted version is picked up without restart).
+
+        The active version is checked at load (manifest readable, adapter bytes = recorded sha256); a broken
+        one is not loaded, and `finetuned` is then written as a fallback series. Serialised: two task jobs
+        starting together load once, and neither runs while the other swaps the adapter."""
         if self.models is None:
             return
-        active = self.registry.active()
-        version = active.version if active else None
-        if version != self.models.adapter_version:
+        with self._adapter_lock:
+            pointer = self.registry.root / "active"
             try:
-                self.models.set_adapter(version, active.adapter_dir if active else None)
-                log.info("adapter_active", version=version or "none (base only)")
-            except Exception as exc:
-                self.repeats.hit("adapter_load", "adapter_load_failed", version=version, error=str(exc))
+                seen = (self.registry.active_name(), pointer.stat().st_mtime_ns)
+            except FileNotFoundError:
+                seen = (None, 0)
+            if seen == self._pointer_seen:
+                return
+            name = seen[0]
+            problem = self._adapter_problem(name)
+            if problem:
+                self.models.set_adapter(None, None)
+                self.broken_active = (str(name), problem)
+                log.error(
+                    "adapter_broken",
+                    version=name,
+                    reason=problem,
+                    effect="finetuned is written as the persistence fallback",
+                    fix="promote another version or roll back (bess-forecaster models / rollback)",
+                )
+            else:
+                self.broken_active = None
+                if name != self.models.adapter_version:
+                    log.info("adapter_active", version=name or "none (base only)")
+            self._pointer_seen = seen
+
+    def _adapter_problem(self, name: str | None) -> str | None:
+        """Load `name` (None = base only) on the resident model; the reason when it cannot be used."""
+        assert self.models is not None
+        if name is None:
+            self.models.set_adapter(None, None)
+            return None
+        versions, broken = self.registry.scan()
+        version = next((v for v in versions if v.version == name), None)
+        if version is None:
+            reason = next((b.reason for b in broken if b.version == name), "its folder is missing")
+            return f"version {name} is unusable: {reason}"
+        problem = self.registry.adapter_problem(version)
+        if problem:
+            return problem
+        try:
+            self.models.set_adapter(name, version.adapter_dir)
+        except Exception as exc:
+            return f"adapter does not load ({exc.__class__.__name__}: {str(exc)[:200]})"
+        return None
+
+    def _with_broken_finetuned(self, outcome: RunOutcome) -> RunOutcome:
+        """`finetuned` as a fallback series (persistence, tagged with the reason) when the active version
+        is broken, so that the gap shows where operators look for fallbacks."""
+        if self.broken_active is None:
+            return outcome
+        version, reason = self.broken_active
+        persistence = next((f for f in outcome.forecasts if f.model == Persistence.name), None)
+        if persistence is None:
+            return outcome
+        error = f"active version broken: {reason}"
+        stand_in = dataclasses.replace(persistence, model=FINETUNED, model_version=version, fallback=error)
+        unavailable = {k: v for k, v in outcome.unavailable.items() if k != FINETUNED}
+        return RunOutcome([*outcome.forecasts, stand_in], {**outcome.failures, FINETUNED: error}, unavailable)
+
+    def catch_up(self, task: ForecastTask) -> list[ForecastResult]:
+        """Forecast the current cut-off and those missed since the last one done (InfluxDB down or hung,
+        the service stopped), at most `backfill_max_cutoffs`, oldest first. A failure propagates and the next
+        run starts again from the last cut-off done. Serialised per task."""
+        with self._task_locks[task.name]:
+            current = task_cutoff(task, now_ns())
+            limit = self.settings.backfill_max_cutoffs
+            if task.name not in self._done:
+                last = self.store.last_cutoff(task.name, since_ns=current - (limit + 1) * task.cadence_s * NS)
+                if last is not None:
+                    self._done[task.name] = last
+            pending = pending_cutoffs(task, self._done.get(task.name), current, limit)
+            if len(pending) > 1:
+                log.info("forecast_backfill", task=task.name, cutoffs=len(pending), first=ft.iso(pending[0]))
+            results = []
+            for cutoff in pending:
+                results.append(self.forecast(task, at_ns=cutoff))
+                self._done[task.name] = cutoff
+            return results
 
     def refresh_site_models(self) -> None:
         """Follow the gradient-boosting registry's active pointer (loaded once per version)."""
@@ -136,8 +233,10 @@ class ForecastService:
         if reason:
             self.repeats.hit(f"skip:{task.name}", "forecast_skipped", task=task.name, reason=reason)
             return ForecastResult(task.name, cutoff, 0, skipped=reason)
-        outcome = run_models(
-            window, task.target, self.models, task.context_steps, self.base_error, site_models=self.site_models
+        outcome = self._with_broken_finetuned(
+            run_models(
+                window, task.target, self.models, task.context_steps, self.base_error, site_models=self.site_models
+            )
         )
         for model, error in outcome.failures.items():
             if self.models is None and model == BASE:
@@ -178,6 +277,22 @@ class ForecastService:
         return self.store.write_samples(samples)
 
 
+class FinetuneRefused(RuntimeError):
+    """A fine-tune that would register a useless version (too little data); one line saying why."""
+
+
+def training_data_problem(target: np.ndarray, task: ForecastTask, train_steps: int, context_steps: int) -> str | None:
+    """Why the training period cannot teach anything (too few target values), or None."""
+    have = int(np.isfinite(target[:train_steps]).sum())
+    need = context_steps + task.horizon_steps
+    if have < need:
+        return (
+            f"only {have} of {train_steps} training steps of {task.target} hold data (at least {need} = "
+            f"context {context_steps} + horizon {task.horizon_steps} needed); no version registered"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class FinetuneResult:
     """Outcome of one fine-tune."""
@@ -206,11 +321,16 @@ def run_finetune(
     cfg = settings.finetune
     task = next(t for t in settings.tasks if t.name == cfg.task)
     with registry.lock():
+        registry.clean_scratch()  # a killed fine-tune's checkpoints (the lock says none is running)
         split = ft.make_split(
             now_ns() if at_ns is None else at_ns, task.resolution_s, cfg.train_days, cfg.validation_days, cfg.gate_days
         )
         n = int((split.end_ns - split.train_start_ns) // (task.resolution_s * NS))
         series = store.read_grid([task.target, *task.past_covariates], split.train_start_ns, task.resolution_s, n)
+        train_steps = int((split.val_start_ns - split.train_start_ns) // (task.resolution_s * NS))
+        problem = training_data_problem(series[task.target], task, train_steps, cfg.context_steps)
+        if problem:
+            raise FinetuneRefused(problem)
         train, validation = ft.training_inputs(
             series, split.train_start_ns, task, split, context_steps=cfg.context_steps
         )
@@ -231,7 +351,7 @@ def run_finetune(
             )
         progress = ft.ProgressCallback(tty)
         registry.root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="finetune-", dir=registry.root) as scratch:
+        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=registry.root) as scratch:
             tuned = ft.fit(pipeline, train, validation, task, settings, output_dir=Path(scratch), progress=progress)
             incumbent = ModelSet(pipeline, base_model)
             decision, scores = ft.gate_against_active(

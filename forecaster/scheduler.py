@@ -11,6 +11,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from forecaster.config import ForecasterSettings
@@ -74,7 +75,11 @@ def build_scheduler(
     score: Callable[[], Any],
     finetune: Callable[[], Any] | None,
 ) -> BaseScheduler:
-    """A BlockingScheduler with every job: max_instances=1, coalescing, misfire grace; forecasts start now."""
+    """A BlockingScheduler with every job: max_instances=1, coalescing, misfire grace.
+
+    Each task's forecast fires at every cut-off + FORECAST_DELAY_S (the interval trigger is anchored to a
+    fixed epoch, never to the start-up second), plus once at start-up: `forecast` itself catches up the
+    cut-offs missed meanwhile, so the start-up run and a periodic run may meet (serialise them there)."""
     scheduler = BlockingScheduler(
         timezone=UTC,
         executors={"default": ThreadPoolExecutor(4)},
@@ -85,14 +90,15 @@ def build_scheduler(
         trigger = IntervalTrigger(
             seconds=task.cadence_s, start_date=EPOCH + timedelta(seconds=FORECAST_DELAY_S), timezone=UTC
         )
-        scheduler.add_job(forecast, trigger, args=[task.name], id=f"forecast:{task.name}", next_run_time=now)
+        scheduler.add_job(forecast, trigger, args=[task.name], id=f"forecast:{task.name}")
+        scheduler.add_job(forecast, DateTrigger(now, timezone=UTC), args=[task.name], id=f"forecast-start:{task.name}")
     score_s = duration_ns(settings.score_interval) // 1_000_000_000
     scheduler.add_job(
         score,
         IntervalTrigger(seconds=score_s, start_date=EPOCH + timedelta(seconds=SCORE_DELAY_S), timezone=UTC),
         id="score",
-        next_run_time=now + timedelta(seconds=10),
     )
+    scheduler.add_job(score, DateTrigger(now + timedelta(seconds=10), timezone=UTC), id="score-start")
     if finetune is not None and settings.finetune.cron.strip():
         scheduler.add_job(finetune, cron_trigger(settings.finetune.cron), id="finetune")
     return scheduler

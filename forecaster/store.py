@@ -60,6 +60,15 @@ class ForecastStore:
             self.client.write(lines[i : i + WRITE_BATCH_LINES])
         return len(lines)
 
+    def last_cutoff(self, task: str, since_ns: int, run: str = "live") -> int | None:
+        """The newest cut-off of the task's stored forecasts predicted after `since_ns`, or None."""
+        q = (
+            f'SELECT last("cutoff_ns") FROM "{FORECAST}" WHERE "site" = \'{_quote(self.site)}\' '
+            f"AND \"task\" = '{_quote(task)}' AND \"run\" = '{_quote(run)}' AND time >= {since_ns}"
+        )
+        values = [row.get("last") for series in self.client.query(q) for row in series.rows()]
+        return int(values[0]) if values and values[0] is not None else None
+
     def read_forecasts(self, task: str, start_ns: int, end_ns: int, run: str = "live") -> pd.DataFrame:
         """Stored forecasts with predicted time in [start, end) as a ForecastFrame-like table."""
         q = (

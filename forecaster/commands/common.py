@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bess_common.errors import ConfigError
-from bess_common.influx import InfluxClient
+from bess_common.config import env_warnings
+from bess_common.errors import ConfigError, RetryableError
+from bess_common.influx import AuthError, InfluxClient
+from bess_common.influxwait import wait_for_influx
 from bess_common.logs import get_logger, setup_logging
 from forecaster.config import Settings, load_settings
 from forecaster.jobs import ForecastService
@@ -17,6 +21,9 @@ from forecaster.registry import Registry
 from forecaster.store import ForecastStore
 
 log = get_logger("forecaster")
+# InfluxDB stores int64 ns; keep a day of margin for windows and horizons around a given time.
+MIN_TIME_NS = -(2**63) + 86_400 * 1_000_000_000
+MAX_TIME_NS = 2**63 - 1 - 86_400 * 1_000_000_000 * 30
 
 
 def add_config(parser: argparse.ArgumentParser) -> None:
@@ -33,6 +40,8 @@ def load(args: argparse.Namespace) -> Settings | None:
             print(line, file=sys.stderr)
         return None
     setup_logging(settings.logging.level, settings.logging.format)
+    for line in env_warnings(Settings):
+        log.warning("env_ignored", problem=line)
     return settings
 
 
@@ -45,8 +54,8 @@ def load_with_time(args: argparse.Namespace, option: str) -> tuple[Settings, int
     text = getattr(args, option)
     try:
         return settings, (parse_utc_ns(text) if text else None)
-    except ValueError:
-        print(f"--{option}: not an ISO-8601 time: {text!r}")
+    except ValueError as exc:
+        print(f"--{option}: {exc}")
         return None
 
 
@@ -73,13 +82,38 @@ class Runtime:
         )
 
 
-def runtime(settings: Settings, with_models: bool = True, service: bool = False) -> Runtime:
-    """Connect to InfluxDB and load the base model. A load failure is reported in one line, not raised:
-    logged by the service, printed to stderr by one-shot commands."""
+def runtime(
+    settings: Settings,
+    with_models: bool = True,
+    service: bool = False,
+    *,
+    stop: threading.Event | None = None,
+    on_wait: Callable[[float], object] | None = None,
+) -> Runtime | int:
+    """Wait for InfluxDB, then load the base model; an exit code when the command cannot go on.
+
+    InfluxDB not up yet: the service waits for ever (until `stop`), a one-shot command for
+    `forecaster.influx_wait_s`, then says so in one line (exit 1). Refused credentials: one line, exit 2.
+    A model load failure is reported in one line, not raised: logged by the service, printed to stderr by
+    one-shot commands."""
     client = InfluxClient(settings.influx)
-    if settings.influx.create_database:
-        client.create_database()
     fs = settings.forecaster
+    try:
+        up = wait_for_influx(
+            client,
+            create_database=settings.influx.create_database,
+            timeout_s=None if service else fs.influx_wait_s,
+            stop=stop,
+            on_wait=on_wait,
+        )
+    except AuthError as exc:
+        print(f"influx: {exc}", file=sys.stderr)
+        return 2
+    except RetryableError as exc:
+        print(f"influx: {exc}", file=sys.stderr)
+        return 1
+    if not up:
+        return 0  # stopped while waiting
     models = None
     error = ""
     if with_models:
@@ -94,11 +128,30 @@ def runtime(settings: Settings, with_models: bool = True, service: bool = False)
     return Runtime(settings, client, ForecastStore(client, settings.site), Registry(fs.registry_dir), models, error)
 
 
+def context_notes(settings: Settings, models: ModelSet | None) -> list[str]:
+    """One line per task whose context is longer than the model can use (the model cuts it silently)."""
+    if models is None:
+        return []
+    limit = int(getattr(models.pipeline, "model_context_length", 0) or 0)
+    return [
+        f"task {t.name}: context_steps {t.context_steps} is longer than the model's limit {limit}; only the last "
+        f"{limit} steps are used (set context_steps <= {limit} to read less from InfluxDB)"
+        for t in settings.forecaster.tasks
+        if limit and t.context_steps > limit
+    ]
+
+
 def parse_utc_ns(text: str) -> int:
     """ISO-8601 -> int ns; a time without offset is UTC. ValueError when malformed."""
     from datetime import UTC, datetime
 
-    value = datetime.fromisoformat(text)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO-8601 time: {text!r}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+    ns = int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+    if not MIN_TIME_NS <= ns <= MAX_TIME_NS:
+        raise ValueError(f"{text!r} is outside the times InfluxDB can store (1677-09-22 .. 2262-04-11)")
+    return ns

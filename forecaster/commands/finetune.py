@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 from bess_common.errors import FatalError, RejectedError, RetryableError
 from forecaster.commands.common import add_config, load, runtime
-from forecaster.config import ForecasterSettings
+from forecaster.config import ForecasterSettings, Settings
 from forecaster.gbm import GbmUnavailable
 from forecaster.gbm_job import gbm_registry, run_gbm_retrain
-from forecaster.jobs import run_finetune
-from forecaster.registry import RegistryLocked
+from forecaster.jobs import FinetuneRefused, run_finetune
+from forecaster.parentwatch import die_with_parent
+from forecaster.registry import Registry, RegistryError, RegistryLocked
 from forecaster.scheduler import previous_fire
 from forecaster.store import ForecastStore
 
@@ -54,26 +55,21 @@ def retrain_gbm(fs: ForecasterSettings, store: ForecastStore) -> bool:
     return True
 
 
-def main(args: argparse.Namespace) -> int:
-    """0 done (promoted or not) or not due; 1 runtime failure or lock held; 2 bad config."""
-    settings = load(args)
-    if settings is None:
-        return 2
+def _run(settings: Settings) -> int:
     fs = settings.forecaster
-    rt = runtime(settings, with_models=False)
-    if not args.now:
-        created = [str(v.manifest.get("created_at", "")) for v in rt.registry.versions()]
-        if not is_due(fs.finetune.cron, created, datetime.now(UTC)):
-            print(f"not due (schedule {fs.finetune.cron!r}); use --now to fine-tune at once")
-            return 0
     rt = runtime(settings)
+    if isinstance(rt, int):
+        return rt
     retrain_gbm(fs, rt.store)  # the site-trained gradient-boosting model follows the same schedule and gate
     if rt.models is None:
         return 1  # the one-line reason was printed by runtime()
     try:
         result = run_finetune(fs, rt.store, rt.registry, rt.models.pipeline, fs.base_model, tty=sys.stderr.isatty())
-    except RegistryLocked as exc:
+    except (RegistryLocked, RegistryError) as exc:
         print(str(exc))
+        return 1
+    except FinetuneRefused as exc:
+        print(f"fine-tune not started: {exc}")
         return 1
     except (RetryableError, RejectedError, FatalError) as exc:
         print(f"fine-tune failed: {exc}")
@@ -81,3 +77,23 @@ def main(args: argparse.Namespace) -> int:
     verdict = "promoted (now active)" if result.promoted else "kept, not promoted"
     print(f"{result.version}: {verdict}: {'; '.join(result.reasons)}")
     return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    """0 done (promoted or not) or not due; 1 runtime failure, lock held or nothing to train on; 2 bad config."""
+    settings = load(args)
+    if settings is None:
+        return 2
+    die_with_parent()
+    fs = settings.forecaster
+    registry = Registry(fs.registry_dir)
+    if not args.now:
+        created = [str(v.manifest.get("created_at", "")) for v in registry.versions()]
+        if not is_due(fs.finetune.cron, created, datetime.now(UTC)):
+            print(f"not due (schedule {fs.finetune.cron!r}); use --now to fine-tune at once")
+            return 0
+    problem = registry.writable_problem()  # before training for the whole run, not at registration
+    if problem:
+        print(f"fine-tune not started: {problem}")
+        return 1
+    return _run(settings)

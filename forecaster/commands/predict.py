@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bess_common.errors import FatalError, RejectedError, RetryableError
-from forecaster.commands.common import add_config, load_with_time, runtime
+from forecaster.commands.common import add_config, context_notes, load_with_time, runtime
 from forecaster.finetune import iso
 
 HELP = "Forecast once with every model (base, finetuned, persistence, seasonal_naive) and write to InfluxDB"
@@ -31,6 +32,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"unknown task(s) {sorted(unknown)}; configured: {sorted(names)}")
         return 2
     rt = runtime(settings)
+    if isinstance(rt, int):
+        return rt
+    for note in context_notes(settings, rt.models):
+        print(note, file=sys.stderr)
     svc = rt.service()
     status = 0
     for task in settings.forecaster.tasks:

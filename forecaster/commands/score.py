@@ -23,7 +23,10 @@ def main(args: argparse.Namespace) -> int:
     if loaded is None:
         return 2
     settings, end_ns = loaded
-    svc = runtime(settings, with_models=False).service()
+    rt = runtime(settings, with_models=False)
+    if isinstance(rt, int):
+        return rt
+    svc = rt.service()
     for task in settings.forecaster.tasks:
         try:
             written = svc.score(task, end_ns=end_ns, run=args.run)

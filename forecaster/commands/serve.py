@@ -14,9 +14,11 @@ from typing import Any
 
 from bess_common import systemd
 from bess_common.logs import get_logger
-from forecaster.commands.common import add_config, load, runtime
+from forecaster.commands.common import add_config, context_notes, load, runtime
 from forecaster.jobs import safe
-from forecaster.scheduler import build_scheduler
+from forecaster.parentwatch import child_env
+from forecaster.registry import RegistryError, RegistryLocked
+from forecaster.scheduler import build_scheduler, cron_trigger
 
 HELP = "Run the forecaster service: forecast every task at its cadence, score hourly, re-fine-tune on cron"
 log = get_logger("forecaster.serve")
@@ -40,7 +42,8 @@ class FinetuneLauncher:
             if self._stopping:
                 return None
             log.info("finetune_launched", command=" ".join(cmd))
-            self._child = subprocess.Popen(cmd)  # output goes to our stdout/journal
+            # Output goes to our stdout/journal; the child dies with us even on SIGKILL (parentwatch).
+            self._child = subprocess.Popen(cmd, env=child_env())
         code = self._child.wait()
         log.info("finetune_exited", code=code)
         return code
@@ -75,21 +78,50 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_config(parser)
 
 
+def _clean_scratch(rt: Any) -> None:
+    """Scratch folders of a fine-tune killed with the previous run of the service (none runs now)."""
+    try:
+        with rt.registry.lock():
+            rt.registry.clean_scratch()
+    except (RegistryLocked, RegistryError) as exc:
+        log.warning("finetune_scratch_not_checked", reason=str(exc))
+
+
 def main(args: argparse.Namespace) -> int:
-    """Run until SIGTERM/SIGINT; 0 on a clean stop."""
+    """Run until SIGTERM/SIGINT; 0 on a clean stop, 2 bad config or refused InfluxDB credentials."""
     settings = load(args)
     if settings is None:
         return 2
-    rt = runtime(settings, service=True)
-    svc = rt.service()
     fs = settings.forecaster
+    if fs.finetune.cron.strip():
+        try:
+            cron_trigger(fs.finetune.cron)
+        except ValueError as exc:
+            print(f"forecaster.finetune.cron: {exc}", file=sys.stderr)
+            return 2
+    early_stop = threading.Event()
+
+    def stop_waiting(signum: int, frame: FrameType | None) -> None:
+        early_stop.set()
+
+    signal.signal(signal.SIGTERM, stop_waiting)
+    signal.signal(signal.SIGINT, stop_waiting)
+    systemd.status("waiting for InfluxDB")
+    rt = runtime(settings, service=True, stop=early_stop, on_wait=lambda s: systemd.extend_timeout(s + 60))
+    if isinstance(rt, int):
+        return rt
+    svc = rt.service()
     launcher = FinetuneLauncher(args.config)
+    rt.registry.scan()  # report damaged versions once, at start
+    _clean_scratch(rt)
+    for note in context_notes(settings, rt.models):
+        log.warning("task_context_cut", note=note)
 
     liveness = Liveness(stall_s=max(600.0, 3.0 * min(t.cadence_s for t in fs.tasks)))
 
     def forecast(name: str) -> Any:
         try:
-            return safe(svc.forecast, svc.task(name))
+            return safe(svc.catch_up, svc.task(name))
         finally:
             liveness.beat()
 
@@ -111,6 +143,9 @@ def main(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if early_stop.is_set():  # a signal came while starting up
+        rt.client.close()
+        return 0
     log.info(
         "forecaster_started",
         tasks=[t.name for t in fs.tasks],
