@@ -9,7 +9,8 @@ Exit 0 when everything landed (bad rows are reported, not fatal), 2 on a bad con
 1 when InfluxDB did not take the data before the stall deadline (the rest stays in the buffer directory and
 a rerun, which re-imports idempotently, finishes it), 3 when the import finished but InfluxDB rejected
 lines (set aside as dead letters in the import's buffer directory; the summary prints the
-`bess-collector dead-letters` command that finds them) or a file contributed nothing. See docs/import.md.
+`bess-collector dead-letters` command that finds them) or a file contributed nothing, 130 when interrupted
+(Ctrl-C: one line, what was read stays in the buffer directory for the rerun). See docs/import.md.
 """
 
 from __future__ import annotations
@@ -112,6 +113,13 @@ def main(args: argparse.Namespace) -> int:
     client = InfluxClient(settings.influx)
     try:
         return _run(args, settings, spec, buffer, client)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: what was read so far is kept in {buffer.directory}; rerun the same command to "
+            f"finish (it writes the leftover first and re-imports idempotently)",
+            file=sys.stderr,
+        )
+        return 130
     finally:
         buffer.close()
         client.close()
