@@ -79,7 +79,7 @@ table{border-collapse:collapse;margin:.5em 0 1em;font-size:.84em;max-width:100%}
 vertical-align:top;overflow-wrap:anywhere}
 th{background:#f0f0f0}td.n{text-align:right;white-space:nowrap}
 #verdict{width:100%;font-size:.9em}#verdict td{text-align:left;white-space:normal}
-#verdict td:first-child{font-weight:bold;white-space:nowrap}
+#verdict td:first-child,#verdict td:nth-child(2){font-weight:bold;white-space:nowrap}
 #headline{margin:.2em 0}#headline img{display:block;max-height:330px;width:auto;max-width:100%}
 details{margin:.4em 0;border-top:1px solid #ddd;padding-top:.3em}summary{cursor:pointer;font-weight:bold;
 font-size:1.1em;padding:.2em 0}.lead{margin:.2em 0 .4em;color:#333}

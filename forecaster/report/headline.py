@@ -19,7 +19,7 @@ from forecaster.run_contract import ALL_COVARIATES, PAST_COVARIATES, TARGET_ONLY
 
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 SKILL_FLOOR = -1.0  # skills below this are drawn at the edge, with their value written beside them
-VERDICT_HEADER = ["regime", "data", "fine-tuned vs base", "best model vs persistence", "what covariates did"]
+VERDICT_HEADER = ["regime", "windows", "fine-tuned vs base", "best model vs persistence", "what covariates did"]
 
 
 def on_screen(tables: Tables) -> list[tuple[str, str]]:
@@ -35,10 +35,10 @@ def windows_in(tables: Tables, regime: str) -> int:
 def data_flag(n: int) -> str:
     """Whether a regime had enough windows, in words."""
     if n < 2:
-        return f"{n} window{'s' if n != 1 else ''}: too few for an interval"
+        return f"{n}: too few for an interval"
     if n < FEW_WINDOWS:
-        return f"{n} windows: few, intervals are wide"
-    return f"{n} windows: enough"
+        return f"{n}: few, wide intervals"
+    return f"{n}: enough"
 
 
 def _regime_name(regime: str) -> str:
@@ -107,20 +107,24 @@ def _finetune_cell(run: RunData, tables: Tables, regime: str) -> str:
     c = tables.comparison("finetune", regime, ("base", v), ("finetuned", v))
     if c is None:
         return "not compared (no shared windows)"
-    return _change_words(c, "fine-tuned", run, tables)
+    return _change_words(c, "", run, tables)
 
 
-def _change_words(c: Comparison, who: str, run: RunData, tables: Tables) -> str:
+VERDICT_WORDS = {
+    "better": "better",
+    "worse": "worse",
+    "negligible": "no practical difference",
+    "noise": "within noise",
+    "unknown": "too few windows to tell",
+}
+
+
+def _change_words(c: Comparison, subject: str, run: RunData, tables: Tables) -> str:
+    """'[subject: ]verdict, MAE a -> b (rel)' for B against A."""
     r = c.result
-    change = change_of(r, tables.significance)
-    numbers = f"MAE {fmt_power(r.value_a, run.scale)} -> {fmt_power(r.value_b, run.scale)} ({fmt_pct(r.rel.value)})"
-    return {
-        "better": f"{who} better: {numbers}",
-        "worse": f"{who} worse: {numbers}",
-        "negligible": f"no practical difference: {numbers}",
-        "noise": f"within noise: {numbers}",
-        "unknown": f"too few windows to tell: {numbers}",
-    }[change]
+    verdict = VERDICT_WORDS[change_of(r, tables.significance)]
+    numbers = f"MAE {fmt_power(r.value_a, run.scale)} \u2192 {fmt_power(r.value_b, run.scale)} ({fmt_pct(r.rel.value)})"
+    return f"{subject + ': ' if subject else ''}{verdict}, {numbers}"
 
 
 def _skill_words(row: MetricRow, run: RunData) -> str:
@@ -149,7 +153,7 @@ def _covariates_cell(run: RunData, tables: Tables, regime: str) -> str:
         for variant in (ALL_COVARIATES, PAST_COVARIATES):
             c = tables.comparison("covariates", regime, (model, TARGET_ONLY), (model, variant))
             if c is not None:
-                who = f"{variant_label(variant).lstrip('+ ')} ({model_label(model, run.stand_in)})"
+                who = f"{variant_label(variant).lstrip('+ ')}, {model_label(model, run.stand_in)}"
                 return _change_words(c, who, run, tables)
     return "no covariate ablation in this run"
 
