@@ -1,6 +1,6 @@
 """Build a random-weight Chronos-2 offline from an architecture config (no hub, no download).
 
-Used for the untrained stand-in (forecaster/standin.py), the tests' tiny model and the benchmarks'
+Used for the mini Chronos-2's initial weights (forecaster/mini/train.py), the tests' tiny model and the benchmarks'
 full-size model. The `chronos_config` mirrors the released amazon/chronos-2 checkpoint's config.json:
 context 8192, patch 16, REG token, arcsinh, 64 output patches; `architectures` and
 `chronos_pipeline_class` make `BaseChronosPipeline.from_pretrained(dir)` dispatch to Chronos-2.
