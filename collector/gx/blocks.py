@@ -10,7 +10,9 @@ Older firmware serves fewer registers (see docs/collector.md, "Older firmware").
 to serve is a `Gaps`: holes (addresses that refuse even alone) and seams (addresses a read cannot cross
 into from the address before, e.g. where an older map has overlapping entries). `find_gaps` learns them
 by bisecting a refused block; `plan_reads` plans around them and, for a wanted path whose register is a
-hole, reads the older register that registers.csv names as its fallback.
+hole, reads the older register that registers.csv names as its fallback. A register registers.csv marks
+`read=in_block` (MQTT gives the same value) is, when the caller says MQTT is on, read only where it lies
+inside a block the other registers need anyway: it never costs a request of its own.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class ReadPlan:
     blocks: tuple[Block, ...]
     sources: tuple[Register, ...]  # one per readable wanted path: its own register or its fallback
     missing: tuple[str, ...]  # wanted paths with no readable register on this unit
+    skipped: tuple[str, ...] = ()  # wanted paths whose read=in_block register lies in no block (left to MQTT)
 
     @property
     def fallbacks(self) -> tuple[Register, ...]:
@@ -122,17 +125,26 @@ def choose_sources(
 
 
 def plan_reads(
-    registers: Sequence[Register], paths: Iterable[str], gaps: Gaps = Gaps(), max_registers: int = MAX_REGISTERS
+    registers: Sequence[Register],
+    paths: Iterable[str],
+    gaps: Gaps = Gaps(),
+    max_registers: int = MAX_REGISTERS,
+    in_block: bool = False,
 ) -> ReadPlan:
-    """Blocks of <= max_registers covering the register chosen for every wanted path, around `gaps`."""
+    """Blocks of <= max_registers covering the register chosen for every wanted path, around `gaps`.
+
+    `in_block` (MQTT gives the same values): a chosen register marked read=in_block sets no block's
+    bounds; it is read only when it lies inside a block planned for the others, else its path is skipped."""
     sources, missing = choose_sources(registers, paths, gaps)
-    wanted = {r.address for r in sources}
+    wanted = {r.address for r in sources if not (in_block and r.read == "in_block")}
     blocks: list[Block] = []
     for run in mapped_runs(registers, gaps):
         hits = [i for i, reg in enumerate(run) if reg.address in wanted]
         if hits:
             blocks.extend(_split(run[hits[0] : hits[-1] + 1], max_registers))
-    return ReadPlan(tuple(blocks), tuple(sorted(sources, key=lambda r: r.address)), tuple(missing))
+    read = [r for r in sources if any(b.address <= r.address and r.end <= b.end for b in blocks)]
+    skipped = sorted(r.path for r in sources if r not in read)
+    return ReadPlan(tuple(blocks), tuple(sorted(read, key=lambda r: r.address)), tuple(missing), tuple(skipped))
 
 
 def plan_blocks(registers: Sequence[Register], paths: Iterable[str], max_registers: int = MAX_REGISTERS) -> list[Block]:

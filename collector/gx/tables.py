@@ -15,6 +15,8 @@ from importlib import resources
 from typing import Literal
 
 RegType = Literal["int16", "uint16", "int32", "uint32", "uint64", "string", "reserved"]
+ReadWhen = Literal["always", "in_block"]
+READ_WHEN: tuple[ReadWhen, ...] = ("always", "in_block")
 Kind = Literal["float", "int", "bool"]
 ROLE_SERVICE = {"system": "system", "settings": "settings", "shunt": "battery", "bms": "battery"}
 TTL_CLASSES = ("shunt", "cell", "system")
@@ -34,6 +36,7 @@ class Register:
     dbus_path: str  # '' for reserved; '#suffix' marks a second register for the same D-Bus value
     writable: bool
     fallback_for: int | None = None  # read this one when the register at that address is not served
+    read: ReadWhen = "always"  # in_block: read only inside a block read anyway (MQTT gives the same value)
 
     @property
     def path(self) -> str:
@@ -111,6 +114,9 @@ def parse_register(row: dict[str, str]) -> Register:
     """One row of registers.csv (or a table in its format) as a Register."""
     reg_type, words = _parse_type(row["type"])
     fallback = (row.get("fallback_for") or "").strip()
+    read = (row.get("read") or "").strip() or "always"
+    if read not in READ_WHEN:
+        raise ValueError(f"registers.csv: {row['service']} {row['address']}: unknown read {read!r}")
     return Register(
         row["service"],
         int(row["address"]),
@@ -121,6 +127,7 @@ def parse_register(row: dict[str, str]) -> Register:
         row["dbus_path"],
         row["access"] == "w",
         int(fallback) if fallback else None,
+        read,
     )
 
 

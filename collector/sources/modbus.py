@@ -6,6 +6,8 @@ first poll after every (re)connect each unit's planned blocks are read once, a r
 to learn what that unit does not serve (collector.gx.blocks.Gaps, remembered per unit until the next
 reconnect) and the blocks are planned around it, reading the older register registers.csv names as
 fallback where one exists. A block refused later (firmware changed under us) is learned the same way.
+While MQTT is enabled it gives the registers registers.csv marks read=in_block as well: those are read
+only inside a block read anyway, never with a request of their own.
 A unit answering 0x0A/0x0B is "absent":
 one DeviceGone, one log line, then a quiet re-probe every `absent_probe_s` until it answers again
 (one "recovered" line). A lost connection is retried with exponential backoff + jitter (cap 30 s).
@@ -48,6 +50,7 @@ class RolePlan:
     registers: tuple[tables.Register, ...]
     paths: frozenset[str]  # stored (fields.csv) and readable over Modbus
     blocks: tuple[Block, ...]  # the plan when the unit serves everything (current firmware)
+    in_block: bool = False  # MQTT gives the same values: read=in_block registers only inside a block
 
 
 LEARN_ROUNDS = 8  # replan-and-verify rounds per unit before giving up on a block that keeps refusing
@@ -69,7 +72,8 @@ def plan_roles(gx: GxSettings) -> list[RolePlan]:
         if not paths:
             continue
         registers = tables.registers_for(service)
-        plans.append(RolePlan(role, unit, registers, paths, plan_reads(registers, paths).blocks))
+        blocks = plan_reads(registers, paths, in_block=gx.mqtt_enabled).blocks
+        plans.append(RolePlan(role, unit, registers, paths, blocks, gx.mqtt_enabled))
     return plans
 
 
@@ -187,7 +191,8 @@ class ModbusSource(ThreadedSource):
     # --- what each unit serves --------------------------------------------------------------------
     def _replan(self) -> None:
         for plan in self._plans:
-            self._reads[plan.role] = plan_reads(plan.registers, plan.paths, self._gaps.get(plan.unit, Gaps()))
+            gaps = self._gaps.get(plan.unit, Gaps())
+            self._reads[plan.role] = plan_reads(plan.registers, plan.paths, gaps, in_block=plan.in_block)
 
     def _probe(self) -> None:
         """At the first poll after a (re)connect: forget what was learned (the firmware may have changed),
@@ -267,6 +272,7 @@ class ModbusSource(ThreadedSource):
                 distrusted=_ranges(gaps.distrusted),
                 fallbacks={role: [f"{r.path}@{r.address}" for r in rp.fallbacks] for role, rp in roles.items()},
                 missing={role: list(rp.missing) for role, rp in roles.items() if rp.missing},
+                left_to_mqtt={role: list(rp.skipped) for role, rp in roles.items() if rp.skipped},
                 requests_per_poll=sum(len(self._reads[p.role].blocks) for p in self._plans),
             )
 
@@ -367,6 +373,7 @@ class ModbusSource(ThreadedSource):
                 "blocks": [(b.address, b.count) for b in self._reads[p.role].blocks],
                 "fallbacks": [f"{r.path}@{r.address}" for r in self._reads[p.role].fallbacks],
                 "missing": list(self._reads[p.role].missing),
+                "left_to_mqtt": list(self._reads[p.role].skipped),
             }
             for p in self._plans
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -125,3 +126,29 @@ def test_a_fallback_must_name_the_primary_register_of_its_path() -> None:
     reg = tables.parse_register(bad | {"dbus_path": "/Dc/0/Power#16", "access": "r", "fallback_for": "259"})
     with pytest.raises(ValueError, match="fallback for 259"):
         tables._check_fallbacks([*(r for r in tables.registers_for("battery") if r.address != 258), reg])
+
+
+def test_a_register_marked_in_block_sets_no_block_bounds_and_is_read_only_inside_one() -> None:
+    def marked(*addresses: int) -> list[Register]:
+        return [replace(r, read="in_block") if r.address in addresses else r for r in regs_at(*range(10, 31))]
+
+    paths = ["/P10", "/P11", "/P12", "/P15", "/P20", "/P30"]
+    gaps = Gaps(holes=frozenset({13, 14, 16}))  # 15 stands alone between holes
+    alone = plan_reads(marked(15), paths, gaps, in_block=True)
+    assert alone.blocks == (Block(10, 3), Block(20, 11)) and alone.skipped == ("/P15",) and alone.missing == ()
+    assert 15 not in {r.address for r in alone.sources}
+    # without MQTT (in_block=False) the mark is ignored: the register costs a read of its own, nothing is lost
+    plain = plan_reads(marked(15), paths, gaps, in_block=False)
+    assert plain.blocks == (Block(10, 3), Block(15, 1), Block(20, 11)) and plain.skipped == ()
+    # inside a block read anyway it is read; at a block's edge it does not stretch the block
+    inside = plan_reads(marked(11, 12, 15), paths, gaps, in_block=True)
+    assert inside.blocks == (Block(10, 1), Block(20, 11)) and inside.skipped == ("/P11", "/P12", "/P15")
+    within = plan_reads(marked(11, 25), [*paths, "/P25"], gaps, in_block=True)
+    assert within.blocks == (Block(10, 3), Block(15, 1), Block(20, 11)) and within.skipped == ()
+    assert {11, 25} <= {r.address for r in within.sources}
+
+
+def test_an_unknown_read_mark_is_refused() -> None:
+    row = {"service": "system", "address": "855", "type": "uint16", "scale": "1", "unit": "W"}
+    with pytest.raises(ValueError, match="unknown read 'sometimes'"):
+        tables.parse_register(row | {"dbus_path": "/Dc/Charger/Power", "access": "r", "read": "sometimes"})

@@ -55,7 +55,7 @@ def test_the_current_release_serves_registers_csv_as_it_is_written() -> None:
     differs = [
         r
         for r in tables.registers()
-        if current.get((r.service, r.address)) != replace(r, fallback_for=None) and r.type != "reserved"
+        if current.get((r.service, r.address)) != replace(r, fallback_for=None, read="always") and r.type != "reserved"
     ]
     assert [(r.service, r.address) for r in differs] == []
 
@@ -102,13 +102,14 @@ def test_a_read_may_start_inside_a_register() -> None:
 
 
 # --- the planner against each release ---------------------------------------------------------------------
-def learn(release: str) -> tuple[dict[str, ReadPlan], int, tuple[str, ...]]:
+def learn(release: str, mqtt: bool = True) -> tuple[dict[str, ReadPlan], int, tuple[str, ...]]:
     """As the poller does against this release: plan every role, learn each unit's gaps by bisection, then
-    judge which known releases fit what was served and distrust what those serve with another meaning."""
+    judge which known releases fit what was served and distrust what those serve with another meaning.
+    `mqtt`: [gx] mqtt_enabled (then registers marked read=in_block are read only inside other blocks)."""
     umap = unit_map(release)
     gaps: dict[int, Gaps] = {}
     served_reads: dict[tuple[int, int], bool] = {}
-    plans = plan_roles(GxSettings())
+    plans = plan_roles(GxSettings(mqtt_enabled=mqtt))
 
     def read_ok(block: Block) -> bool:
         served_reads[(block.address, block.count)] = umap.walk(block.address, block.count) is not None
@@ -116,7 +117,7 @@ def learn(release: str) -> tuple[dict[str, ReadPlan], int, tuple[str, ...]]:
 
     for plan in plans:
         for _ in range(8):
-            rp = plan_reads(plan.registers, plan.paths, gaps.get(plan.unit, Gaps()))
+            rp = plan_reads(plan.registers, plan.paths, gaps.get(plan.unit, Gaps()), in_block=plan.in_block)
             refused = [b for b in rp.blocks if not read_ok(b)]
             if not refused:
                 break
@@ -128,7 +129,7 @@ def learn(release: str) -> tuple[dict[str, ReadPlan], int, tuple[str, ...]]:
     for plan in plans:
         regs = [r for p in plans if p.unit == plan.unit for r in p.registers]
         unit_gaps = replace(gaps.get(plan.unit, Gaps()), distrusted=distrusted(regs, candidates))
-        result[plan.role] = plan_reads(plan.registers, plan.paths, unit_gaps)
+        result[plan.role] = plan_reads(plan.registers, plan.paths, unit_gaps, in_block=plan.in_block)
     return result, probes, candidates
 
 
@@ -157,32 +158,73 @@ def fewest_requests(umap: RegisterMap, sources: list[tables.Register]) -> int:
     return count
 
 
-def fewest_for(release: str) -> int:
-    """The fewest reads per poll this release allows for what the planner reads there."""
-    learned, umap = learn(release)[0], unit_map(release)
-    return sum(fewest_requests(umap, list(learned[p.role].sources)) for p in plan_roles(GxSettings()))
+def needed(sources: list[tables.Register], mqtt: bool) -> list[tables.Register]:
+    """The sources a poll must read: all of them, less those registers.csv marks read=in_block while MQTT
+    (which gives the same values) is on."""
+    return [r for r in sources if not (mqtt and r.read == "in_block")]
 
 
-# Measured with the stored fields of fields.csv at the time of writing; the target is at most 8. Where the
-# release itself needs more (every extra read is a separate served run), the planner must still reach
-# that minimum: see docs/collector.md, "Older firmware".
-@pytest.mark.parametrize("release", ["v1.0.42", "v1.0.77", "v1.0.94", "v1.0.101"])
-def test_on_every_release_a_poll_takes_the_fewest_requests_and_reads_all_the_release_gives(release: str) -> None:
-    learned, probes, candidates = learn(release)
+def fewest_for(release: str, mqtt: bool = True) -> int:
+    """The fewest reads per poll this release allows for what a poll must read there (registers read only
+    inside another block cost none)."""
+    learned, umap = learn(release, mqtt)[0], unit_map(release)
+    plans = plan_roles(GxSettings(mqtt_enabled=mqtt))
+    return sum(fewest_requests(umap, needed(list(learned[p.role].sources), mqtt)) for p in plans)
+
+
+def check_release(release: str, mqtt: bool) -> tuple[int, int]:
+    """Learn the release as the poller does and check the plan reads what the release gives, with blocks it
+    serves; returns (requests per poll, the fewest the release allows)."""
+    learned, probes, candidates = learn(release, mqtt)
     assert candidates == (release,), "what the GX served tells its release apart from the others"
     umap = unit_map(release)
     requests = fewest = 0
-    for plan in plan_roles(GxSettings()):
+    for plan in plan_roles(GxSettings(mqtt_enabled=mqtt)):
         rp = learned[plan.role]
         assert all(umap.walk(b.address, b.count) is not None for b in rp.blocks)
         # exactly what the release gives: nothing it lacks, nothing it serves with another meaning (battery
-        # 1322-1327 before v1.0.95, 327-329 reserved on v1.0.94)
-        assert {r.path for r in rp.sources} == wanted_release_gives(release, plan.role), (release, plan.role)
+        # 1322-1327 before v1.0.95, 327-329 reserved on v1.0.94); what is skipped is left to MQTT
+        read = {r.path for r in rp.sources}
+        assert read | set(rp.skipped) == wanted_release_gives(release, plan.role), (release, plan.role)
+        assert not read & set(rp.skipped)
         requests += len(rp.blocks)
-        fewest += fewest_requests(umap, list(rp.sources))
-    print(f"{release}: {requests} requests per poll (fewest possible {fewest}), {probes} to learn")
+        fewest += fewest_requests(umap, needed(list(rp.sources), mqtt))
+    print(f"{release} (mqtt {mqtt}): {requests} requests per poll (fewest possible {fewest}), {probes} to learn")
     assert requests == fewest, (release, requests, fewest)
-    assert requests <= max(MAX_REQUESTS_PER_POLL, fewest), (release, requests)
+    return requests, fewest
+
+
+# With MQTT on (the default), /Dc/Charger/Power (855, read=in_block) costs no request of its own: 9/8/9/5
+# requests per poll become 8/7/8/5. See docs/collector.md, "Older firmware".
+@pytest.mark.parametrize("release", ["v1.0.42", "v1.0.77", "v1.0.94", "v1.0.101"])
+def test_on_every_release_a_poll_takes_at_most_8_requests_the_fewest_and_reads_all_the_release_gives(
+    release: str,
+) -> None:
+    requests, _ = check_release(release, mqtt=True)
+    assert requests <= MAX_REQUESTS_PER_POLL, (release, requests)
+
+
+# Without MQTT nothing else gives the read=in_block values: they are read every poll, at the cost of a
+# request where they stand alone (9/8/9/5), so that nothing is lost.
+@pytest.mark.parametrize("release", ["v1.0.42", "v1.0.77", "v1.0.94", "v1.0.101"])
+def test_without_mqtt_every_register_is_read_with_the_fewest_requests(release: str) -> None:
+    check_release(release, mqtt=False)
+    system = learn(release, mqtt=False)[0]["system"]
+    assert "/Dc/Charger/Power" in {r.path for r in system.sources} and system.skipped == ()
+
+
+@pytest.mark.parametrize(
+    ("release", "read_over_modbus"), [("v1.0.42", False), ("v1.0.77", False), ("v1.0.94", False), ("v1.0.101", True)]
+)
+def test_the_dc_charger_power_is_read_over_modbus_only_inside_the_system_block(
+    release: str, read_over_modbus: bool
+) -> None:
+    """855 stands alone between unserved 852-854 and 856-859 before v1.0.95; from v1.0.95 it lies inside
+    the block 826-913 read for the others."""
+    system = learn(release)[0]["system"]
+    assert ("/Dc/Charger/Power" in {r.path for r in system.sources}) == read_over_modbus
+    assert system.skipped == (() if read_over_modbus else ("/Dc/Charger/Power",))
+    assert any(b.address <= 855 < b.end for b in system.blocks) == read_over_modbus
 
 
 @pytest.mark.parametrize(("release", "source"), [("v1.0.42", 258), ("v1.0.77", 258), ("v1.0.94", 256)])
