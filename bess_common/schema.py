@@ -26,7 +26,16 @@ FORECAST_SCORE = "forecast_score"
 IMPORT_GAP = "import_gap"
 
 # role (fields.csv) -> value of the `device` tag; system/settings rows carry no device tag.
-DEVICE_TAG = {"shunt": "shunt", "bms": "bms"}
+DEVICE_TAG = {
+    "shunt": "shunt",
+    "bms": "bms",
+    **{role: role for role in ("vebus", "grid", "acload", "pvinverter")},
+}
+# Roles with any number of instances: their rows carry tag instance=<D-Bus device instance>.
+INSTANCE_TAGGED = frozenset({"vebus", "solarcharger", "grid", "acload", "pvinverter"})
+INVERTER = "inverter"  # tags: site, device (vebus), instance
+SOLARCHARGER = "solarcharger"  # tags: site, instance
+METER = "meter"  # tags: site, device (grid | acload | pvinverter), instance
 
 # Bookkeeping fields the grid adds to every row.
 AGE_FIELD = "age_s"  # age in seconds of the oldest value included in the row

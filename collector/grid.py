@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from enum import Enum
 
 from bess_common.sample import FieldValue, Sample
-from bess_common.schema import AGE_FIELD, DEVICE_TAG, STALE_FIELD, SYSTEM, derive_system_totals
+from bess_common.schema import AGE_FIELD, DEVICE_TAG, INSTANCE_TAGGED, STALE_FIELD, SYSTEM, derive_system_totals
 from collector.gx.tables import FieldSpec, field_for
 from collector.observation import Confirm, DeviceGone, Event, Invalid, Observation, Role, SourceName
 
 SOURCE_PRIORITY: tuple[SourceName, ...] = ("mqtt", "modbus")
 
-RowKey = tuple[str, str, int, int]  # (measurement, device tag or "", battery number or 0, cell number or 0)
+# (measurement, device tag or "", instance (-1: no instance tag), battery number or 0, cell number or 0)
+RowKey = tuple[str, str, int, int, int]
+HeldKey = tuple[Role, int, str]  # (role, instance, D-Bus path)
 
 
 class _Gone(Enum):
@@ -61,7 +63,7 @@ class Grid:
         self._site = site
         self._ttl_s = dict(ttl_s)
         self._lock = threading.Lock()
-        self._held: dict[tuple[Role, str], dict[SourceName, _Held]] = {}
+        self._held: dict[HeldKey, dict[SourceName, _Held]] = {}
         self._specs: dict[tuple[str, str], tuple[FieldSpec, int, int] | None] = {}
 
     def _spec(self, role: str, path: str) -> tuple[FieldSpec, int, int] | None:
@@ -76,7 +78,7 @@ class Grid:
             for event in events:
                 if isinstance(event, Observation):
                     if self._spec(event.role, event.path) is not None:
-                        per_source = self._held.setdefault((event.role, event.path), {})
+                        per_source = self._held.setdefault((event.role, event.instance, event.path), {})
                         per_source[event.source] = _Held(event.value, event.mono_s)
                 elif isinstance(event, DeviceGone):
                     self._gone(event)
@@ -84,12 +86,12 @@ class Grid:
                     self._confirm(event)
 
     def _gone(self, event: DeviceGone) -> None:
-        for (role, _path), per_source in self._held.items():
-            if role == event.role and event.source in per_source:
+        for (role, instance, _path), per_source in self._held.items():
+            if role == event.role and event.instance in (None, instance) and event.source in per_source:
                 per_source[event.source] = _Held(_Gone.GONE, event.mono_s)
 
     def _confirm(self, event: Confirm) -> None:
-        for (role, _path), per_source in self._held.items():
+        for (role, _instance, _path), per_source in self._held.items():
             held = per_source.get(event.source)
             if role in event.roles and held is not None and held.value is not _Gone.GONE:
                 held.confirmed_mono_s = max(held.confirmed_mono_s, event.mono_s)
@@ -98,7 +100,7 @@ class Grid:
         """How many distinct cells currently have a value (any source, not gone)."""
         with self._lock:
             cells = set()
-            for (role, path), per_source in self._held.items():
+            for (role, _instance, path), per_source in self._held.items():
                 found = self._spec(role, path)
                 if found and found[2] and any(h.value is not _Gone.GONE for h in per_source.values()):
                     cells.add(found[1:])
@@ -117,12 +119,13 @@ class Grid:
 
     def _candidates(self) -> dict[RowKey, dict[str, tuple[FieldSpec, list[tuple[SourceName, _Held]]]]]:
         rows: dict[RowKey, dict[str, tuple[FieldSpec, list[tuple[SourceName, _Held]]]]] = {}
-        for (role, path), per_source in self._held.items():
+        for (role, instance, path), per_source in self._held.items():
             found = self._spec(role, path)
             if found is None:
                 continue
             spec, battery, cell = found
-            row_key = (spec.measurement, DEVICE_TAG.get(role, ""), battery, cell)
+            tagged = instance if role in INSTANCE_TAGGED else -1
+            row_key = (spec.measurement, DEVICE_TAG.get(role, ""), tagged, battery, cell)
             _spec, cands = rows.setdefault(row_key, {}).setdefault(spec.field, (spec, []))
             cands.extend(per_source.items())
         return rows
@@ -149,7 +152,7 @@ class Grid:
         ts_ns: int,
         now_mono_s: float,
     ) -> Sample | None:
-        measurement, device, battery, cell = row_key
+        measurement, device, instance, battery, cell = row_key
         values: dict[str, FieldValue] = {}
         ages: list[float] = []
         stale = 0
@@ -168,6 +171,8 @@ class Grid:
         tags = {"site": self._site}
         if device:
             tags["device"] = device
+        if instance >= 0:
+            tags["instance"] = str(instance)
         if battery:
             tags["battery"] = str(battery)
         if cell:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, Protocol
 
-Role = Literal["system", "settings", "shunt", "bms"]
+Role = Literal["system", "settings", "shunt", "bms", "vebus", "solarcharger", "grid", "acload", "pvinverter"]
+# Roles with any number of instances, found on the GX (the service name is the role): rows carry `instance`.
+MULTI_ROLES: tuple[Role, ...] = ("vebus", "solarcharger", "grid", "acload", "pvinverter")
 SourceName = Literal["mqtt", "modbus"]
 
 
@@ -31,6 +33,7 @@ class Observation:
     value: float | int | str | Invalid
     source: SourceName
     mono_s: float
+    instance: int = 0  # the device instance, for MULTI_ROLES (0 for the single-instance roles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,7 @@ class DeviceGone:
     role: Role
     source: SourceName
     mono_s: float
+    instance: int | None = None  # one instance of a MULTI_ROLES device; None: every instance of the role
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,13 @@ RegType = Literal["int16", "uint16", "int32", "uint32", "uint64", "string", "res
 ReadWhen = Literal["always", "in_block"]
 READ_WHEN: tuple[ReadWhen, ...] = ("always", "in_block")
 Kind = Literal["float", "int", "bool"]
-ROLE_SERVICE = {"system": "system", "settings": "settings", "shunt": "battery", "bms": "battery"}
+ROLE_SERVICE = {
+    "system": "system",
+    "settings": "settings",
+    "shunt": "battery",
+    "bms": "battery",
+    **{role: role for role in ("vebus", "solarcharger", "grid", "acload", "pvinverter")},  # any instance
+}
 TTL_CLASSES = ("shunt", "cell", "system")
 _WORDS = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "uint64": 4, "reserved": 1}
 

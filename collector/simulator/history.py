@@ -20,7 +20,7 @@ from collector.gx.tables import FieldSpec, field_for
 from collector.simulator.bms import DEFAULT_BMS
 from collector.simulator.physics import BessPhysics
 from collector.simulator.profiles import DAY_S
-from collector.simulator.truth import DEFAULT_PORTAL_ID, Column, Key, Truth
+from collector.simulator.truth import DEFAULT_PORTAL_ID, DEVICES, Column, Key, Truth
 
 NS = 1_000_000_000
 CHUNK_ROWS = 900  # instants generated at once (x ~19 rows each)
@@ -35,19 +35,22 @@ class _RowPlan:
 
 def _row_plans(keys: list[Key], site: str) -> list[_RowPlan]:
     """Group the stored (role, path) keys into rows, sorted like the grid's snapshot."""
-    rows: dict[tuple[str, str, int, int], list[tuple[str, FieldSpec, Key]]] = {}
+    rows: dict[tuple[str, str, int, int, int], list[tuple[str, FieldSpec, Key]]] = {}
     for key in keys:
-        found = field_for(*key)
+        role, instance = DEVICES.get(key[0], (key[0], -1))
+        found = field_for(role, key[1])
         if found is None:
             continue
         spec, battery, cell = found
-        row_key = (spec.measurement, DEVICE_TAG.get(key[0], ""), battery, cell)
+        row_key = (spec.measurement, DEVICE_TAG.get(role, ""), instance, battery, cell)
         rows.setdefault(row_key, []).append((spec.field, spec, key))
     plans = []
-    for (measurement, device, battery, cell), fields in sorted(rows.items()):
+    for (measurement, device, instance, battery, cell), fields in sorted(rows.items()):
         tags = {"site": site}
         if device:
             tags["device"] = device
+        if instance >= 0:
+            tags["instance"] = str(instance)
         if battery:
             tags["battery"] = str(battery)
         if cell:

@@ -26,7 +26,7 @@ import paho.mqtt.client as mqtt
 
 from collector.simulator.faults import Faults
 from collector.simulator.recording import MqttMessage, Recorder
-from collector.simulator.truth import MODBUS_ONLY, Key, Value
+from collector.simulator.truth import DEVICES, MODBUS_ONLY, Key, Value
 
 ROLE_TOPIC = {
     "system": "system/0",
@@ -34,6 +34,7 @@ ROLE_TOPIC = {
     "platform": "platform/0",
     "shunt": "battery/0",
     "bms": "battery/512",
+    **{role: f"{service}/{instance}" for role, (service, instance) in DEVICES.items()},
 }
 SETTING_LIMITS = {
     "/Settings/CGwacs/BatteryLife/State": (0, 12),

@@ -114,6 +114,83 @@ def _system(a: DayArrays, shunt: dict[str, Column], portal_id: str) -> dict[str,
     return out
 
 
+# The simulator's multi-instance devices: its key role -> (the GX service, which is the collector's role, and
+# the device instance).
+DEVICES: dict[str, tuple[str, int]] = {
+    "vebus": ("vebus", 276),
+    "mppt1": ("solarcharger", 279),
+    "mppt2": ("solarcharger", 280),
+    "grid": ("grid", 30),
+}
+AC_V = 230.0
+AC_HZ = 50.0
+MPPT_SHARE = 0.6  # the first solar charger's part of the PV power, the second one takes the rest
+
+
+def _ac_volts(a: DayArrays) -> np.ndarray:
+    """The grid voltage: 230 V with a slow deterministic wander of +-3 V (s = second of the day)."""
+    s = a.start_s + np.arange(len(a.pv_w))
+    return np.round(AC_V + 3.0 * np.sin(2 * np.pi * s / 5400.0), 1)
+
+
+def _devices(a: DayArrays, system: dict[str, Column]) -> dict[str, dict[str, Column]]:
+    """The Multi (vebus/276), two MPPTs (solarcharger/279, 280) and the grid meter (grid/30): their powers are
+    the system totals' (AC in = grid, AC out = consumption, DC = /Dc/Vebus/Power, the MPPTs' sum = /Dc/Pv/Power)."""
+    volts = _ac_volts(a)
+    pack_v = np.round(a.pack_v, 2)
+    grid_w, load_w, dc_w = system["/Ac/Grid/L1/Power"], system["/Ac/Consumption/L1/Power"], system["/Dc/Vebus/Power"]
+    vebus: dict[str, Column] = {
+        "/Ac/ActiveIn/L1/V": volts,
+        "/Ac/ActiveIn/L1/I": np.round(grid_w / volts, 1),
+        "/Ac/ActiveIn/L1/F": AC_HZ,
+        "/Ac/ActiveIn/L1/P": grid_w,
+        "/Ac/Out/L1/V": volts,
+        "/Ac/Out/L1/I": np.round(load_w / volts, 1),
+        "/Ac/Out/L1/F": AC_HZ,
+        "/Ac/Out/L1/P": load_w,
+        "/Ac/ActiveIn/ActiveInput": 0,
+        "/Ac/NumberOfPhases": 1,
+        "/Dc/0/Voltage": pack_v,
+        "/Dc/0/Current": system["/Dc/Vebus/Current"],
+        "/Dc/0/Power": dc_w,
+        "/State": np.where(dc_w > 30, 3, np.where(dc_w < -30, 9, 8)),  # bulk / inverting / passthru
+        "/Mode": 3,
+        "/VebusError": 0,
+        "/Hub4/L1/AcPowerSetpoint": 0.0,
+        "/ProductName": "MultiPlus-II 48/5000/70-50",
+        **{f"/Alarms/{alarm}": 0 for alarm in ("HighTemperature", "LowBattery", "Overload", "L1/Ripple")},
+    }
+    pv_w = system["/Dc/Pv/Power"]
+    first = np.round(pv_w * MPPT_SHARE)
+    out = {"vebus": vebus, "grid": _meter(volts, grid_w)}
+    for role, power in (("mppt1", first), ("mppt2", pv_w - first)):
+        pv_v = np.round(np.where(power > 0, 110.0 + 0.004 * power, 0.0), 2)
+        out[role] = {
+            "/Yield/Power": power,
+            "/Pv/V": pv_v,
+            "/Pv/I": np.round(np.divide(power, pv_v, out=np.zeros_like(power), where=pv_v > 0), 1),
+            "/Dc/0/Voltage": pack_v,
+            "/Dc/0/Current": np.round(power / a.pack_v, 1),
+            "/State": np.where(power > 0, 3, 0),
+            "/Mode": 1,
+            "/ErrorCode": 0,
+            "/MppOperationMode": np.where(power > 0, 2, 0),
+            "/ProductName": "SmartSolar MPPT 150/45",
+        }
+    return out
+
+
+def _meter(volts: np.ndarray, power_w: np.ndarray) -> dict[str, Column]:
+    return {
+        "/Ac/Power": power_w,
+        "/Ac/L1/Power": power_w,
+        "/Ac/L1/Voltage": volts,
+        "/Ac/L1/Current": np.round(power_w / volts, 1),
+        "/Ac/Frequency": AC_HZ,
+        "/ProductName": "Energy Meter ET112",
+    }
+
+
 def _shunt(a: DayArrays, day: int, time_to_go_s: np.ndarray) -> dict[str, Column]:
     volts = f32(np.round(a.pack_v, 2))
     amps = f32(np.round(a.current_a, 1))
@@ -390,8 +467,10 @@ def chunk_columns(
     shunt = _shunt(a, a.day, ttg)
     bms_paths, blocks = _bms(a, bms or bms_profile(DEFAULT_BMS))
     out: dict[Key, Column] = {}
+    system = _system(a, shunt, portal_id)
     for role, paths in (
-        ("system", _system(a, shunt, portal_id)),
+        ("system", system),
+        *_devices(a, system).items(),
         ("settings", _settings(a)),
         ("platform", _platform()),
         ("shunt", shunt),

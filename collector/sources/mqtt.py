@@ -20,7 +20,16 @@ from bess_common.errors import ConfigError
 from bess_common.logs import RepeatCounter, get_logger
 from collector.config import CollectorSettings, GxSettings
 from collector.gx.tables import field_for
-from collector.observation import DeviceGone, Event, Observation, ObservationSink, Role, SourceState, TopicValue
+from collector.observation import (
+    MULTI_ROLES,
+    DeviceGone,
+    Event,
+    Observation,
+    ObservationSink,
+    Role,
+    SourceState,
+    TopicValue,
+)
 from collector.sources.mqtt_client import ClientFactory, GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_keepalive import (
     Action,
@@ -94,7 +103,8 @@ class MqttSource(ThreadedSource):
         if gx.mqtt_tls:
             _check_tls(gx)
         self._link: SourceState = "starting"
-        self._gone: set[Role] = set()
+        self._gone: set[str] = set()  # device keys: the role, or "<role>/<instance>" for MULTI_ROLES
+        self._devices: set[str] = set()  # the MULTI_ROLES devices seen ("vebus/276", ...)
         # owned by the loop thread
         self._client: mqtt.Client | None = None
         self._session: KeepaliveSession | None = None
@@ -105,9 +115,11 @@ class MqttSource(ThreadedSource):
 
     # --- Source protocol (start, stop, counters, loop_age_s: ThreadedSource) ---------------------
     def state(self) -> dict[str, SourceState]:
-        """Per role: connected (snapshot complete), starting, stalled, disconnected or absent."""
+        """Per role (and per instance of the MULTI_ROLES devices seen, as "vebus/276"): connected (snapshot
+        complete), starting, stalled, disconnected or absent."""
         with self._lock:
-            return {role: ("absent" if role in self._gone else self._link) for role in ROLES}
+            keys = [*ROLES, *sorted(self._devices)]
+            return {key: ("absent" if key in self._gone else self._link) for key in keys}
 
     @property
     def portal(self) -> str:
@@ -287,11 +299,16 @@ class MqttSource(ThreadedSource):
 
     def _on_value(self, topic: Topic, role: Role, payload: bytes, now: float) -> None:
         path = topic.path
+        multi = role in MULTI_ROLES
+        device = f"{role}/{topic.instance}" if multi else role
+        if multi and device not in self._devices:
+            with self._lock:
+                self._devices.add(device)
         if not payload:
-            self._device_gone(role, now)
+            self._device_gone(role, device, topic.instance if multi else None, now)
             return
-        if role in self._gone:
-            self._device_back(role, now)
+        if device in self._gone:
+            self._device_back(device, now)
         if not self._stored(role, path):  # a path of a mapped device that no table maps
             self._bump("unmapped")
             self._on_tail(topic, payload, now)
@@ -301,7 +318,7 @@ class MqttSource(ThreadedSource):
             self._garbage.hit(getattr(decoded, "kind", "empty"), "mqtt_garbage", role=role, path=path)
             return
         self._bump("observations")
-        self._pending.append(Observation(role, path, decoded, "mqtt", now))
+        self._pending.append(Observation(role, path, decoded, "mqtt", now, topic.instance if multi else 0))
 
     def _on_tail(self, topic: Topic, payload: bytes, now: float) -> None:
         if not self._tail:
@@ -323,19 +340,19 @@ class MqttSource(ThreadedSource):
             known = self._stored_cache[(role, path)] = field_for(role, path) is not None
         return known
 
-    def _device_gone(self, role: Role, now: float) -> None:
+    def _device_gone(self, role: Role, device: str, instance: int | None, now: float) -> None:
         with self._lock:
-            first = role not in self._gone
-            self._gone.add(role)
+            first = device not in self._gone
+            self._gone.add(device)
         if first:
             self._bump("device_gone")
-            self._log.warning("mqtt_device_gone", role=role)
-            self._pending.append(DeviceGone(role, "mqtt", now))
+            self._log.warning("mqtt_device_gone", role=device)
+            self._pending.append(DeviceGone(role, "mqtt", now, instance))
 
-    def _device_back(self, role: Role, now: float) -> None:
+    def _device_back(self, device: str, now: float) -> None:
         with self._lock:
-            self._gone.discard(role)
-        self._log.info("mqtt_device_back", role=role)
+            self._gone.discard(device)
+        self._log.info("mqtt_device_back", role=device)
         if self._session is not None:  # values that did not change since would stay gone: ask for all
             for action in self._session.refresh(now):
                 self._perform(action)

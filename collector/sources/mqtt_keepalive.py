@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collector.config import GxSettings
-from collector.observation import Confirm, Role
+from collector.observation import MULTI_ROLES, Confirm, Role
 from collector.sources.mqtt_protocol import SERIAL_DISCOVERY_TOPIC, SUPPRESS_REPUBLISH, TopicMap, full_keepalive
 
 FULL_PUBLISH_WAIT_S = 15.0  # re-ask if full_publish_completed has not come back by then
@@ -134,7 +134,7 @@ class KeepaliveSession:
         self._stalled = False
         if not self.complete or self.topic_map is None:
             return None
-        roles: tuple[Role, ...] = tuple(dict.fromkeys(self.topic_map.roles.values()))
+        roles: tuple[Role, ...] = tuple(dict.fromkeys((*self.topic_map.roles.values(), *MULTI_ROLES)))
         return Confirm("mqtt", now, roles)
 
     def refresh(self, now: float) -> list[Action]:

@@ -17,7 +17,7 @@ from enum import Enum
 
 from bess_common.errors import FatalError
 from collector.config import GxSettings
-from collector.observation import Invalid, Role
+from collector.observation import MULTI_ROLES, Invalid, Role
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_KEEPALIVE_BYTES = 1024
@@ -185,6 +185,7 @@ class TopicMap:
         if self.everything:
             return [f"{base}/#"]
         subs = [f"{base}/{service}/{instance}/#" for service, instance in self.roles]
+        subs += [f"{base}/{role}/+/#" for role in MULTI_ROLES]
         return [*subs, f"{base}/heartbeat", f"{base}/full_publish_completed", f"{base}/keepalive"]
 
     def parse(self, topic: str) -> Topic:
@@ -198,6 +199,8 @@ class TopicMap:
             return Topic("unknown")
         service, instance, path = parts[2], int(parts[3]), "/" + "/".join(parts[4:])
         role = self.roles.get((service, instance))
+        if role is None and service in MULTI_ROLES:
+            role = service  # a MULTI_ROLES name is its service's name
         if role is not None:
             return Topic("value", role, path, service, instance)
         if self.everything and _SERVICE.match(service):

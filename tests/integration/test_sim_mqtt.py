@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from collector.simulator.gx import GxSimulator
-from collector.simulator.mqtt_publisher import topic_for
+from collector.simulator.mqtt_publisher import ROLE_TOPIC, topic_for
 from collector.simulator.recording import MqttMessage
 from deploy.localservices import MosquittoServer
 from tests.waiting import wait_until
@@ -194,13 +194,7 @@ def test_when_values_do_not_change_then_nothing_but_heartbeats_is_published(
     assert moved
     assert len(changed) == len(moved)  # each changed topic exactly once, nothing else
     for m in changed:
-        role = {
-            "system/0": "system",
-            "settings/0": "settings",
-            "platform/0": "platform",
-            "battery/0": "shunt",
-            "battery/512": "bms",
-        }
+        role = {topic: name for name, topic in ROLE_TOPIC.items()}
         svc = "/".join(m.topic.split("/")[2:4])
         path = "/" + "/".join(m.topic.split("/")[4:])
         assert m.value() == truth1[(role[svc], path)]

@@ -19,7 +19,7 @@ import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.config import CollectorSettings, GxSettings
-from collector.observation import Confirm, DeviceGone, Event, Invalid, Observation
+from collector.observation import MULTI_ROLES, Confirm, DeviceGone, Event, Invalid, Observation
 from collector.sources.mqtt import MqttSource
 from collector.sources.mqtt_client import GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_protocol import PublishRefused
@@ -148,7 +148,7 @@ def test_when_started_then_portal_discovered_full_publish_echoed_values_and_conf
     token = first["keepalive-options"][0]["full-publish-completed-echo"]
     assert token.startswith("bess-edge-")
     confirms = [e for e in events if isinstance(e, Confirm)]
-    assert confirms[0].roles == ("system", "settings", "shunt", "bms")
+    assert confirms[0].roles == ("system", "settings", "shunt", "bms", *MULTI_ROLES)
     assert all(t.startswith(f"R/{PORTAL}/") for t, _ in fake_gx.requests)
     assert source.state()["shunt"] == "connected"
 

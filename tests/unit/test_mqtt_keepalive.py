@@ -8,7 +8,7 @@ import random
 
 from bess_common.backoff import Backoff
 from collector.config import GxSettings
-from collector.observation import Confirm
+from collector.observation import MULTI_ROLES, Confirm
 from collector.sources.mqtt_keepalive import KeepaliveSession, Publish, Reconnect, Subscribe, Timers, Unsubscribe
 from collector.sources.mqtt_protocol import SERIAL_DISCOVERY_TOPIC, SUPPRESS_REPUBLISH
 
@@ -55,7 +55,7 @@ def test_when_echo_matches_then_snapshot_complete_and_heartbeats_confirm() -> No
     assert not s.complete
     assert s.on_full_publish_completed("tok1")
     confirm = s.on_heartbeat(3.0)
-    assert confirm == Confirm("mqtt", 3.0, ("system", "settings", "shunt", "bms"))
+    assert confirm == Confirm("mqtt", 3.0, ("system", "settings", "shunt", "bms", *MULTI_ROLES))
 
 
 def test_when_old_firmware_sends_no_echo_then_marker_still_completes() -> None:

@@ -96,7 +96,11 @@ def topics() -> TopicMap:
         (f"N/{PORTAL}/full_publish_completed", Topic("full_publish_completed")),
         (f"N/{PORTAL}/keepalive", Topic("keepalive")),
         (f"N/{PORTAL}/battery/7/Dc/0/Voltage", Topic("unknown")),
-        (f"N/{PORTAL}/solarcharger/279/Yield/Power", Topic("unknown")),
+        (  # any instance of a multi-instance device is that device's role
+            f"N/{PORTAL}/solarcharger/279/Yield/Power",
+            Topic("value", "solarcharger", "/Yield/Power", "solarcharger", 279),
+        ),
+        (f"N/{PORTAL}/vebus/276/Ac/Out/L1/P", Topic("value", "vebus", "/Ac/Out/L1/P", "vebus", 276)),
         ("N/otherportal/battery/0/Dc/0/Voltage", Topic("unknown")),
         (f"N/{PORTAL}/battery/x/Dc/0/Voltage", Topic("unknown")),
         (f"N/{PORTAL}/battery/0", Topic("unknown")),
@@ -115,6 +119,7 @@ def test_when_subscriptions_built_then_only_configured_roles_and_markers() -> No
         f"N/{PORTAL}/settings/0/#",
         f"N/{PORTAL}/battery/0/#",
         f"N/{PORTAL}/battery/512/#",
+        *(f"N/{PORTAL}/{role}/+/#" for role in ("vebus", "solarcharger", "grid", "acload", "pvinverter")),
         f"N/{PORTAL}/heartbeat",
         f"N/{PORTAL}/full_publish_completed",
         f"N/{PORTAL}/keepalive",
@@ -124,12 +129,12 @@ def test_when_subscriptions_built_then_only_configured_roles_and_markers() -> No
 def test_when_long_tail_on_then_one_subscription_and_other_services_parse_as_tail() -> None:
     everything = TopicMap.from_settings(PORTAL, GxSettings(shunt_instance=0, bms_instance=512), everything=True)
     assert everything.subscriptions() == [f"N/{PORTAL}/#"]
-    assert everything.parse(f"N/{PORTAL}/vebus/276/Ac/Out/L1/P") == Topic("tail", None, "/Ac/Out/L1/P", "vebus", 276)
+    assert everything.parse(f"N/{PORTAL}/tank/20/Level") == Topic("tail", None, "/Level", "tank", 20)
     assert everything.parse(f"N/{PORTAL}/battery/7/Soc") == Topic("tail", None, "/Soc", "battery", 7)
     assert everything.parse(f"N/{PORTAL}/battery/0/Dc/0/Voltage").kind == "value"  # a role stays a role
-    for bad in (f"N/{PORTAL}/Vebus/276/Ac", f"N/{PORTAL}/vebus/x/Ac", f"N/{PORTAL}/vebus/276", "N/other/vebus/1/A"):
+    for bad in (f"N/{PORTAL}/Tank/20/Level", f"N/{PORTAL}/tank/x/Level", f"N/{PORTAL}/tank/20", "N/other/tank/1/A"):
         assert everything.parse(bad) == Topic("unknown"), bad
-    assert topics().parse(f"N/{PORTAL}/vebus/276/Ac/Out/L1/P") == Topic("unknown")  # long tail off
+    assert topics().parse(f"N/{PORTAL}/tank/20/Level") == Topic("unknown")  # long tail off
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ def physics() -> BessPhysics:
 
 def test_when_generating_then_rows_follow_the_schema(physics: BessPhysics) -> None:
     rows = list(history_samples(physics, T0 * NS, (T0 + 3) * NS, site="lab"))
-    assert len(rows) == 3 * (2 + 16 + 1)
+    assert len(rows) == 3 * (2 + 16 + 1 + 4)  # + the Multi, two MPPTs and the grid meter
     known = {(f.measurement, f.field) for f in fields()}
     for row in rows:
         assert row.tags["site"] == "lab"
@@ -30,7 +30,14 @@ def test_when_generating_then_rows_follow_the_schema(physics: BessPhysics) -> No
         assert row.fields[AGE_FIELD] == 0.0
         for name in row.fields:
             assert (row.measurement, name) in known or name in (AGE_FIELD, STALE_FIELD, "pv_w", "load_w", "grid_w")
-    first = rows[:19]
+    first = rows[:23]
+    devices = [(r.measurement, r.tags.get("device"), r.tags.get("instance")) for r in first[18:22]]
+    assert devices == [
+        ("inverter", "vebus", "276"),
+        ("meter", "grid", "30"),
+        ("solarcharger", None, "279"),
+        ("solarcharger", None, "280"),
+    ]
     assert [(r.measurement, r.tags.get("device"), r.tags.get("cell")) for r in first[:3]] == [
         ("battery", "bms", None),
         ("battery", "shunt", None),

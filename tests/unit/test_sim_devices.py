@@ -1,0 +1,38 @@
+"""The simulated inverter/charger, solar chargers and grid meter agree with the system totals the simulator
+computes: AC in = grid, AC out = consumption, the Multi's DC power = /Dc/Vebus/Power, the MPPTs' sum = PV."""
+
+from __future__ import annotations
+
+from collector.simulator.mqtt_publisher import ROLE_TOPIC
+from collector.simulator.physics import BessPhysics
+from collector.simulator.truth import DEVICES, Truth
+
+DAY0_S = 1_800_000_000 // 86_400 * 86_400
+
+
+def test_every_second_of_a_day_the_devices_add_up_to_the_system_totals() -> None:
+    truth = Truth(BessPhysics(7, 8), "p")
+    seen_charging = seen_inverting = seen_pv = False
+    for t_s in range(DAY0_S, DAY0_S + 86_400, 97):
+        v = truth.values_at(t_s)
+        grid = v[("system", "/Ac/Grid/L1/Power")]
+        assert v[("vebus", "/Ac/ActiveIn/L1/P")] == grid == v[("grid", "/Ac/L1/Power")] == v[("grid", "/Ac/Power")]
+        assert v[("vebus", "/Ac/Out/L1/P")] == v[("system", "/Ac/Consumption/L1/Power")]
+        dc_w = v[("vebus", "/Dc/0/Power")]
+        assert dc_w == v[("system", "/Dc/Vebus/Power")]
+        pv = [v[(role, "/Yield/Power")] for role in ("mppt1", "mppt2")]
+        assert sum(pv) == v[("system", "/Dc/Pv/Power")]  # type: ignore[arg-type]
+        for role, power in zip(("mppt1", "mppt2"), pv, strict=True):
+            pv_v, pv_a = v[(role, "/Pv/V")], v[(role, "/Pv/I")]
+            assert abs(float(pv_v) * float(pv_a) - float(power)) <= 0.05 * float(pv_v) + 1e-9  # type: ignore[arg-type]
+        state = v[("vebus", "/State")]
+        assert state == (3 if float(dc_w) > 30 else 9 if float(dc_w) < -30 else 8)  # type: ignore[arg-type]
+        seen_charging |= state == 3
+        seen_inverting |= state == 9
+        seen_pv |= float(pv[0]) > 0  # type: ignore[arg-type]
+    assert seen_charging and seen_inverting and seen_pv, "the day covers charging, inverting and sun"
+
+
+def test_the_devices_are_published_under_their_service_and_instance() -> None:
+    for role, (service, instance) in DEVICES.items():
+        assert ROLE_TOPIC[role] == f"{service}/{instance}"
