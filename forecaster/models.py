@@ -94,14 +94,16 @@ def load_pipeline(base_model: str, num_threads: int) -> Any:
 
 def pipeline_quantiles(pipeline: Any, window: Window, context_steps: int) -> np.ndarray:
     """Quantiles (levels of the checkpoint, H) of one window from a Chronos-2 pipeline, monotone across
-    levels. The one predict path of every Chronos-2 forecast (resident models and the gate's candidate)."""
+    levels. The one predict path of every Chronos-2 forecast (resident models and the gate's candidate).
+    The context is also capped at the checkpoint's own context length (1024 for the mini stand-in)."""
     import torch
 
+    longest = int(getattr(pipeline, "model_context_length", context_steps))
     with torch.inference_mode():
         out = pipeline.predict(
             [chronos_input(window)],
             prediction_length=window.horizon_steps,
-            context_length=min(context_steps, len(window.target)),
+            context_length=min(context_steps, len(window.target), longest),
             batch_size=1 + len(window.past),
         )
     return monotone(out[0][0].float().numpy())

@@ -1,45 +1,53 @@
-"""An UNTRAINED stand-in for Chronos-2, for boxes that cannot reach the pretrained weights.
+"""A STAND-IN for Chronos-2, for boxes that cannot reach the pretrained weights: the mini Chronos-2.
 
-A small Chronos-2 (d_model 64, 3 layers) with random weights from a fixed seed. It exercises the whole
-pipeline (forecast, LoRA fine-tune, backtest, report) but its forecasts say nothing about Chronos-2;
-everything it touches is labelled `stand-in:untrained` (manifest: base_model_is_stand_in = true).
+The mini (forecaster/mini/weights, its MODEL_CARD.md) is a ~1.4 M-parameter Chronos-2 pretrained by this
+project from random weights on synthetic series only (`python -m forecaster.mini.train`). It runs the whole
+pipeline (forecast, LoRA fine-tune, backtest, report) and, unlike a random model, it forecasts and learns
+from a site's data; but its numbers say nothing about Chronos-2. Everything it touches is labelled
+`stand-in:mini` (manifest: base_model_is_stand_in = true; the report tags it [STAND-IN]).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
-from forecaster.modelbuild import save_random_chronos2
-
-STAND_IN_VERSION = "stand-in:untrained"
-MARKER_FILE = "STAND_IN_UNTRAINED"
-STAND_IN_SIZE = {"d_model": 64, "d_kv": 16, "d_ff": 128, "num_layers": 3, "num_heads": 4}
+MINI_WEIGHTS = Path(__file__).resolve().parent / "mini" / "weights"
+WEIGHT_FILES = ("config.json", "model.safetensors")
+STAND_IN_VERSION = "stand-in:mini"
+MARKER_FILE = "STAND_IN"
 
 
 def is_stand_in(directory: Path) -> bool:
-    """True when the directory holds a stand-in built by build_stand_in."""
+    """True when the directory holds a stand-in written by build_stand_in."""
     return (Path(directory) / MARKER_FILE).is_file()
 
 
-def build_stand_in(directory: Path, seed: int = 0) -> Path:
-    """Write the untrained stand-in into `directory` (reused when already there); returns the directory.
+def weights_sha256(directory: Path = MINI_WEIGHTS) -> str:
+    """sha256 of the mini's weights file."""
+    return hashlib.sha256((Path(directory) / "model.safetensors").read_bytes()).hexdigest()
 
-    Deterministic: the same seed gives the same weights. The global torch RNG is left as it was."""
+
+def build_stand_in(directory: Path) -> Path:
+    """Copy the mini Chronos-2 into `directory` (reused when it holds the same weights); returns it."""
     directory = Path(directory)
-    if is_stand_in(directory) and (directory / "config.json").is_file():
+    marker = directory / MARKER_FILE
+    digest = weights_sha256()
+    if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")).get("sha256") == digest:
         return directory
     directory.mkdir(parents=True, exist_ok=True)
-    save_random_chronos2(directory, STAND_IN_SIZE, seed)
-    (directory / MARKER_FILE).write_text(
-        json.dumps({"what": "untrained random-weight Chronos-2 stand-in", "seed": seed}) + "\n", encoding="utf-8"
-    )
+    for name in WEIGHT_FILES:
+        shutil.copyfile(MINI_WEIGHTS / name, directory / name)
+    info = {"what": "mini Chronos-2 stand-in, pretrained on synthetic series only", "sha256": digest}
+    marker.write_text(json.dumps(info) + "\n", encoding="utf-8")
     return directory
 
 
 def stand_in_notice(error: str, directory: Path) -> str:
-    """The ONE line saying the real model is unavailable and an untrained stand-in is used instead."""
+    """The ONE line saying the real model is unavailable and the stand-in is used instead."""
     return (
-        f"base model unavailable, using an UNTRAINED stand-in ({STAND_IN_VERSION}, {directory}): its numbers "
-        f"say nothing about Chronos-2. Cause: {error}"
+        f"base model unavailable, using a STAND-IN ({STAND_IN_VERSION}, {directory}): a 1.4 M-parameter "
+        f"Chronos-2 pretrained on synthetic series only; its numbers say nothing about Chronos-2. Cause: {error}"
     )

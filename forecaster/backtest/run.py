@@ -35,6 +35,7 @@ from forecaster.rolling import actual_after
 from forecaster.run_contract import NO_VARIANT, TARGET_ONLY, VARIANT_ORDER, VARIANTS
 from forecaster.scoring import ISSUE_TAIL_S
 from forecaster.series import SERIES
+from forecaster.standin import STAND_IN_VERSION
 from forecaster.store import ForecastStore
 from forecaster.windows import NS, grid_times, skip_reason
 
@@ -109,7 +110,7 @@ def finetune_adapter(
         ft.fit(models.pipeline, train, validation, plan.task, settings, output_dir=Path(scratch), progress=progress)
         shutil.rmtree(adapter_dir, ignore_errors=True)
         shutil.copytree(Path(scratch) / "finetuned-ckpt", adapter_dir)
-    version = f"ft-{request.run_id}" + ("+stand-in:untrained" if request.stand_in else "")
+    version = f"ft-{request.run_id}" + (f"+{STAND_IN_VERSION}" if request.stand_in else "")
     models.set_adapter(version, adapter_dir)
     return {
         "steps": cfg.num_steps,

@@ -49,7 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-stand-in",
         action="store_true",
-        help="when the base model cannot be loaded, use an UNTRAINED stand-in (labelled as such everywhere)",
+        help="when the base model cannot be loaded, use the mini Chronos-2 STAND-IN (pretrained on synthetic data "
+        "only; labelled as such everywhere)",
     )
 
 
@@ -91,10 +92,11 @@ def load_models(settings: Settings, out: Path, allow_stand_in: bool) -> tuple[Mo
     except BaseModelUnavailable as exc:
         if not allow_stand_in:
             print(
-                f"{exc} (or rerun with --allow-stand-in to test the pipeline with an untrained model)", file=sys.stderr
+                f"{exc} (or rerun with --allow-stand-in to test the pipeline with the mini stand-in model)",
+                file=sys.stderr,
             )
             return None, False
-        directory = build_stand_in(out / ".stand-in-untrained")
+        directory = build_stand_in(out / ".stand-in")
         print(stand_in_notice(str(exc), directory), file=sys.stderr, flush=True)
         return ModelSet(load_pipeline(str(directory), fs.num_threads), STAND_IN_VERSION), True
 

@@ -11,7 +11,7 @@ from forecaster import zoo
 from forecaster.report.stats import Estimate
 from forecaster.run_contract import ALL_COVARIATES, NO_VARIANT, PAST_COVARIATES, TARGET_ONLY
 
-STAND_IN_TAG = "[UNTRAINED STAND-IN]"
+STAND_IN_TAG = "[STAND-IN]"
 VARIANT_NAMES = {
     TARGET_ONLY: "target only",
     PAST_COVARIATES: "+ past covariates",
@@ -32,7 +32,7 @@ def model_order() -> tuple[str, ...]:
 
 def uses_base_weights(model: str) -> bool:
     """True for a registered model that runs on the base weights (it carries the stand-in tag when those were
-    an untrained stand-in)."""
+    a stand-in)."""
     return bool(getattr(_registered(model), "uses_base_weights", False))
 
 

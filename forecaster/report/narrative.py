@@ -249,7 +249,7 @@ def caveats(run: RunData, tables: Tables) -> list[str]:
     notes = []
     if run.stand_in:
         notes.append(
-            f"The base model is an UNTRAINED STAND-IN ({run.manifest.get('base_model', 'unknown')}), used because "
+            f"The base model is a STAND-IN, not Chronos-2 ({run.manifest.get('base_model', 'unknown')}), used because "
             "the real weights were unreachable: every number for 'base' and 'fine-tuned' describes that stand-in, "
             "not Chronos-2."
         )

@@ -45,7 +45,7 @@ class RunData:
 
     @property
     def stand_in(self) -> bool:
-        """True when the base model was an untrained stand-in (the real weights were unreachable)."""
+        """True when the base model was a stand-in (the real weights were unreachable)."""
         return bool(self.manifest.get("base_model_is_stand_in", False))
 
     @cached_property

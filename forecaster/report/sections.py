@@ -66,7 +66,7 @@ def stand_in_banner(run: RunData) -> list[Block]:
         return []
     return [
         Banner(
-            f"The base model of this run is an untrained stand-in ({run.manifest.get('base_model', '?')}), "
+            f"The base model of this run is a stand-in, not Chronos-2 ({run.manifest.get('base_model', '?')}), "
             "used because the real Chronos-2 weights were unreachable. Rows tagged "
             f"{STAND_IN_TAG} describe that stand-in, not Chronos-2."
         )

@@ -11,7 +11,7 @@ A model is a class with four class attributes and one method:
 - `predict(window, levels) -> ndarray (len(levels), H)`: quantiles of the target, non-decreasing across levels.
 
 Optional: `uses_base_weights = True` for a model built on the base Chronos-2 weights (the report tags it
-when those were an untrained stand-in); `fit(data: FitData)`, called by the backtest before any cut-off
+when those were a stand-in); `fit(data: FitData)`, called by the backtest before any cut-off
 with the data strictly before the split (a model that needs training on the site's history).
 The constructor takes one `Resources`.
 

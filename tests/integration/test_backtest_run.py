@@ -15,7 +15,7 @@ import pytest
 from bess_common.influx import InfluxClient
 from deploy.localservices import InfluxServer
 from forecaster.report.runfolder import load_run
-from forecaster.standin import STAND_IN_VERSION, build_stand_in, is_stand_in
+from forecaster.standin import MINI_WEIGHTS, STAND_IN_VERSION, build_stand_in, is_stand_in
 from tests.conftest import fc_synthetic_rows, python_env, run_cli
 
 pytestmark = pytest.mark.integration
@@ -167,13 +167,13 @@ def test_when_the_base_model_is_unavailable_then_one_line_says_so_and_the_stand_
     code, output = backtest(config, tmp_path / "runs", "--allow-stand-in")
     assert code == 0, output
     notices = [line for line in output.splitlines() if line.startswith("base model unavailable")]
-    assert len(notices) == 1 and "UNTRAINED stand-in" in notices[0] and "no-such-model" in notices[0]
+    assert len(notices) == 1 and "STAND-IN" in notices[0] and "no-such-model" in notices[0]
     run_dir = tmp_path / "runs" / "bt-test"
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["base_model_is_stand_in"] is True and manifest["base_model"] == "stand-in:untrained"
+    assert manifest["base_model_is_stand_in"] is True and manifest["base_model"] == STAND_IN_VERSION
     frame = pd.read_csv(run_dir / "forecasts.csv")
     learned = frame[frame["model"].isin(["base", "finetuned"])]
-    assert learned["model_version"].str.contains("stand-in:untrained").all()
+    assert learned["model_version"].str.contains(STAND_IN_VERSION).all()
     assert (learned["fallback"] == 0).all()  # the stand-in really forecast; nothing fell back
     assert load_run(run_dir).stand_in
 
@@ -194,17 +194,16 @@ def test_when_the_model_hub_is_unreachable_then_it_is_said_once_and_nothing_retr
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     said = [line for line in output.splitlines() if "unreachable" in line]
-    assert len(said) == 1 and "UNTRAINED stand-in" in said[0], output
+    assert len(said) == 1 and "STAND-IN" in said[0], output
     assert "Retrying" not in output and "thrown while requesting" not in output
 
 
-def test_when_the_stand_in_is_built_twice_then_its_weights_are_identical_and_marked(tmp_path: Path) -> None:
+def test_when_the_stand_in_is_built_twice_then_it_is_the_committed_mini_and_marked(tmp_path: Path) -> None:
     def digest(path: Path) -> str:
         return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(path.glob("*.safetensors")))).hexdigest()
 
-    a = build_stand_in(tmp_path / "a", seed=0)
-    b = build_stand_in(tmp_path / "b", seed=0)
-    c = build_stand_in(tmp_path / "c", seed=1)
+    a = build_stand_in(tmp_path / "a")
+    b = build_stand_in(tmp_path / "b")
     assert is_stand_in(a) and not is_stand_in(tmp_path)
-    assert digest(a) == digest(b) != digest(c)
-    assert "untrained" in STAND_IN_VERSION
+    assert digest(a) == digest(b) == digest(MINI_WEIGHTS)
+    assert STAND_IN_VERSION == "stand-in:mini"

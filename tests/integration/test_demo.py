@@ -29,3 +29,8 @@ def test_when_the_demo_runs_then_every_stage_finishes_and_the_report_exists(
     manifest = json.loads((tmp_path / "demo" / "runs" / "demo" / "manifest.json").read_text())
     assert manifest["base_model"] == str(tiny_chronos_dir) and manifest["base_model_is_stand_in"] is False
     assert manifest["finetune"]["steps"] == 2 and manifest["cutoffs"]["planned"] == 4
+    table = done.stdout.split("models over every held-back window", 1)[1].split("run folder:", 1)[0]
+    shown = {tuple(line.split()[:2]) for line in table.splitlines()[1:] if line.strip()}
+    expected = {("base", "all_covariates"), ("finetuned", "all_covariates"), ("gbm", "all_covariates"),
+                ("gbm", "target_only"), ("persistence", "none")}  # fmt: skip
+    assert expected <= shown, table
