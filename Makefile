@@ -33,6 +33,7 @@ system-deps:
 	command -v influxd >/dev/null || missing="$$missing influxdb"; \
 	command -v mosquitto >/dev/null && [ -x "$$(command -v mosquitto)" ] || { [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; }; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	/sbin/ldconfig -p 2>/dev/null | grep -q 'libgomp.so.1 ' || missing="$$missing libgomp1"; \
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing OS packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
