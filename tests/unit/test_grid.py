@@ -234,3 +234,27 @@ def test_when_snapshot_taken_then_timestamp_and_tags_are_set() -> None:
     sample = shunt_row(grid, 100.0)
     assert sample.ts_ns == TS
     assert sample.tags == {"site": "garage", "device": "shunt"}
+
+
+def test_when_two_instances_of_a_device_report_then_each_has_its_row_and_goes_alone() -> None:
+    grid = Grid("shop", TTL)
+    grid.apply(
+        [
+            Observation("solarcharger", "/Yield/Power", 300.0, "mqtt", 100.0, 279),
+            Observation("solarcharger", "/Yield/Power", 200.0, "mqtt", 100.0, 280),
+            Observation("vebus", "/Ac/Out/L1/P", 1500.0, "mqtt", 100.0, 276),
+            Observation("grid", "/Ac/L1/Power", 900.0, "mqtt", 100.0, 30),
+        ]
+    )
+    rows = grid.snapshot(TS, 101.0)
+    mppt1, mppt2 = row(rows, "solarcharger", instance="279"), row(rows, "solarcharger", instance="280")
+    assert mppt1 is not None and mppt1.fields["pv_w"] == 300.0 and mppt1.tags == {"site": "shop", "instance": "279"}
+    assert mppt2 is not None and mppt2.fields["pv_w"] == 200.0
+    inverter = row(rows, "inverter")
+    assert inverter is not None and inverter.tags == {"site": "shop", "device": "vebus", "instance": "276"}
+    meter = row(rows, "meter")
+    assert meter is not None and meter.tags == {"site": "shop", "device": "grid", "instance": "30"}
+    grid.apply([DeviceGone("solarcharger", "mqtt", 101.5, 280)])  # one charger leaves: the other stays
+    rows = grid.snapshot(TS + 10**9, 102.0)
+    assert row(rows, "solarcharger", instance="279").fields["pv_w"] == 300.0  # type: ignore[union-attr]
+    assert "pv_w" not in row(rows, "solarcharger", instance="280").fields  # type: ignore[union-attr]
