@@ -38,7 +38,6 @@ LONG_TAIL_DENY: tuple[str, ...] = (
     # 30 days x ~15 values per tracker, republished whole (venus-influx-loader leaves it out as well)
     "solarcharger/*/History/Daily/*",
     "logger/*",  # the VRM logger's own bookkeeping (upload backlog, last contact)
-    "platform/*",  # the GX's own housekeeping (notifications, firmware update progress, device model)
     "*/Mgmt/*",  # process name and version, connection: constants of the D-Bus service itself
 )
 
