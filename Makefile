@@ -15,9 +15,10 @@ CPU_TORCH_CHECK := import sys, torch; sys.exit(torch.version.cuda and f"torch {t
 # OS packages: InfluxDB 1.x and Mosquitto for the demo and the tests, Chromium for the report test.
 OS_PACKAGES := influxdb mosquitto
 TEST_OS_PACKAGES := chromium systemd
-# Two workers: the integration tests mostly wait on real time (outages, stalls, TTLs), so two files at
-# once halve the wall time on 2 cores; a file always stays on one worker (its servers and timing).
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# Three workers: the integration tests mostly wait on real time (outages, stalls, TTLs; the CPU is idle
+# about half the time with two), so three files at once cut the wall time on 2 cores; a file always stays
+# on one worker (its servers and timing). The slowest tests are listed at the end of every run.
+PYTEST_ARGS ?= -n 3 --dist loadfile --durations=15
 # What ruff checks (mypy's packages are in pyproject.toml).
 LINT_PATHS := bess_common collector forecaster tests bench deploy
 
