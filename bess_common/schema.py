@@ -19,6 +19,10 @@ HEALTH = "collector_health"  # tags: site, host
 # of value (float), text (str) or invalid (true: the GX published null).
 GX_TOPIC = "gx_topic"
 FORECAST = "forecast"
+# A PV power forecast as issued: one point per (issue, period) stamped with the ISSUE time; tags site, provider,
+# step (index within the issue); fields target_ns (start of the period, UTC ns), period_s, power_w (mean over
+# the period). The forecast known at t = the points of the largest issue time <= t (docs/schema.md).
+PV_FORECAST = "pv_forecast"
 FORECAST_SCORE = "forecast_score"
 # An outage a recording reports (Home Assistant `unknown` / `unavailable`), written by the importer; tags:
 # site, target (measurement.field of the series it concerns) and that series' tags; fields: state (str),

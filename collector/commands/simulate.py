@@ -3,13 +3,14 @@
 Live:     bess-collector simulate --modbus-port P --mqtt-host H --mqtt-port Q --seed N [--portal-id ID]
           [--firmware v1.0.42|v1.0.77|v1.0.94|v1.0.101]  (the Modbus register list of that release)
 Backfill: bess-collector simulate --backfill --start ISO --end ISO [--step-s 1] --influx-url URL
-          --database DB [--site S] --seed N
+          --database DB [--site S] --seed N [--pv-forecast-every-s 3600] [--pv-forecast-horizon-h 48]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import heapq
 import signal
 import threading
 import time
@@ -25,6 +26,7 @@ from collector.simulator.bms import BMS_PROFILES, DEFAULT_BMS
 from collector.simulator.gx import GxSimulator
 from collector.simulator.history import history_samples
 from collector.simulator.physics import BessPhysics
+from collector.simulator.pvforecast import pv_forecast_samples
 from collector.simulator.truth import DEFAULT_PORTAL_ID
 
 HELP = "Run a simulated Cerbo GX (Modbus-TCP + MQTT) or backfill simulated history into InfluxDB"
@@ -67,6 +69,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     back.add_argument("--influx-url", default="http://127.0.0.1:8086")
     back.add_argument("--database", default="bess")
     back.add_argument("--site", default="shop", help="value of the site tag")
+    back.add_argument(
+        "--pv-forecast-every-s",
+        type=int,
+        default=3600,
+        help="also write a pv_forecast issue of the simulated PV every N s (0 = none)",
+    )
+    back.add_argument("--pv-forecast-horizon-h", type=int, default=48, help="hours each pv_forecast issue covers")
 
 
 def parse_utc(text: str) -> dt.datetime:
@@ -137,21 +146,28 @@ def _backfill(args: argparse.Namespace, log: Any) -> int:
         start, end = parse_utc(args.start), parse_utc(args.end)
         if end <= start:
             raise ValueError("--end must be after --start")
+        if args.pv_forecast_every_s != 0 and (args.pv_forecast_every_s < 60 or args.pv_forecast_horizon_h < 1):
+            raise ValueError("--pv-forecast-every-s must be 0 or >= 60, --pv-forecast-horizon-h >= 1")
         settings = InfluxSettings(url=args.influx_url, database=args.database)
     except ValueError as exc:
         log.error("bad_arguments", problem=str(exc).splitlines()[0])
         return 2
     start_ns, end_ns = int(start.timestamp()) * 10**9, int(end.timestamp()) * 10**9
     client = InfluxClient(settings)
+    physics = BessPhysics(args.seed, args.cells)
     samples = history_samples(
-        BessPhysics(args.seed, args.cells),
-        start_ns,
-        end_ns,
-        args.step_s,
-        site=args.site,
-        portal_id=args.portal_id,
-        bms=args.bms,
+        physics, start_ns, end_ns, args.step_s, site=args.site, portal_id=args.portal_id, bms=args.bms
     )
+    if args.pv_forecast_every_s:
+        issues = pv_forecast_samples(
+            physics,
+            start_ns,
+            end_ns,
+            args.pv_forecast_every_s,
+            horizon_s=3600 * args.pv_forecast_horizon_h,
+            site=args.site,
+        )
+        samples = heapq.merge(samples, issues, key=lambda s: s.ts_ns)  # both in time order: progress stays true
 
     def report(p: BackfillStatus) -> None:
         log.info(

@@ -134,6 +134,10 @@ class BessPhysics:
             plan[start : start + 120] = PARK  # parked block in the day
         return plan
 
+    def pv_w(self, day: int) -> np.ndarray:
+        """The site's PV power of UTC day `day` at 1 s: clear sky x that day's clouds (what the pack sees)."""
+        return np.asarray(profiles.clear_sky_w(day) * profiles.cloud_factor(_rng(self.seed, day, 5)))
+
     def values_at(self, t_s: int, portal_id: str | None = None) -> dict[tuple[str, str], object]:
         """The GX's D-Bus state at UTC second t_s (see collector.simulator.truth.Truth.values_at)."""
         from collector.simulator.truth import DEFAULT_PORTAL_ID, Truth
@@ -193,7 +197,7 @@ class BessPhysics:
 
     def _simulate_pack(self, day: int) -> PackDay:
         load = profiles.shop_load_w(day, _rng(self.seed, day, 4))
-        pv = profiles.clear_sky_w(day) * profiles.cloud_factor(_rng(self.seed, day, 5))
+        pv = self.pv_w(day)
         noise = _rng(self.seed, day, 6)
         dc_sys = DC_SYSTEM_W + noise.normal(0.0, 2.0, DAY_S)
         jitter = noise.normal(0.0, 0.12, DAY_S).clip(-0.4, 0.4)

@@ -13,6 +13,7 @@ from pymodbus.client import ModbusTcpClient
 from bess_common.influx import InfluxClient
 from collector.simulator.history import history_samples
 from collector.simulator.physics import BessPhysics
+from collector.simulator.pvforecast import SimPvForecast
 from deploy.localservices import InfluxServer, MosquittoServer, logged_port
 from tests.conftest import REPO_ROOT, python_env, run_cli
 
@@ -64,10 +65,34 @@ def test_when_backfilling_then_rows_land_and_a_rerun_overwrites(
     row = influx.query(f"SELECT voltage_v, soc_pct FROM battery WHERE device='shunt' AND time = {expected.ts_ns}")
     assert row[0].rows()[0]["voltage_v"] == expected.fields["voltage_v"]
     assert row[0].rows()[0]["soc_pct"] == expected.fields["soc_pct"]
+    _assert_pv_forecast_issues(influx)
     again = _backfill(influx_server.url)
     assert again.returncode == 0
     counts = influx.query("SELECT count(voltage_v) FROM battery GROUP BY device")
     assert {s.tags["device"]: s.rows()[0]["count"] for s in counts} == {"bms": 120, "shunt": 120}
+    assert influx.query("SELECT count(power_w) FROM pv_forecast")[0].rows()[0]["count"] == 2 * 48
+
+
+def _assert_pv_forecast_issues(influx: InfluxClient) -> None:
+    """Hourly issues at 10:00 and 11:00, 48 h each; the one known at 11:30 is the 11:00 issue, near the PV."""
+    issues = influx.query("SELECT count(power_w) FROM pv_forecast WHERE provider = 'simulator' GROUP BY time(1h)")
+    counts = {r["time"]: r["count"] for r in issues[0].rows() if r["count"]}
+    assert counts == {START_NS: 48, START_NS + 3600 * 10**9: 48}
+    cut_ns = START_NS + 90 * 60 * 10**9
+    latest = influx.query(f"SELECT last(power_w) FROM pv_forecast WHERE provider = 'simulator' AND time <= {cut_ns}")
+    issued_ns = latest[0].rows()[0]["time"]
+    assert issued_ns == START_NS + 3600 * 10**9  # the forecast as issued before 11:30
+    rows = influx.query(f"SELECT * FROM pv_forecast WHERE provider = 'simulator' AND time = {issued_ns}")[0].rows()
+    expected = SimPvForecast(BessPhysics(4)).issue(issued_ns)
+    landed = sorted(rows, key=lambda r: int(r["step"]))
+    assert [(r["target_ns"], r["period_s"], r["power_w"]) for r in landed] == [
+        (p.target_ns, p.period_s, p.power_w) for p in expected.periods
+    ]
+    pv = influx.query(f"SELECT mean(pv_w) FROM system WHERE time >= {issued_ns} AND time < {END_NS}")
+    actual_w = pv[0].rows()[0]["mean"]
+    assert actual_w > 500.0
+    assert abs(landed[0]["power_w"] - actual_w) < 0.25 * actual_w  # the next hour's forecast, honest but close
+    assert landed[0]["power_w"] != actual_w
 
 
 def test_when_running_live_then_it_serves_that_firmware_and_exits_0_on_sigterm(
