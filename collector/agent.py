@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from bess_common.influx import InfluxClient
 from bess_common.lineproto import to_lines
 from bess_common.logs import RepeatCounter, get_logger
+from bess_common.sample import Sample
 from collector.buffer import DiskBuffer
 from collector.config import Settings
 from collector.deadletters import DeadLetters
 from collector.grid import Grid
 from collector.health import Health, HealthSnapshot
 from collector.longtail import LongTail
-from collector.observation import Event, Observation, Source, TopicValue
+from collector.observation import Event, Observation, Rows, Source, TopicValue
 from collector.sink import Writer
 from collector.stillness import Stillness
 
@@ -42,6 +43,10 @@ def build_sources(settings: Settings) -> list[Source]:
         from collector.sources.modbus import ModbusSource
 
         sources.append(ModbusSource(settings.gx, settings.collector))
+    if settings.collector.pv_forecast.enabled:
+        from collector.pvforecast.provider import PvForecastSource
+
+        sources.append(PvForecastSource(settings.collector.pv_forecast, settings.site, settings.collector.buffer_dir))
     return sources
 
 
@@ -101,6 +106,7 @@ class Agent:
         self._tick = _TickState()
         self._polled: dict[str, int] = {}
         self._polled_lock = threading.Lock()
+        self._rows: list[Sample] = []  # complete rows from sources (Rows), buffered with the next second
         self._ticker_stop = threading.Event()
         self._writer_stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -112,14 +118,19 @@ class Agent:
     def _sink(self, events: list[Event]) -> None:
         """What the sources call: count observations per source, then hand them to the grid."""
         counts: dict[str, int] = {}
+        rows: list[Sample] = []
         for event in events:
             if isinstance(event, Observation):
                 counts[event.source] = counts.get(event.source, 0) + 1
             elif isinstance(event, TopicValue):
                 self.long_tail.offer(event)
+            elif isinstance(event, Rows):
+                rows.extend(event.samples)
+                counts[event.source] = counts.get(event.source, 0) + len(event.samples)
         with self._polled_lock:
             for source, n in counts.items():
                 self._polled[source] = self._polled.get(source, 0) + n
+            self._rows.extend(rows)
         self.stillness.observe(events)
         self.grid.apply(events)
 
@@ -166,9 +177,13 @@ class Agent:
                 state.missed += missed
                 self._repeats.hit("tick_late", "tick_late", missed_seconds=missed)
         state.last_ts_ns = ts_ns  # whatever happens below, this second is not emitted twice
+        with self._polled_lock:
+            rows, self._rows = self._rows, []
         try:
-            self.buffer.append(to_lines([*self.grid.snapshot(ts_ns, mono), *self.long_tail.drain()]))
+            self.buffer.append(to_lines([*self.grid.snapshot(ts_ns, mono), *self.long_tail.drain(), *rows]))
         except Exception as exc:  # e.g. disk I/O error: count, log once per kind, keep ticking
+            with self._polled_lock:
+                self._rows[:0] = rows  # kept for the next second: a forecast issue is not lost to one bad tick
             state.errors += 1
             self._repeats.hit(type(exc).__name__, "tick_not_buffered", error=repr(exc))
             return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bess_common.config import ForeignSection, Section, SharedSettings, load_file
 
@@ -61,6 +61,51 @@ class LongTailSettings(Section):
     max_topics: int = Field(20000, ge=1, description="Distinct topics tracked; new ones beyond are dropped, counted")
 
 
+class PvForecastSettings(Section):
+    """Optional PV power forecast from Forecast.Solar, stored as issued in `pv_forecast` (docs/pv-forecast.md)."""
+
+    enabled: bool = Field(False, description="Fetch the forecast (off by default: it calls a public service)")
+    url: str = Field(
+        "https://api.forecast.solar",
+        description="Base URL of a Forecast.Solar estimate API (the simulator serves one: docs/simulator.md)",
+    )
+    latitude: float | None = Field(None, ge=-90, le=90, description="Site latitude, degrees north (required)")
+    longitude: float | None = Field(None, ge=-180, le=180, description="Site longitude, degrees east (required)")
+    tilt_deg: float = Field(30.0, ge=0, le=90, description="Panel tilt: 0 horizontal .. 90 vertical")
+    azimuth_deg: float = Field(
+        0.0, ge=-180, le=180, description="Panel azimuth: 0 south, -90 east, 90 west, +-180 north"
+    )
+    kwp: float | None = Field(None, gt=0, le=100000, description="Installed module power, kWp (required)")
+    interval_s: float = Field(
+        3600.0, ge=900, description="Fetch period (the forecast changes at most every 15 min; 12 calls/h per IP)"
+    )
+    jitter_s: float = Field(300.0, ge=0, description="Random extra delay before each fetch (spreads the load)")
+    timeout_s: float = Field(20.0, gt=0, le=60, description="HTTP timeout of one request")
+    retry_initial_s: float = Field(30.0, gt=0, description="First retry delay after a failed fetch (doubles)")
+    retry_max_s: float = Field(900.0, gt=0, description="Longest retry delay (a 429's retry time wins if later)")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_site(self) -> PvForecastSettings:
+        if not self.enabled:
+            return self
+        missing = [k for k in ("latitude", "longitude", "kwp") if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"enabled needs {', '.join(missing)} (the site's coordinates and kWp)")
+        if self.latitude == 0 and self.longitude == 0:
+            raise ValueError("latitude = longitude = 0 is the sea off Africa: set the site's coordinates")
+        return self
+
+
 class CollectorSettings(Section):
     """The collector daemon: grid, staleness, MQTT keepalive, buffer and flushing."""
 
@@ -88,6 +133,7 @@ class CollectorSettings(Section):
     metrics_port: int = Field(9108, ge=0, le=65535, description="0 disables the endpoint")
     health_interval_s: float = Field(10.0, gt=0, description="collector_health write period")
     long_tail: LongTailSettings = Field(default_factory=LongTailSettings)
+    pv_forecast: PvForecastSettings = Field(default_factory=PvForecastSettings)
 
 
 class Settings(SharedSettings):

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, Protocol
 
+from bess_common.sample import Sample
+
 Role = Literal["system", "settings", "shunt", "bms", "vebus", "solarcharger", "grid", "acload", "pvinverter"]
 # Roles with any number of instances, found on the GX (the service name is the role): rows carry `instance`.
 MULTI_ROLES: tuple[Role, ...] = ("vebus", "solarcharger", "grid", "acload", "pvinverter")
@@ -72,7 +74,16 @@ class TopicValue:
     wall_ns: int  # arrival, UTC ns: the point's timestamp
 
 
-Event = Observation | DeviceGone | Confirm | TopicValue
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """Complete rows a source built itself, not GX values (a PV forecast issue): buffered as they are, with the
+    next grid second's rows."""
+
+    source: str
+    samples: tuple[Sample, ...]
+
+
+Event = Observation | DeviceGone | Confirm | TopicValue | Rows
 ObservationSink = Callable[[list[Event]], None]
 
 SourceState = Literal["starting", "connected", "stalled", "disconnected", "absent"]
