@@ -18,6 +18,10 @@ HEALTH = "collector_health"  # tags: site, host
 # The long tail: every GX topic the tables do not map, on change; tags site, service, instance, path; one field
 # of value (float), text (str) or invalid (true: the GX published null).
 GX_TOPIC = "gx_topic"
+# The plan the GX executes (collector/gx/plan.csv), one SNAPSHOT per change: every point of a snapshot has the
+# same timestamp; tags site, kind (dess | ess_charge | settings), slot ("0", "1", ...; "all" for settings).
+# The plan known at t = the points at the largest snapshot timestamp <= t (docs/schema.md, "gx_plan").
+GX_PLAN = "gx_plan"
 FORECAST = "forecast"
 # A PV power forecast as issued: one point per (issue, period) stamped with the ISSUE time; tags site, provider,
 # step (index within the issue); fields target_ns (start of the period, UTC ns), period_s, power_w (mean over

@@ -24,6 +24,7 @@ from collector.grid import Grid
 from collector.health import Health, HealthSnapshot
 from collector.longtail import LongTail
 from collector.observation import Event, Observation, Rows, Source, TopicValue
+from collector.plan import PlanTracker
 from collector.sink import Writer
 from collector.stillness import Stillness
 
@@ -86,6 +87,7 @@ class Agent:
         self.grid = Grid(settings.site, grid_ttls(settings))
         self.stillness = Stillness(c.suspect_after_s)
         self.long_tail = LongTail(c.long_tail, settings.site)
+        self.plan = PlanTracker(settings.site, c.plan_settle_s)
         self._suspects: set[str] = set()
         self.buffer = DiskBuffer(c.buffer_dir, int(c.buffer_max_mb * 1024 * 1024), c.buffer_sync)
         self.dead_letters = DeadLetters(c.buffer_dir)
@@ -132,6 +134,7 @@ class Agent:
                 self._polled[source] = self._polled.get(source, 0) + n
             self._rows.extend(rows)
         self.stillness.observe(events)
+        self.plan.observe(events)
         self.grid.apply(events)
 
     def _health_row(self, ts_ns: int) -> None:
@@ -180,10 +183,12 @@ class Agent:
         with self._polled_lock:
             rows, self._rows = self._rows, []
         try:
-            self.buffer.append(to_lines([*self.grid.snapshot(ts_ns, mono), *self.long_tail.drain(), *rows]))
+            plan = self.plan.drain(ts_ns, mono)
+            self.buffer.append(to_lines([*self.grid.snapshot(ts_ns, mono), *self.long_tail.drain(), *rows, *plan]))
         except Exception as exc:  # e.g. disk I/O error: count, log once per kind, keep ticking
             with self._polled_lock:
                 self._rows[:0] = rows  # kept for the next second: a forecast issue is not lost to one bad tick
+            self.plan.retry()  # a snapshot lost here is written at the next tick that buffers
             state.errors += 1
             self._repeats.hit(type(exc).__name__, "tick_not_buffered", error=repr(exc))
             return False

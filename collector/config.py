@@ -129,6 +129,13 @@ class CollectorSettings(Section):
         description="A device none of whose fast-moving values (gx/moving.csv) changed for this long is "
         "reported suspect (a hung GX service); 0 = off",
     )
+    plan_settle_s: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="A gx_plan snapshot is written once the GX's plan (gx/plan.csv) has been still this long "
+        "after a change (one snapshot per burst of slot writes)",
+    )
     metrics_host: str = Field("127.0.0.1", description="Prometheus /metrics bind address")
     metrics_port: int = Field(9108, ge=0, le=65535, description="0 disables the endpoint")
     health_interval_s: float = Field(10.0, gt=0, description="collector_health write period")

@@ -4,6 +4,7 @@ Live:     bess-collector simulate --modbus-port P --mqtt-host H --mqtt-port Q --
           [--firmware v1.0.42|v1.0.77|v1.0.94|v1.0.101]  (the Modbus register list of that release)
 Backfill: bess-collector simulate --backfill --start ISO --end ISO [--step-s 1] --influx-url URL
           --database DB [--site S] --seed N [--pv-forecast-every-s 3600] [--pv-forecast-horizon-h 48]
+          (the 1 Hz rows at --step-s, the gx_plan snapshots and the pv_forecast issues)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collector.gx.firmware import releases
 from collector.simulator.backfill import BackfillStatus, write_batches
 from collector.simulator.bms import BMS_PROFILES, DEFAULT_BMS
 from collector.simulator.gx import GxSimulator
-from collector.simulator.history import history_samples
+from collector.simulator.history import history_samples, plan_samples
 from collector.simulator.physics import BessPhysics
 from collector.simulator.pvforecast import pv_forecast_samples
 from collector.simulator.truth import DEFAULT_PORTAL_ID
@@ -168,6 +169,7 @@ def _backfill(args: argparse.Namespace, log: Any) -> int:
             site=args.site,
         )
         samples = heapq.merge(samples, issues, key=lambda s: s.ts_ns)  # both in time order: progress stays true
+    samples = heapq.merge(samples, plan_samples(physics, start_ns, end_ns, site=args.site), key=lambda s: s.ts_ns)
 
     def report(p: BackfillStatus) -> None:
         log.info(

@@ -80,6 +80,30 @@ class FieldSpec:
         return int(found.group("b") or 0), int(found.group("n") or 0)
 
 
+PlanKind = Literal["dess", "ess_charge", "settings"]
+PLAN_KINDS: tuple[PlanKind, ...] = ("dess", "ess_charge", "settings")
+PlanType = Literal["int", "float", "str"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSpec:
+    """One value of the GX's plan (plan.csv): which settings path feeds which gx_plan point and field."""
+
+    role: str
+    path: str  # '{n}' = the slot number (kinds dess and ess_charge)
+    kind: PlanKind
+    field: str
+    type: PlanType
+    when_positive: bool  # this value replaces the other row of the same field when it is > 0
+
+    def slot(self, path: str) -> str | None:
+        """The slot tag ("0", "1", ...; "all" for kind settings) if `path` matches, else None."""
+        if "{n}" not in self.path:
+            return "all" if path == self.path else None
+        found = _pattern(self.path).match(path)
+        return None if found is None else str(int(found.group("n")))
+
+
 @dataclass(frozen=True, slots=True)
 class MovingPath:
     """One fast-moving value of a role (moving.csv): it changes whenever the device's service is updating."""
@@ -200,6 +224,43 @@ def field_for(role: str, path: str) -> tuple[FieldSpec, int, int] | None:
             if found is not None:
                 return spec, found[0], found[1]
     return None
+
+
+@cache
+def plan_specs() -> tuple[PlanSpec, ...]:
+    """The plan map (plan.csv); raises ValueError on an unknown role, kind or type."""
+    out = []
+    for row in _rows("plan.csv"):
+        rule = (row.get("rule") or "").strip()
+        kind, kind_type = row["kind"], row["type"]
+        spec = PlanSpec(row["role"], row["path"], kind, row["field"], kind_type, rule == "when_positive")  # type: ignore[arg-type]
+        if spec.role not in ROLE_SERVICE:
+            raise ValueError(f"plan.csv: unknown role {spec.role!r}")
+        if spec.kind not in PLAN_KINDS:
+            raise ValueError(f"plan.csv: unknown kind {spec.kind!r}")
+        if spec.type not in ("int", "float", "str"):
+            raise ValueError(f"plan.csv: unknown type {spec.type!r}")
+        if rule not in ("", "when_positive"):
+            raise ValueError(f"plan.csv: unknown rule {rule!r}")
+        if ("{n}" in spec.path) == (spec.kind == "settings"):
+            raise ValueError(f"plan.csv: {spec.path}: slots ({{n}}) are for kinds dess and ess_charge only")
+        out.append(spec)
+    return tuple(out)
+
+
+def plan_field_for(role: str, path: str) -> tuple[PlanSpec, str] | None:
+    """The plan spec storing (role, path) with its slot tag, or None if it is not part of the plan."""
+    for spec in plan_specs():
+        if spec.role == role:
+            slot = spec.slot(path)
+            if slot is not None:
+                return spec, slot
+    return None
+
+
+def stored(role: str, path: str) -> bool:
+    """Whether a table stores (role, path): a 1 Hz field (fields.csv) or part of the plan (plan.csv)."""
+    return field_for(role, path) is not None or plan_field_for(role, path) is not None
 
 
 @cache

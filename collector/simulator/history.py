@@ -1,4 +1,5 @@
-"""Simulated history in exactly the rows the collector's 1 Hz grid writes (for backfills and tests).
+"""Simulated history in exactly the rows the collector writes (for backfills and tests): the 1 Hz grid's rows
+(`history_samples`) and the plan's snapshots (`plan_samples`).
 
 Rows per second, in the grid's order: battery (device=bms), battery (device=shunt), cell 1..N
 (device=bms), system. Field names and kinds come from collector/gx/fields.csv; system rows pass through
@@ -17,10 +18,12 @@ import numpy as np
 from bess_common.sample import FieldValue, Sample
 from bess_common.schema import AGE_FIELD, DEVICE_TAG, STALE_FIELD, SYSTEM, derive_system_totals
 from collector.gx.tables import FieldSpec, field_for
+from collector.plan import snapshot_samples
 from collector.simulator.bms import DEFAULT_BMS
 from collector.simulator.physics import BessPhysics
 from collector.simulator.profiles import DAY_S
-from collector.simulator.truth import DEFAULT_PORTAL_ID, DEVICES, Column, Key, Truth
+from collector.simulator.schedule import ISSUE_S
+from collector.simulator.truth import DEFAULT_PORTAL_ID, DEVICES, Column, Key, Truth, settings_at
 
 NS = 1_000_000_000
 CHUNK_ROWS = 900  # instants generated at once (x ~19 rows each)
@@ -137,3 +140,23 @@ def history_samples(
                         for rows in per_plan:
                             yield rows[n]
         day += 1
+
+
+def plan_samples(physics: BessPhysics, start_ns: int, end_ns: int, *, site: str = "shop") -> Iterator[Sample]:
+    """The gx_plan snapshots a collector running over [start_ns, end_ns) writes: one at the first whole second
+    (the collector starting), then one at each new plan (issued daily at ISSUE_S) that changes anything."""
+    first_s, end_s = -(-start_ns // NS), -(-end_ns // NS)
+    if first_s >= end_s:
+        return
+    moments = [first_s]
+    day = first_s // DAY_S
+    while day * DAY_S + ISSUE_S < end_s:
+        if day * DAY_S + ISSUE_S > first_s:
+            moments.append(day * DAY_S + ISSUE_S)
+        day += 1
+    last = None
+    for t_s in moments:
+        values = settings_at(physics.schedule, t_s)
+        if values != last:
+            yield from snapshot_samples(values, t_s * NS, site)
+        last = values

@@ -21,11 +21,12 @@ import numpy as np
 
 from collector.simulator import profiles
 from collector.simulator.profiles import DAY_S, MINUTES
+from collector.simulator.schedule import Schedule
 
 CAPACITY_AH = 280.0
 SOC_MIN = 0.20  # ESS minimum SoC (BatteryLife MinimumSocLimit)
 SOC_MAX = 0.999
-FORCE_SOC_MAX = 0.90
+FORCE_SOC_MAX = 0.90  # the target of a forced charge when the window gives none
 MAX_CHARGE_A = 140.0
 MAX_DISCHARGE_A = 150.0
 FORCE_CHARGE_A = 45.0
@@ -65,6 +66,7 @@ class DayArrays:
     load_w: np.ndarray
     dc_system_w: np.ndarray
     start_s: int = 0
+    schedule: Schedule | None = None  # the plan the controller ran (published by the GX's settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,7 @@ class BessPhysics:
         self._cache_days = cache_days
         self._lock = threading.Lock()
         self._truths: dict[str, Any] = {}
+        self.schedule = Schedule(seed, self.quiet_day)
         rng = _rng(seed, 0xCE11)
         offsets = np.abs(rng.normal(0.0, 1.0, cells))
         self.params = PackParams(
@@ -118,7 +121,7 @@ class BessPhysics:
         return bool(_rng(self.seed, day, 2).uniform() < 0.3)
 
     def plan(self, day: int) -> np.ndarray:
-        """The regime of each minute of the day."""
+        """The regime of each minute of the day; FORCE exactly in the windows the schedule runs that day."""
         plan = np.full(MINUTES, PARK, dtype=np.int8)
         plan[BRIDGE_START_MIN:BRIDGE_END_MIN] = BRIDGE
         if self.quiet_day(day):
@@ -126,17 +129,32 @@ class BessPhysics:
         rng = _rng(self.seed, day, 3)
         if rng.uniform() < 0.5:
             plan[0 : 6 * 60] = SELF  # the battery carries the night load
-        if rng.uniform() < 0.2:
-            plan[2 * 60 : 4 * 60] = FORCE  # occasional forced grid charge
+        rng.uniform()  # a draw kept so the others stay put: forced charges come from the schedule now
         plan[6 * 60 : BRIDGE_START_MIN] = SELF
         if rng.uniform() < 0.35:
             start = int(rng.integers(10 * 60, 15 * 60))
             plan[start : start + 120] = PARK  # parked block in the day
+        for lo, hi, _ in self.force_minutes(day):
+            plan[lo:hi] = FORCE
         return plan
 
     def pv_w(self, day: int) -> np.ndarray:
         """The site's PV power of UTC day `day` at 1 s: clear sky x that day's clouds (what the pack sees)."""
         return np.asarray(profiles.clear_sky_w(day) * profiles.cloud_factor(_rng(self.seed, day, 5)))
+
+    def force_minutes(self, day: int) -> list[tuple[int, int, float]]:
+        """(first minute, end minute, target SoC 0..1) of each forced-charge window run during `day`."""
+        base = day * DAY_S
+        return [
+            ((w.start_s - base) // 60, (w.end_s - base) // 60, w.soc_pct / 100.0) for w in self.schedule.executed(day)
+        ]
+
+    def force_top(self, day: int) -> np.ndarray:
+        """The SoC each minute's forced charge stops at (its window's target; FORCE_SOC_MAX elsewhere)."""
+        top = np.full(MINUTES, FORCE_SOC_MAX)
+        for lo, hi, soc in self.force_minutes(day):
+            top[lo:hi] = soc
+        return top
 
     def values_at(self, t_s: int, portal_id: str | None = None) -> dict[tuple[str, str], object]:
         """The GX's D-Bus state at UTC second t_s (see collector.simulator.truth.Truth.values_at)."""
@@ -192,7 +210,7 @@ class BessPhysics:
         pack_v = sum_cells(cell_v) + current * R_EXTERNAL_OHM
         return DayArrays(
             day, pack.regime[sl], current, soc, cell_v, cell_t, pack_v, pack.ambient_c[sl], pack.pv_w[sl],
-            pack.load_w[sl], pack.dc_system_w[sl], lo_s,
+            pack.load_w[sl], pack.dc_system_w[sl], lo_s, self.schedule,
         )  # fmt: skip
 
     def _simulate_pack(self, day: int) -> PackDay:
@@ -202,7 +220,14 @@ class BessPhysics:
         dc_sys = DC_SYSTEM_W + noise.normal(0.0, 2.0, DAY_S)
         jitter = noise.normal(0.0, 0.12, DAY_S).clip(-0.4, 0.4)
         minute_plan = self.plan(day)
-        current = self._control(minute_plan, pv - load - dc_sys, jitter, self.start_soc(day), self.start_soc(day + 1))
+        current = self._control(
+            minute_plan,
+            pv - load - dc_sys,
+            jitter,
+            self.start_soc(day),
+            self.start_soc(day + 1),
+            force_top=self.force_top(day),
+        )
         soc = np.clip(self.start_soc(day) + np.cumsum(current) / 3600.0 / CAPACITY_AH, 0.0, 1.0)
         ambient = profiles.ambient_c(day)
         heat_a2, amb_min = _minute_heat(current, ambient)
@@ -212,7 +237,14 @@ class BessPhysics:
         )
 
     def _control(
-        self, plan: np.ndarray, surplus_w: np.ndarray, jitter: np.ndarray, soc0: float, soc_next: float
+        self,
+        plan: np.ndarray,
+        surplus_w: np.ndarray,
+        jitter: np.ndarray,
+        soc0: float,
+        soc_next: float,
+        *,
+        force_top: np.ndarray,
     ) -> np.ndarray:
         """The ESS controller, one minute at a time (SoC limits need the running state)."""
         current = np.empty(DAY_S)
@@ -225,7 +257,7 @@ class BessPhysics:
                 remaining_s = 60.0 * int(np.count_nonzero(plan[m:] == BRIDGE))
                 bridge_a = (soc_next - soc) * CAPACITY_AH * 3600.0 / remaining_s
             i = self._minute_current(code, surplus_w[sl], soc, bridge_a, self.cells)
-            i = self._limit_soc(code, i, soc) + jitter[sl]
+            i = self._limit_soc(code, i, soc, float(force_top[m])) + jitter[sl]
             current[sl] = i
             soc += float(i.sum()) / 3600.0 / CAPACITY_AH
         return current
@@ -243,10 +275,10 @@ class BessPhysics:
         return np.zeros(60)
 
     @staticmethod
-    def _limit_soc(code: int, i: np.ndarray, soc: float) -> np.ndarray:
+    def _limit_soc(code: int, i: np.ndarray, soc: float, force_top: float) -> np.ndarray:
         if code not in (SELF, FORCE):
             return i
-        top = FORCE_SOC_MAX if code == FORCE else SOC_MAX
+        top = force_top if code == FORCE else SOC_MAX
         dsoc = float(i.sum()) / 3600.0 / CAPACITY_AH
         if dsoc > 0 and soc + dsoc > top:
             return np.asarray(i * max(0.0, top - soc) / dsoc)

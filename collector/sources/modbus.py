@@ -48,7 +48,7 @@ class RolePlan:
     role: Role
     unit: int
     registers: tuple[tables.Register, ...]
-    paths: frozenset[str]  # stored (fields.csv) and readable over Modbus
+    paths: frozenset[str]  # stored (fields.csv, plan.csv) and readable over Modbus
     blocks: tuple[Block, ...]  # the plan when the unit serves everything (current firmware)
     in_block: bool = False  # MQTT gives the same values: read=in_block registers only inside a block
 
@@ -68,7 +68,7 @@ def plan_roles(gx: GxSettings) -> list[RolePlan]:
     for role, unit in units.items():
         service = tables.ROLE_SERVICE[role]
         by_path = tables.register_by_path(service)
-        paths = frozenset(s.path for s in tables.fields() if s.role == role and s.path in by_path)
+        paths = frozenset(path for path in by_path if tables.stored(role, path))  # fields.csv and plan.csv
         if not paths:
             continue
         registers = tables.registers_for(service)

@@ -19,7 +19,7 @@ from bess_common.backoff import Backoff
 from bess_common.errors import ConfigError
 from bess_common.logs import RepeatCounter, get_logger
 from collector.config import CollectorSettings, GxSettings
-from collector.gx.tables import field_for
+from collector.gx.tables import plan_field_for, stored
 from collector.observation import (
     MULTI_ROLES,
     DeviceGone,
@@ -44,8 +44,10 @@ from collector.sources.mqtt_keepalive import (
 from collector.sources.mqtt_protocol import (
     MAX_PAYLOAD_BYTES,
     SUPPRESS_REPUBLISH,
+    Decoded,
     Garbage,
     Gone,
+    TailDecoded,
     Topic,
     decode_payload,
     decode_tail_payload,
@@ -313,7 +315,7 @@ class MqttSource(ThreadedSource):
             self._bump("unmapped")
             self._on_tail(topic, payload, now)
             return
-        decoded = decode_payload(payload)
+        decoded = self._decode(role, path, payload)
         if isinstance(decoded, Garbage | Gone):  # not Gone: the payload is not empty
             self._garbage.hit(getattr(decoded, "kind", "empty"), "mqtt_garbage", role=role, path=path)
             return
@@ -337,8 +339,16 @@ class MqttSource(ThreadedSource):
     def _stored(self, role: Role, path: str) -> bool:
         known = self._stored_cache.get((role, path))
         if known is None:
-            known = self._stored_cache[(role, path)] = field_for(role, path) is not None
+            known = self._stored_cache[(role, path)] = stored(role, path)
         return known
+
+    @staticmethod
+    def _decode(role: Role, path: str, payload: bytes) -> Decoded | TailDecoded:
+        """A number (or null); text only for the plan's text values (the GX's time zone)."""
+        plan = plan_field_for(role, path)
+        if plan is not None and plan[0].type == "str":
+            return decode_tail_payload(payload)
+        return decode_payload(payload)
 
     def _device_gone(self, role: Role, device: str, instance: int | None, now: float) -> None:
         with self._lock:

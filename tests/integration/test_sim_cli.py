@@ -11,7 +11,7 @@ import pytest
 from pymodbus.client import ModbusTcpClient
 
 from bess_common.influx import InfluxClient
-from collector.simulator.history import history_samples
+from collector.simulator.history import history_samples, plan_samples
 from collector.simulator.physics import BessPhysics
 from collector.simulator.pvforecast import SimPvForecast
 from deploy.localservices import InfluxServer, MosquittoServer, logged_port
@@ -66,6 +66,17 @@ def test_when_backfilling_then_rows_land_and_a_rerun_overwrites(
     assert row[0].rows()[0]["voltage_v"] == expected.fields["voltage_v"]
     assert row[0].rows()[0]["soc_pct"] == expected.fields["soc_pct"]
     _assert_pv_forecast_issues(influx)
+    # the plan as it stood when the span began: one snapshot, every slot, all at the first second
+    plan = influx.query("SELECT * FROM gx_plan GROUP BY kind, slot")
+    expected_plan = {
+        (p.tags["kind"], p.tags["slot"]): p for p in plan_samples(BessPhysics(4), START_NS, END_NS, site="lab")
+    }
+    assert len(plan) == len(expected_plan) == 48 + 5 + 1
+    for series in plan:
+        [point] = series.rows()
+        want = expected_plan[(series.tags["kind"], series.tags["slot"])]
+        assert point["time"] == START_NS == want.ts_ns
+        assert {k: v for k, v in point.items() if k not in ("time", "site") and v is not None} == want.fields
     again = _backfill(influx_server.url)
     assert again.returncode == 0
     counts = influx.query("SELECT count(voltage_v) FROM battery GROUP BY device")

@@ -24,9 +24,9 @@ def mapped_addresses(service: str) -> set[int]:
     ("service", "expected"),
     [
         # the plain rows end with the 32-bit powers at 918-919 (their 16-bit '#16' copies at 808-825)
-        ("system", [Block(800, 120)]),
+        ("system", [Block(800, 120), Block(5400, 8)]),  # and the Dynamic ESS state 5400-5407
         ("battery", [Block(256, 74), Block(1282, 62)]),  # 330 is the '#Ah' copy of /ConsumedAmphours
-        ("settings", [Block(2900, 4)]),
+        ("settings", [Block(2900, 4), Block(5423, 8)]),  # and the Dynamic ESS mode and slot 0, 5423-5430
     ],
 )
 def test_when_every_path_wanted_then_blocks_end_at_the_last_primary_register(
@@ -78,7 +78,7 @@ def test_when_run_longer_than_limit_then_split_without_cutting_a_register() -> N
 def test_when_limit_is_small_then_blocks_respect_it() -> None:
     blocks = plan_blocks(tables.registers_for("system"), all_paths("system"), max_registers=10)
     assert all(b.count <= 10 for b in blocks)
-    assert blocks[0].address == 800 and blocks[-1].end == 920
+    assert blocks[0].address == 800 and blocks[-1].end == 5408
 
 
 def test_when_the_stored_system_powers_are_planned_then_the_32_bit_registers_are_read() -> None:

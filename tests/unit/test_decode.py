@@ -52,6 +52,15 @@ def reg(service: str, address: int) -> tables.Register:
         ("system", 800, [0x6331, 0x6630, 0x6132, 0x6233, 0x0000, 0x0000], "c1f0a2b3"),
         # string4: cell id "C7"
         ("battery", 1306, [0x4337, 0, 0, 0], "C7"),
+        # Dynamic ESS: uint16 scale 0.1, the charge rate in units of 10 W (2390 W)
+        ("system", 5403, [239], 2390.0),
+        # Dynamic ESS target SoC, uint16 %
+        ("system", 5407, [95], 95),
+        # Dynamic ESS slot 0 Start: int32 Unix seconds (2025-11-09 02:30 UTC)
+        ("settings", 5428, [0x690F, 0xFCA8], 1762655400),
+        # slot 0 Duration: uint16 seconds; Strategy at 5430 (v1.0.101)
+        ("settings", 5425, [8100], 8100),
+        ("settings", 5430, [1], 1),
     ],
 )
 def test_when_register_words_decoded_then_value_matches_table(

@@ -46,7 +46,9 @@ def test_when_generating_then_rows_follow_the_schema(physics: BessPhysics) -> No
     system = first[-1]
     assert system.tags == {"site": "lab"}
     assert system.fields["load_w"] == system.fields["load_l1_w"]
-    assert system.fields[STALE_FIELD] == 11  # L2/L3, AC-coupled PV and the DC charger are invalid (null) here
+    # L2/L3, AC-coupled PV, the DC charger and (outside a Dynamic ESS slot) its strategy, restrictions,
+    # feed-in and charge rate are invalid (null) here
+    assert system.fields[STALE_FIELD] == 15
     assert isinstance(first[0].fields["balancing"], int)
     assert isinstance(first[0].fields["voltage_v"], float)
 
