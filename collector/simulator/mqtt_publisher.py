@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 
 from collector.simulator.faults import Faults
 from collector.simulator.recording import MqttMessage, Recorder
+from collector.simulator.schedule import PLAN_SETTING_LIMITS
 from collector.simulator.truth import DEVICES, MODBUS_ONLY, Key, Value
 
 ROLE_TOPIC = {
@@ -41,6 +42,7 @@ SETTING_LIMITS = {
     "/Settings/CGwacs/BatteryLife/MinimumSocLimit": (0, 100),
     "/Settings/CGwacs/Hub4Mode": (0, 3),
     "/Settings/CGwacs/BatteryLife/SocLimit": (0, 100),
+    **PLAN_SETTING_LIMITS,
 }
 KEEPALIVE_TOKENS = 3  # full republishes per second (dbus-flashmq src/state.h); refilled every second
 SUPPRESS_MARKER = b"suppress-republish"  # found by substring, not by parsing (State::handle_keepalive)
@@ -132,6 +134,7 @@ class MqttPublisher:
         self._seed, self._timeout_s, self._heartbeat_s, self._tick_s = seed, keepalive_timeout_s, heartbeat_s, tick_s
         self._inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._published: dict[str, bytes] = {}  # topic -> last payload sent (change detection)
+        self._settings_payloads: dict[str, tuple[Value, bytes]] = {}  # settings rarely change: their JSON, kept
         self._topics: dict[Key, str] = {}  # (role, path) -> N/ topic, built once per key
         self._last_keepalive: float | None = None
         self._last_heartbeat = 0.0
@@ -272,8 +275,15 @@ class MqttPublisher:
 
     def _publish_changes(self, roles: list[str]) -> None:
         published = self._published
+        cached = self._settings_payloads
         for topic, (role, path, value) in self._current(frozenset(roles)).items():
-            payload = payload_for(role, path, value)
+            if role == "settings":  # hundreds of plan slots, constant for hours: no JSON encoding each second
+                found = cached.get(topic)
+                if found is None or found[0] != value or type(found[0]) is not type(value):
+                    found = cached[topic] = (value, payload_for(role, path, value))
+                payload = found[1]
+            else:
+                payload = payload_for(role, path, value)
             if published.get(topic) != payload:
                 self._send(topic, payload)
 

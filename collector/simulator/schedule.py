@@ -37,6 +37,23 @@ TIME_ZONE = "Europe/Amsterdam"
 ESS_CHARGE = ((-8, 2 * 3600, 3 * 3600, 90.0, 0),) + ((-7, 0, 0, 100.0, 0),) * (ESS_SLOTS - 1)
 
 
+def _setting_limits() -> dict[str, tuple[float, float]]:
+    """(min, max) of each plan setting as localsettings publishes them (0, 0: unbounded): the get_settings()
+    tuples of dbus-systemcalc-py @9730db0, delegates/dynamicess.py and delegates/schedule.py."""
+    dess = {"Start": (0, 0), "Duration": (0, 0), "TargetSoc": (0.0, 100.0), "Soc": (0, 100)}
+    dess |= {"AllowGridFeedIn": (0, 1), "Restrictions": (0, 3), "Strategy": (0, 3), "Flags": (0, 3)}
+    charge = {"Day": (-11, 11), "Start": (0, 0), "Duration": (0, 0), "Soc": (0, 100), "AllowDischarge": (0, 1)}
+    out: dict[str, tuple[float, float]] = {"/Settings/DynamicEss/Mode": (0, 4)}
+    for n in range(DESS_SLOTS):
+        out |= {f"/Settings/DynamicEss/Schedule/{n}/{name}": lim for name, lim in dess.items()}
+    for n in range(ESS_SLOTS):
+        out |= {f"/Settings/CGwacs/BatteryLife/Schedule/Charge/{n}/{name}": lim for name, lim in charge.items()}
+    return out
+
+
+PLAN_SETTING_LIMITS = _setting_limits()
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     """One forced-charge window of a plan (a Dynamic ESS slot)."""

@@ -25,6 +25,18 @@ def test_payloads_are_compact_value_objects_with_sorted_keys_and_null_for_invali
     assert payload_for("platform", "/Device/Model", "Cerbo GX") == b'{"value":"Cerbo GX"}'
 
 
+def test_plan_settings_carry_the_limits_dbus_systemcalc_gives_them() -> None:
+    start = payload_for("settings", "/Settings/DynamicEss/Schedule/47/Start", 1_762_655_400)
+    assert start == b'{"max":0,"min":0,"value":1762655400}'  # 0, 0: unbounded
+    assert json.loads(payload_for("settings", "/Settings/DynamicEss/Schedule/0/TargetSoc", 95.5)) == {
+        "max": 100.0,
+        "min": 0.0,
+        "value": 95.5,
+    }
+    day = payload_for("settings", "/Settings/CGwacs/BatteryLife/Schedule/Charge/4/Day", -7)
+    assert day == b'{"max":11,"min":-11,"value":-7}'
+
+
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
