@@ -10,7 +10,7 @@ import csv
 import itertools
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
@@ -248,6 +248,7 @@ def plan_specs() -> tuple[PlanSpec, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=8192)  # asked for every value the sources deliver; bounded: a GX's paths are many
 def plan_field_for(role: str, path: str) -> tuple[PlanSpec, str] | None:
     """The plan spec storing (role, path) with its slot tag, or None if it is not part of the plan."""
     for spec in plan_specs():

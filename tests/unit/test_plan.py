@@ -7,6 +7,7 @@ import pytest
 
 from bess_common.sample import FieldValue, Sample
 from bess_common.schema import GX_PLAN
+from collector.gx import tables
 from collector.gx.tables import field_for, plan_field_for, plan_specs, stored
 from collector.observation import Invalid, Observation
 from collector.plan import PlanTracker, snapshot_samples
@@ -158,3 +159,25 @@ def test_a_snapshot_lost_to_the_buffer_is_written_at_the_next_drain() -> None:
     assert tracker.drain(TS, 5.0)
     tracker.retry()
     assert _points(tracker.drain(TS + 1, 5.1)) == {("settings", "all"): {"dess_mode": 1}}
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ({"kind": "dynamic"}, "unknown kind"),
+        ({"type": "bool"}, "unknown type"),
+        ({"role": "tank"}, "unknown role"),
+        ({"rule": "sometimes"}, "unknown rule"),
+        ({"path": "/Settings/DynamicEss/Mode"}, "slots"),  # a dess row without {n}
+    ],
+)
+def test_a_bad_plan_table_row_fails_at_load(monkeypatch: pytest.MonkeyPatch, row: dict[str, str], problem: str) -> None:
+    good = {"role": "settings", "path": f"{DESS}/{{n}}/Start", "kind": "dess", "field": "start_s", "type": "int"}
+    monkeypatch.setattr(tables, "_rows", lambda name: [{**good, "rule": "", **row}])
+    tables.plan_specs.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=problem):
+            tables.plan_specs()
+    finally:
+        monkeypatch.undo()
+        tables.plan_specs.cache_clear()
