@@ -86,6 +86,7 @@ class KeepaliveSession:
     _last_full: float = 0.0
     _unanswered: int = 0  # full keepalives re-sent without a matching full_publish_completed
     _stalled: bool = False
+    _reask_at: float | None = None  # a plugin (re)start came too soon after our full keepalive: re-ask then
 
     def start(self) -> list[Action]:
         """Right after CONNACK: discover the portal id, or subscribe at once when configured."""
@@ -111,6 +112,7 @@ class KeepaliveSession:
         token = self.token_factory()
         self._tokens.add(token)
         self._last_full = self._last_keepalive = now
+        self._reask_at = None
         return Publish(f"R/{self.portal}/keepalive", full_keepalive(token))
 
     def _unanswered_wait(self) -> float:
@@ -125,6 +127,7 @@ class KeepaliveSession:
             return False
         if echo is None or echo in self._tokens:
             self.complete = True
+            self._reask_at = None  # the plugin heard us after all
             return True
         return False  # another client's full publish
 
@@ -144,13 +147,19 @@ class KeepaliveSession:
     def on_plugin_restart(self, now: float) -> list[Action]:
         """`N/<id>/keepalive` from a (re)started plugin: our keepalive is forgotten, ask again.
 
-        While our own full keepalive is still unanswered the plugin cannot have seen it (it was not
-        listening yet: after a broker restart we may reconnect first), so ask again at once, at most once
-        per `PENDING_RESEND_S`. Otherwise rate-limited to one per `full_publish_wait_s`, so that a GX
-        publishing this topic more often than at start-up can never drive a republish storm.
+        While our own full keepalive is still unanswered the plugin may not have seen it (it was not
+        listening yet: after a broker restart we may reconnect first), so ask again, at most once per
+        `PENDING_RESEND_S`: at once, or, when our request went out less than that ago, from `tick` once
+        that much time has passed (dropping it would leave the data waiting for the unanswered re-ask).
+        Otherwise rate-limited to one per `full_publish_wait_s`, so that a GX publishing this topic more
+        often than at start-up can never drive a republish storm.
         """
-        limit_s = PENDING_RESEND_S if not self.complete else self.timers.full_publish_wait_s
-        if self.portal is None or now - self._last_full < limit_s:
+        if self.portal is None:
+            return []
+        if not self.complete and now - self._last_full < PENDING_RESEND_S:
+            self._reask_at = self._last_full + PENDING_RESEND_S
+            return []
+        if self.complete and now - self._last_full < self.timers.full_publish_wait_s:
             return []
         self.complete = False
         return [self._full(now)]
@@ -163,12 +172,22 @@ class KeepaliveSession:
             return [Reconnect(f"no heartbeat for {now - since:.1f} s")]
         if self.portal is None:
             return []
-        if not self.complete and now - self._last_full >= self._unanswered_wait():
-            self._unanswered += 1
-            return [self._full(now)]
-        if now - self._last_full >= self.timers.full_refresh_interval_s:
-            return [self._full(now)]
+        full = self._full_if_due(now)
+        if full is not None:
+            return [full]
         if now - self._last_keepalive >= self.timers.keepalive_interval_s:
             self._last_keepalive = now
             return [Publish(f"R/{self.portal}/keepalive", SUPPRESS_REPUBLISH)]
         return []
+
+    def _full_if_due(self, now: float) -> Publish | None:
+        """A full keepalive when one is due: the re-ask a plugin start deferred, the re-ask of an unanswered
+        one (backing off), or the periodic full refresh."""
+        if self._reask_at is not None and now >= self._reask_at:
+            return self._full(now)
+        if not self.complete and now - self._last_full >= self._unanswered_wait():
+            self._unanswered += 1
+            return self._full(now)
+        if now - self._last_full >= self.timers.full_refresh_interval_s:
+            return self._full(now)
+        return None

@@ -46,11 +46,13 @@ VALUES = {
 
 
 class FakeGx(StartStop):
-    """A Venus-like publisher on the broker."""
+    """A Venus-like publisher on the broker; with listen_delay_s it subscribes to R/ and W/ (and announces
+    itself) that long after publishing the retained Serial, as a plugin still starting up would."""
 
-    def __init__(self, port: int, heartbeat_s: float = 0.3) -> None:
+    def __init__(self, port: int, heartbeat_s: float = 0.3, listen_delay_s: float = 0.0) -> None:
         self.port = port
         self.heartbeat_s = heartbeat_s
+        self.listen_delay_s = listen_delay_s
         self.values = dict(VALUES)
         self.requests: list[tuple[str, bytes]] = []
         self.frozen = threading.Event()
@@ -76,7 +78,12 @@ class FakeGx(StartStop):
 
     def _on_connect(self, client: mqtt.Client, *_: object) -> None:
         client.publish(f"N/{PORTAL}/system/0/Serial", json.dumps({"value": PORTAL}), retain=True)
-        client.subscribe([("R/#", 0), ("W/#", 0)])
+        if self.listen_delay_s:
+            listen = threading.Timer(self.listen_delay_s, client.subscribe, [[("R/#", 0), ("W/#", 0)]])
+            listen.daemon = True
+            listen.start()
+        else:
+            client.subscribe([("R/#", 0), ("W/#", 0)])
 
     def _on_subscribe(self, client: mqtt.Client, *_: object) -> None:
         client.publish(f"N/{PORTAL}/keepalive", b"1")  # the plugin announces each start, as on a GX
@@ -246,6 +253,18 @@ def test_when_broker_restarts_then_data_resumes_within_10_s(mosquitto: Mosquitto
         )
         assert time.monotonic() - restarted < 10
         wait_until(lambda: any(b"suppress-republish" in p for p in fake_gx.keepalives()[-3:]))
+
+
+def test_when_the_gx_listens_only_after_our_first_full_keepalive_then_data_arrives_within_a_few_s(
+    mosquitto: MosquittoServer,
+) -> None:
+    source = make_source(mosquitto.port)
+    with started(source) as (sink, _):
+        wait_until(lambda: source.counters().get("connections", 0) >= 1)
+        # the Serial reaches us at once and our full keepalive goes out; the plugin listens 0.4 s later
+        with FakeGx(mosquitto.port, listen_delay_s=0.4) as gx:
+            sink.wait_for(lambda ev: confirmed(ev) and has_voltage(ev), timeout_s=8)  # the re-ask: 15 s
+            assert len([p for p in gx.keepalives() if b"echo" in p]) >= 1
 
 
 def test_when_write_attempted_through_the_client_then_refused_and_broker_sees_nothing(

@@ -146,6 +146,24 @@ def test_when_plugin_starts_while_our_full_keepalive_is_unanswered_then_ask_agai
     assert s.on_full_publish_completed("tok2")
 
 
+def test_when_plugin_starts_right_after_our_unanswered_full_keepalive_then_re_ask_a_second_later() -> None:
+    s = session()
+    s.start()  # tok1 at t=0 is lost: the plugin announces itself 50 ms later, before it heard us
+    assert s.on_plugin_restart(0.05) == []
+    assert s.tick(0.5) == []  # at most one full keepalive per second while unanswered
+    assert [token_of(a) for a in s.tick(1.0)] == ["tok2"]
+    assert s.tick(1.1) == []  # once
+    assert s.on_full_publish_completed("tok2")
+
+
+def test_when_the_plugin_answers_before_the_deferred_re_ask_then_none_is_sent() -> None:
+    s = session()
+    s.start()
+    assert s.on_plugin_restart(0.05) == []
+    assert s.on_full_publish_completed("tok1")
+    assert s.tick(1.0) == []
+
+
 def test_when_plugin_restart_marker_repeats_then_at_most_one_full_keepalive_per_wait() -> None:
     s = session()
     s.start()
