@@ -73,18 +73,24 @@ def _check_value(value: object) -> Decoded:
     return value
 
 
-def decode_payload(payload: bytes) -> Decoded:
-    """Decode a Venus value payload (size checked before any parsing)."""
+def _value_of(payload: bytes) -> tuple[object, Gone | Garbage | None]:
+    """The payload's "value" (size checked before any parsing), or why there is none: (None, reason)."""
     if len(payload) > MAX_PAYLOAD_BYTES:
-        return Garbage("oversized")
+        return None, Garbage("oversized")
     if not payload:
-        return Gone.EMPTY
+        return None, Gone.EMPTY
     data = _parse(payload)
     if isinstance(data, Garbage):
-        return data
+        return None, data
     if not isinstance(data, dict) or "value" not in data:
-        return Garbage("no_value")
-    return _check_value(data["value"])
+        return None, Garbage("no_value")
+    return data["value"], None
+
+
+def decode_payload(payload: bytes) -> Decoded:
+    """Decode a Venus value payload (size checked before any parsing)."""
+    value, reason = _value_of(payload)
+    return reason if reason is not None else _check_value(value)
 
 
 TailDecoded = float | str | Invalid | Gone | Garbage
@@ -93,16 +99,8 @@ TailDecoded = float | str | Invalid | Gone | Garbage
 def decode_tail_payload(payload: bytes) -> TailDecoded:
     """Decode a long-tail payload: numbers (as float; booleans as 0/1), text, null, or lists and objects as
     compact JSON text (a value only: the keys beside "value", such as min/max of settings, are not kept)."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return Garbage("oversized")
-    if not payload:
-        return Gone.EMPTY
-    data = _parse(payload)
-    if isinstance(data, Garbage):
-        return data
-    if not isinstance(data, dict) or "value" not in data:
-        return Garbage("no_value")
-    return _tail_value(data["value"])
+    value, reason = _value_of(payload)
+    return reason if reason is not None else _tail_value(value)
 
 
 def _tail_value(value: object) -> float | str | Invalid | Garbage:
