@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from bess_common.config import ForeignSection, Section, SharedSettings, load_file
 from forecaster.cron import cron_problem
+from forecaster.drivers import DRIVER_FEATURES
 from forecaster.durations import duration_s
 
 SERIES_KEYS = ("battery_power_w", "battery_voltage_v", "battery_soc_pct", "pv_power_w", "load_power_w")
 TIME_FEATURES = ("tod_sin", "tod_cos", "dow_sin", "dow_cos")
+KNOWN_FEATURES = (*TIME_FEATURES, *DRIVER_FEATURES)
 
 
 class ForecastTask(Section):
@@ -29,7 +32,11 @@ class ForecastTask(Section):
         description="Measured series given as history only",
     )
     known_covariates: list[str] = Field(
-        default_factory=lambda: list(TIME_FEATURES), description="Known-future covariates (time features only)"
+        default_factory=lambda: list(TIME_FEATURES),
+        description=(
+            f"Known-future covariates: time features ({', '.join(TIME_FEATURES)}) and the GX's plan and PV "
+            f"forecast as issued before each cut-off ({', '.join(DRIVER_FEATURES)}; see docs/forecaster.md)"
+        ),
     )
     min_context_fraction: float = Field(0.5, gt=0, le=1, description="Skip a window with less target data")
     max_last_gap_steps: int = Field(5, ge=0, description="Skip when the target's last value is older")
@@ -58,13 +65,15 @@ class ForecastTask(Section):
     @field_validator("known_covariates")
     @classmethod
     def _check_known(cls, value: list[str]) -> list[str]:
-        # Only features computable from timestamps may be known-future: measured values would leak.
-        bad = [v for v in value if v not in TIME_FEATURES]
+        # Only timestamps and what was issued before the cut-off may be known-future: measured values would leak.
+        bad = [v for v in value if v not in KNOWN_FEATURES]
         if bad:
             raise ValueError(
                 f"{bad} cannot be known-future covariates (measured values would leak the future); "
-                f"allowed: {', '.join(TIME_FEATURES)}"
+                f"allowed: {', '.join(KNOWN_FEATURES)}"
             )
+        if len(set(value)) != len(value):
+            raise ValueError(f"known_covariates lists a name twice: {value}")
         return value
 
     @property
@@ -112,6 +121,28 @@ class FinetuneSettings(Section):
         return value
 
 
+class DriverSettings(Section):
+    """The GX's plan and a PV forecast as known-future covariates of the tasks that list them (docs/forecaster.md)."""
+
+    time_zone: str = Field(
+        "UTC",
+        description="The GX's time zone (IANA name) for ESS charge windows, used when a plan snapshot "
+        "does not record the GX's own",
+    )
+    pv_provider: str = Field(
+        "", description="The `provider` tag of the PV forecast to use; empty = the newest issue of any provider"
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; an IANA name such as 'Europe/Amsterdam' or 'UTC'") from None
+        return value
+
+
 class ForecasterSettings(Section):
     """The forecaster service."""
 
@@ -139,6 +170,7 @@ class ForecasterSettings(Section):
         600.0, ge=0, description="How long predict, score and finetune wait for InfluxDB at start (serve: for ever)"
     )
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
+    drivers: DriverSettings = Field(default_factory=DriverSettings)
 
     @field_validator("score_interval", "score_period")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bess_common.logs import get_logger
+from forecaster import drivers as known
 from forecaster.config import ForecasterSettings, ForecastTask
 from forecaster.gate import GateDecision, decide
 from forecaster.models import ModelSet
@@ -54,9 +55,14 @@ def make_split(end_ns: int, step_s: int, train_days: float, validation_days: flo
 def _series_input(
     series: Mapping[str, np.ndarray], task: ForecastTask, *, start_ns: int, step_ns: int, lo: int, hi: int
 ) -> dict[str, Any]:
-    """One training/validation series over grid indices [lo, hi): known covariates marked future=None."""
+    """One training/validation series over grid indices [lo, hi): known covariates marked future=None. Driver
+    covariates come from their history in `series` (each step as known at its start; forecaster.drivers)."""
     past = {k: np.asarray(series[k][lo:hi], dtype=float) for k in task.past_covariates}
-    features = time_features(grid_times(start_ns + lo * step_ns, step_ns, hi - lo))
+    ts = grid_times(start_ns + lo * step_ns, step_ns, hi - lo)
+    features = time_features(ts)
+    drivers = [k for k in task.known_covariates if k in known.DRIVER_FEATURES]
+    features.update({k: np.asarray(series[k][lo:hi], dtype=float) for k in drivers if k in series})
+    features.update(known.values(None, [k for k in drivers if k not in series], ts, step_ns, ts))
     for key in task.known_covariates:
         past[key] = features[key]
     return {
@@ -175,6 +181,7 @@ def gate_backtest(
     task: ForecastTask,
     split: Split,
     settings: ForecasterSettings,
+    drivers: known.Drivers | None = None,
 ) -> tuple[GateDecision, dict[str, Any]]:
     """Rolling back-test of candidate vs incumbent over the gate period; the decision and the scores.
     Both models forecast through the same adapter (protocol predict, monotone quantiles, their median)."""
@@ -187,7 +194,13 @@ def gate_backtest(
     threshold_w = quiet_threshold(training, settings.quiet_fraction, settings.quiet_threshold_w).value_w
     cand, inc = (
         backtest_mae(
-            median_forecaster(m, levels), series, grid_start_ns, task, cutoffs=cutoffs, threshold_w=threshold_w
+            median_forecaster(m, levels),
+            series,
+            grid_start_ns,
+            task,
+            cutoffs=cutoffs,
+            threshold_w=threshold_w,
+            drivers=drivers,
         )
         for m in (candidate, incumbent)
     )
@@ -227,6 +240,7 @@ def gate_against_active(
     task: ForecastTask,
     split: Split,
     settings: ForecasterSettings,
+    drivers: known.Drivers | None = None,
 ) -> tuple[GateDecision, dict[str, Any]]:
     """Back-test the fine-tuned pipeline against the active version (or the base when none is active), both
     at the task's context as the forecasts will use them (not the shorter training context).
@@ -247,6 +261,7 @@ def gate_against_active(
             task=task,
             split=split,
             settings=settings,
+            drivers=drivers,
         )
     finally:
         incumbent.set_adapter(None, None)  # leave the base pipeline clean

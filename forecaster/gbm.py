@@ -22,6 +22,7 @@ import numpy as np
 
 from bess_common.logs import get_logger
 from forecaster.config import ForecastTask
+from forecaster.drivers import Drivers, with_history
 from forecaster.finetune import Split
 from forecaster.gbm_features import FeatureError, feature_names, schema_of, window_features
 from forecaster.rolling import actual_after, window_at
@@ -116,6 +117,7 @@ def rows_at(
     *,
     leads: int | None,
     rng: np.random.Generator,
+    drivers: Drivers | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(X, y, names) from the windows at `cutoffs`; `leads` sampled per window (None = all)."""
     step_ns = task.resolution_s * NS
@@ -123,7 +125,7 @@ def rows_at(
     xs, ys = [], []
     names: list[str] = []
     for cutoff in cutoffs:
-        window = window_at(series, grid_start_ns, task, cutoff, context)
+        window = window_at(series, grid_start_ns, task, cutoff, context, drivers=drivers)
         if skip_reason(window, task.min_context_fraction, task.max_last_gap_steps):
             continue
         try:
@@ -165,22 +167,29 @@ def train_gbm(
     task: ForecastTask,
     split: Split,
     params: GbmParams | None = None,
+    *,
+    drivers: Drivers | None = None,
 ) -> GbmForecaster:
     """Train on [split.train_start, split.val_start) (labels included), stop early on the validation range
-    [val_start, gate_start); the gate range is never read. GbmUnavailable when there is too little data."""
+    [val_start, gate_start); the gate range is never read. GbmUnavailable when there is too little data.
+    `series` holds the history of the task's driver covariates (forecaster.drivers.with_history); `drivers`
+    gives their horizon as known at each training cut-off."""
     import lightgbm as lgb
 
     params = params or GbmParams()
     rng = np.random.default_rng(params.seed)
+    series = with_history(series, drivers, task.known_covariates, grid_start_ns, task.resolution_s * NS)
     started = time.monotonic()
     # the first training windows may have a short context: features need only a day, so start after it
     context = min(_feature_context(task), DAY_S // task.resolution_s)
     train_cut = cutoff_range(split.train_start_ns, split.val_start_ns, task, params.stride_steps, context)
-    x, y, names = rows_at(series, grid_start_ns, task, train_cut, leads=params.leads_per_cutoff, rng=rng)
+    x, y, names = rows_at(
+        series, grid_start_ns, task, train_cut, leads=params.leads_per_cutoff, rng=rng, drivers=drivers
+    )
     if y.size < 20 * params.min_data_in_leaf:
         raise GbmUnavailable(f"too little training data: {y.size} rows from {len(train_cut)} cut-offs")
     val_cut = cutoff_range(split.val_start_ns, split.gate_start_ns, task, params.validation_stride_steps, 0)
-    xv, yv, _ = rows_at(series, grid_start_ns, task, val_cut, leads=None, rng=rng)
+    xv, yv, _ = rows_at(series, grid_start_ns, task, val_cut, leads=None, rng=rng, drivers=drivers)
     log.info("gbm_rows", task=task.name, train_rows=int(y.size), validation_rows=int(yv.size), features=len(names))
     lgb_params = {
         "objective": "quantile",

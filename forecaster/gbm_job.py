@@ -20,9 +20,10 @@ from bess_common.logs import get_logger
 from forecaster import finetune as ft
 from forecaster import zoo
 from forecaster.config import ForecasterSettings
+from forecaster.drivers import with_history
 from forecaster.gbm import GbmForecaster, GbmParams, train_gbm
 from forecaster.registry import Registry
-from forecaster.store import ForecastStore
+from forecaster.store import ForecastStore, read_task_drivers
 from forecaster.windows import NS
 from forecaster.zoo.gbm import NAME, SiteGbm
 
@@ -77,8 +78,10 @@ def run_gbm_retrain(
         split = ft.make_split(end, task.resolution_s, cfg.train_days, cfg.validation_days, cfg.gate_days)
         n = int((split.end_ns - split.train_start_ns) // (task.resolution_s * NS))
         series = store.read_grid([task.target, *task.past_covariates], split.train_start_ns, task.resolution_s, n)
+        drivers = read_task_drivers(store, settings, task, split.train_start_ns, split.end_ns)
+        series = with_history(series, drivers, task.known_covariates, split.train_start_ns, task.resolution_s * NS)
         log.info("gbm_retrain_started", task=task.name, data_from=ft.iso(split.train_start_ns), to=ft.iso(split.end_ns))
-        model = train_gbm(series, split.train_start_ns, task, split, params)
+        model = train_gbm(series, split.train_start_ns, task, split, params, drivers=drivers)
         active = load_active(registry)
         incumbent: zoo.ForecastModel = site_gbm(*active) if active else zoo.lineup(zoo.Resources(), [_reference()])[0]
         decision, scores = ft.gate_backtest(
@@ -90,6 +93,7 @@ def run_gbm_retrain(
             task=task,
             split=split,
             settings=settings,
+            drivers=drivers,
         )
         version = datetime.now(UTC).strftime("gbm-%Y%m%dT%H%M%SZ")
         while (registry.versions_dir / version).exists():

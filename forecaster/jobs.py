@@ -20,6 +20,7 @@ from bess_common.errors import RejectedError, RetryableError
 from bess_common.logs import RepeatCounter, get_logger
 from forecaster import finetune as ft
 from forecaster.config import ForecasterSettings, ForecastTask
+from forecaster.drivers import Drivers, with_history
 from forecaster.forecast import RunOutcome, run_models
 from forecaster.frame import forecast_samples
 from forecaster.gbm_job import gbm_registry, load_active
@@ -27,7 +28,7 @@ from forecaster.models import BASE, FINETUNED, ModelSet
 from forecaster.regimes import quiet_threshold
 from forecaster.registry import SCRATCH_PREFIX, Registry
 from forecaster.scoring import ISSUE_TAIL_S, score, score_samples
-from forecaster.store import ForecastStore
+from forecaster.store import ForecastStore, read_task_drivers
 from forecaster.windows import NS, build_window, duration_ns, floor_time, skip_reason
 from forecaster.zoo.gbm import NAME as GBM_NAME
 from forecaster.zoo.persistence import Persistence
@@ -211,6 +212,10 @@ class ForecastService:
             self.site_models[GBM_NAME] = loaded
         log.info("gbm_active", version=version or "none")
 
+    def read_drivers(self, task: ForecastTask, start_ns: int, end_ns: int) -> Drivers | None:
+        """The GX's plan and the PV forecast stamped before end_ns, when the task uses them."""
+        return read_task_drivers(self.store, self.settings, task, start_ns, end_ns)
+
     def forecast(self, task: ForecastTask, at_ns: int | None = None, run: str = "live") -> ForecastResult:
         """Forecast one task at the cut-off for `at_ns` with every model and write the result."""
         self.refresh_adapter()
@@ -218,7 +223,9 @@ class ForecastService:
         cutoff = task_cutoff(task, now_ns() if at_ns is None else at_ns)
         step_s = task.resolution_s
         keys = [task.target, *task.past_covariates]
-        context = self.store.read_grid(keys, cutoff - task.context_steps * step_s * NS, step_s, task.context_steps)
+        context_start = cutoff - task.context_steps * step_s * NS
+        context = self.store.read_grid(keys, context_start, step_s, task.context_steps)
+        drivers = self.read_drivers(task, context_start, cutoff + 1)  # issued at or before the cut-off only
         window = build_window(
             task.name,
             cutoff,
@@ -228,6 +235,7 @@ class ForecastService:
             past_covariates=task.past_covariates,
             known_covariates=task.known_covariates,
             horizon_steps=task.horizon_steps,
+            drivers=drivers,
         )
         reason = skip_reason(window, task.min_context_fraction, task.max_last_gap_steps)
         if reason:
@@ -327,6 +335,8 @@ def run_finetune(
         )
         n = int((split.end_ns - split.train_start_ns) // (task.resolution_s * NS))
         series = store.read_grid([task.target, *task.past_covariates], split.train_start_ns, task.resolution_s, n)
+        drivers = read_task_drivers(store, settings, task, split.train_start_ns, split.end_ns)
+        series = with_history(series, drivers, task.known_covariates, split.train_start_ns, task.resolution_s * NS)
         train_steps = int((split.val_start_ns - split.train_start_ns) // (task.resolution_s * NS))
         problem = training_data_problem(series[task.target], task, train_steps, cfg.context_steps)
         if problem:
@@ -363,6 +373,7 @@ def run_finetune(
                 task=task,
                 split=split,
                 settings=settings,
+                drivers=drivers,
             )
             manifest = ft.build_manifest(
                 pipeline, base_model, task, settings, split=split, progress=progress, validation=len(validation)

@@ -10,6 +10,7 @@ import numpy as np
 
 from forecaster import metrics, regimes
 from forecaster.config import ForecastTask
+from forecaster.drivers import Drivers
 from forecaster.frame import monotone
 from forecaster.windows import NS, Window, build_window, skip_reason, slice_context
 from forecaster.zoo.protocol import ForecastModel, median_of
@@ -32,8 +33,11 @@ def window_at(
     task: ForecastTask,
     cutoff_ns: int,
     context_steps: int | None = None,
+    *,
+    drivers: Drivers | None = None,
 ) -> Window:
-    """The Window of a task at one cut-off, from long gridded series (never reads past the cut-off)."""
+    """The Window of a task at one cut-off, from long gridded series (never reads past the cut-off) and the
+    drivers as known at the cut-off (forecaster.drivers)."""
     step_ns = task.resolution_s * NS
     context = slice_context(series, grid_start_ns, step_ns, cutoff_ns, context_steps or task.context_steps)
     return build_window(
@@ -45,6 +49,7 @@ def window_at(
         past_covariates=task.past_covariates,
         known_covariates=task.known_covariates,
         horizon_steps=task.horizon_steps,
+        drivers=drivers,
     )
 
 
@@ -73,13 +78,14 @@ def backtest_mae(
     cutoffs: Sequence[int],
     threshold_w: float,
     context_steps: int | None = None,
+    drivers: Drivers | None = None,
 ) -> dict[str, float]:
     """MAE overall (metrics.ALL) and per horizon regime over rolling cut-offs (forecaster.metrics, from the
     per-window terms); unusable windows are skipped."""
     step_ns = task.resolution_s * NS
     windows: dict[str, list[np.ndarray]] = {}
     for cutoff in cutoffs:
-        window = window_at(series, grid_start_ns, task, cutoff, context_steps)
+        window = window_at(series, grid_start_ns, task, cutoff, context_steps, drivers=drivers)
         if skip_reason(window, task.min_context_fraction, task.max_last_gap_steps):
             continue
         actual = actual_after(series[task.target], grid_start_ns, step_ns, cutoff, task.horizon_steps)

@@ -10,11 +10,14 @@ import pandas as pd
 from bess_common.influx import InfluxClient
 from bess_common.lineproto import to_lines
 from bess_common.sample import Sample
-from bess_common.schema import FORECAST
+from bess_common.schema import FORECAST, GX_PLAN, PV_FORECAST
+from forecaster.config import ForecasterSettings, ForecastTask
+from forecaster.drivers import Drivers, issues_from_rows, snapshots_from_rows, uses_drivers
 from forecaster.series import mean_query, outage_query
 from forecaster.windows import NS, to_regular_grid
 
 WRITE_BATCH_LINES = 5000
+PV_ISSUES_BEFORE_NS = 2 * 86400 * NS  # PV issues read from this long before the span (the newest covers it)
 
 
 def _quote(value: str) -> str:
@@ -53,6 +56,23 @@ class ForecastStore:
             out[key] = found
         return out
 
+    def _rows(self, q: str) -> list[dict[str, object]]:
+        return [row for series in self.client.query(q) for row in series.rows()]
+
+    def read_drivers(self, start_ns: int, end_ns: int, *, time_zone: str = "UTC", pv_provider: str = "") -> Drivers:
+        """The GX's plan snapshots and the PV forecast issues known over [start, end): every one stamped in the
+        span, plus the snapshot in force at its start and the issues of the two days before it."""
+        site = f"\"site\" = '{_quote(self.site)}'"
+        before = self._rows(f'SELECT * FROM "{GX_PLAN}" WHERE {site} AND time < {start_ns} ORDER BY time DESC LIMIT 1')
+        plan_from = int(before[0]["time"]) if before else start_ns  # type: ignore[call-overload]
+        plans = self._rows(f'SELECT * FROM "{GX_PLAN}" WHERE {site} AND time >= {plan_from} AND time < {end_ns}')
+        provider = f" AND \"provider\" = '{_quote(pv_provider)}'" if pv_provider else ""
+        issues = self._rows(
+            f'SELECT * FROM "{PV_FORECAST}" WHERE {site}{provider} '
+            f"AND time >= {start_ns - PV_ISSUES_BEFORE_NS} AND time < {end_ns}"
+        )
+        return Drivers(tuple(snapshots_from_rows(plans)), tuple(issues_from_rows(issues)), time_zone)
+
     def write_samples(self, samples: Sequence[Sample]) -> int:
         """Write in batches; returns the number of lines written. Errors propagate (retried next cycle)."""
         lines = to_lines(samples)
@@ -82,3 +102,14 @@ class ForecastStore:
         frame["ts_ns"] = frame["ts_ns"].astype("int64")
         frame["cutoff_ns"] = frame["cutoff_ns"].astype("int64")
         return frame
+
+
+def read_task_drivers(
+    store: ForecastStore, settings: ForecasterSettings, task: ForecastTask, start_ns: int, end_ns: int
+) -> Drivers | None:
+    """The known-future drivers stamped in [start, end) (plus the plan in force at start), or None when the
+    task uses none (nothing is read)."""
+    if not uses_drivers(task.known_covariates):
+        return None
+    cfg = settings.drivers
+    return store.read_drivers(start_ns, end_ns, time_zone=cfg.time_zone, pv_provider=cfg.pv_provider)

@@ -1,8 +1,9 @@
 """Pure windowing: regular grids with NaN gaps, context slicing and known-future covariates.
 
-Leakage rule: a Window is built from the context (data strictly before the cut-off) and the horizon's
-*timestamps* only. Known-future covariates are computed from those timestamps (time of day, day of
-week); measured values after the cut-off never enter a Window.
+Leakage rule: a Window is built from the context (data strictly before the cut-off), the horizon's
+*timestamps* and what was issued at or before the cut-off. Known-future covariates are computed from those
+timestamps (time of day, day of week) or from the GX's plan and the PV forecast as known at the cut-off
+(forecaster.drivers); measured values after the cut-off never enter a Window.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from forecaster import drivers as known
 from forecaster.durations import duration_s
 
 NS = 1_000_000_000
@@ -81,14 +83,24 @@ def build_window(
     past_covariates: Sequence[str],
     known_covariates: Sequence[str],
     horizon_steps: int,
+    drivers: known.Drivers | None = None,
 ) -> Window:
-    """Assemble a Window from context arrays (ending at the cut-off) and the horizon's timestamps."""
+    """Assemble a Window from context arrays (ending at the cut-off) and the horizon's timestamps.
+
+    Driver covariates (forecaster.drivers): their history comes from `context` when it holds them (else it is
+    rebuilt from `drivers`), their horizon from `drivers` as known at the cut-off (neutral without drivers)."""
     n = len(context[target])
     context_ts = grid_times(cutoff_ns - n * step_ns, step_ns, n)
     horizon_ts = grid_times(cutoff_ns, step_ns, horizon_steps)
     past = {key: np.asarray(context[key], dtype=float) for key in past_covariates}
     ctx_features = time_features(context_ts)
     fut_features = time_features(horizon_ts)
+    driver_keys = [k for k in known_covariates if k in known.DRIVER_FEATURES]
+    missing = [k for k in driver_keys if k not in context]
+    ctx_features.update({k: np.asarray(context[k], dtype=float) for k in driver_keys if k in context})
+    if missing:
+        ctx_features.update(known.history(drivers, missing, int(context_ts[0]) if n else cutoff_ns, step_ns, n))
+    fut_features.update(known.horizon(drivers, driver_keys, cutoff_ns, horizon_ts, step_ns))
     for key in known_covariates:
         past[key] = ctx_features[key]
     future = {key: fut_features[key] for key in known_covariates}

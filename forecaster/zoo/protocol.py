@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 
 import numpy as np
 
+from forecaster.drivers import Drivers
 from forecaster.windows import Window
 
 if TYPE_CHECKING:
@@ -59,12 +60,14 @@ class Resources:
 class FitData:
     """Training data of a backtest: gridded series (NaN gaps) from grid_start_ns, all strictly before the split.
     `validation_start_ns`: where the fine-tune's validation range (checkpoint selection) begins, so a
-    trained model can use exactly the fine-tune's training range; None = no validation range."""
+    trained model can use exactly the fine-tune's training range; None = no validation range. `series` holds
+    the history of the task's driver covariates; `drivers` gives their values as known at each cut-off."""
 
     series: Mapping[str, np.ndarray]
     grid_start_ns: int
     task: ForecastTask
     validation_start_ns: int | None = None
+    drivers: Drivers | None = None  # the known-future drivers of the span (forecaster.drivers)
 
 
 @runtime_checkable
