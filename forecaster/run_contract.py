@@ -12,8 +12,9 @@ MANIFEST_FILE = "manifest.json"
 # Covariate variants of a backtest: what each learned model that takes covariates is given.
 TARGET_ONLY = "target_only"
 PAST_COVARIATES = "past_covariates"
-ALL_COVARIATES = "all_covariates"
-VARIANTS = (TARGET_ONLY, PAST_COVARIATES, ALL_COVARIATES)
+ALL_COVARIATES = "all_covariates"  # past + the time features (without the GX's plan and the PV forecast)
+PLAN_FORECAST = "plan_forecast"  # all of the above + the plan and PV forecast as issued before the cut-off
+VARIANTS = (TARGET_ONLY, PAST_COVARIATES, ALL_COVARIATES, PLAN_FORECAST)
 NO_VARIANT = "none"  # models that take no covariates (the baselines) are forecast once, with the target only
 VARIANT_ORDER = (*VARIANTS, NO_VARIANT)
 

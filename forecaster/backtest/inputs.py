@@ -1,5 +1,5 @@
 """What a backtest reads: the task's series on its grid, with --hold-last applied and stopped at the
-outages the importer recorded (forecaster.backtest.hold)."""
+outages the importer recorded (forecaster.backtest.hold), and the known-future drivers (forecaster.drivers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 from forecaster.backtest.hold import hold_all, outage_buckets
 from forecaster.backtest.plan import Plan
 from forecaster.backtest.run import read_series
-from forecaster.store import ForecastStore
+from forecaster.config import ForecasterSettings
+from forecaster.drivers import Drivers
+from forecaster.store import ForecastStore, read_task_drivers
 from forecaster.windows import NS
 
 
@@ -24,3 +26,8 @@ def read_held_series(store: ForecastStore, plan: Plan, hold_last_steps: int) -> 
         key: outage_buckets(outages.get(key, []), values, plan.read_start_ns, step_ns) for key, values in series.items()
     }
     return hold_all(series, hold_last_steps, blocked)
+
+
+def read_plan_drivers(store: ForecastStore, plan: Plan, settings: ForecasterSettings) -> Drivers | None:
+    """The GX's plan and the PV forecast over the backtest's span, when the task uses them (else None)."""
+    return read_task_drivers(store, settings, plan.task, plan.read_start_ns, plan.end_ns)

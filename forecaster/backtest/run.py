@@ -23,16 +23,17 @@ from bess_common.sample import Sample
 from forecaster import finetune as ft
 from forecaster import regimes, zoo
 from forecaster.backtest import runfolder_writer as rf
-from forecaster.backtest.ablation import variant_windows
+from forecaster.backtest.ablation import task_variants, variant_windows
 from forecaster.backtest.plan import Plan, finetune_split, iso, pre_split_series
 from forecaster.config import ForecasterSettings
+from forecaster.drivers import Drivers, with_history
 from forecaster.forecast import RunOutcome, forecast_window, levels_of
 from forecaster.frame import Forecast, forecast_samples, to_frame
 from forecaster.models import ModelSet
 from forecaster.progress import Progress
 from forecaster.regimes import QuietThreshold, quiet_threshold
 from forecaster.rolling import actual_after
-from forecaster.run_contract import NO_VARIANT, TARGET_ONLY, VARIANT_ORDER, VARIANTS
+from forecaster.run_contract import NO_VARIANT, TARGET_ONLY
 from forecaster.scoring import ISSUE_TAIL_S
 from forecaster.series import SERIES
 from forecaster.standin import STAND_IN_VERSION
@@ -148,12 +149,14 @@ def forecast_cutoff(
     series: dict[str, np.ndarray],
     plan: Plan,
     cutoff: int,
+    *,
+    drivers: Drivers | None = None,
 ) -> tuple[list[tuple[str, Forecast]], RunOutcome | None, str | None]:
     """Every model at one cut-off: models taking covariates once per variant, the others once with the target
     only (variant "none"). ([(variant, forecast)], outcome with failures keyed model or model/variant, skip)."""
     task = plan.task
-    windows = variant_windows(series, plan.read_start_ns, task, cutoff)
-    reason = skip_reason(windows[VARIANTS[-1]], task.min_context_fraction, task.max_last_gap_steps)
+    windows = variant_windows(series, plan.read_start_ns, task, cutoff, drivers)
+    reason = skip_reason(windows[TARGET_ONLY], task.min_context_fraction, task.max_last_gap_steps)
     if reason:
         return [], None, reason
     runs = [(v, w, [m for m in lineup if m.takes_covariates]) for v, w in windows.items()]
@@ -211,6 +214,7 @@ def forecast_all(
     tty: bool | None,
     tally: Tally,
     validation_days: float = 2.0,
+    drivers: Drivers | None = None,
 ) -> tuple[list[tuple[str, Forecast]], dict[str, str], int]:
     """Every cut-off, in order, written to InfluxDB as it is done: (forecasts, skipped, points written)."""
     repeats = RepeatCounter(log)
@@ -218,13 +222,13 @@ def forecast_all(
         "backtest cut-off", len(plan.cutoffs), log, event="backtest_progress", keys=("cutoff", "cutoffs"), tty=tty
     )
     lineup = zoo.lineup(zoo.Resources(models, context_steps=plan.task.context_steps))
-    fit_models(lineup, series, plan, validation_days)
+    fit_models(lineup, series, plan, validation_days, drivers)
     levels = levels_of(models)
     forecasts: list[tuple[str, Forecast]] = []
     skipped: dict[str, str] = {}
     written = 0
     for i, cutoff in enumerate(plan.cutoffs, 1):
-        done, outcome, reason = forecast_cutoff(lineup, levels, series, plan, cutoff)
+        done, outcome, reason = forecast_cutoff(lineup, levels, series, plan, cutoff, drivers=drivers)
         if reason or outcome is None:
             skipped[iso(cutoff)] = reason or "skipped"
             repeats.hit("skip", "backtest_window_skipped", cutoff=iso(cutoff), reason=reason)
@@ -263,7 +267,11 @@ def training_threshold(series: dict[str, np.ndarray], plan: Plan, settings: Fore
 
 
 def fit_models(
-    lineup: Sequence[zoo.ForecastModel], series: dict[str, np.ndarray], plan: Plan, validation_days: float
+    lineup: Sequence[zoo.ForecastModel],
+    series: dict[str, np.ndarray],
+    plan: Plan,
+    validation_days: float,
+    drivers: Drivers | None = None,
 ) -> None:
     """Train every model with the optional fit step on the data strictly before the split, with the
     fine-tune's validation range (the last part before the split) marked."""
@@ -275,7 +283,7 @@ def fit_models(
     for model in trainable:
         started = time.monotonic()
         log.info("backtest_model_fit", model=model.name, train_to=iso(val_start), data_to=iso(plan.split_ns))
-        model.fit(zoo.FitData(pre, pre_start, plan.task, val_start))
+        model.fit(zoo.FitData(pre, pre_start, plan.task, val_start, drivers))
         log.info("backtest_model_fitted", model=model.name, wall_s=round(time.monotonic() - started, 1))
 
 
@@ -288,9 +296,12 @@ def run_backtest(
     store: ForecastStore,
     request: Request,
     tty: bool | None = None,
+    drivers: Drivers | None = None,
 ) -> Outcome:
-    """The whole backtest over already-read gridded series (grid start = plan.read_start_ns)."""
+    """The whole backtest over already-read gridded series (grid start = plan.read_start_ns) and the known-future
+    drivers of the span (forecaster.drivers; each cut-off sees only what was issued at or before it)."""
     started = time.monotonic() if request.started_s is None else request.started_s
+    series = with_history(series, drivers, plan.task.known_covariates, plan.read_start_ns, plan.step_ns)
     request.out_dir.mkdir(parents=True, exist_ok=True)
     finetune = finetune_adapter(models, series, plan, settings, request) if request.finetune and models else None
     seed_everything(request.seed)
@@ -304,6 +315,7 @@ def run_backtest(
         tty=tty,
         tally=tally,
         validation_days=settings.finetune.validation_days,
+        drivers=drivers,
     )
     frame = _frame(forecasts, request.run_id)
     if frame.empty:
@@ -322,6 +334,10 @@ def run_backtest(
     manifest = build_manifest(
         plan, series, settings=settings, request=request, finetune=finetune, horizon=horizon, skipped=skipped
     )
+    manifest["covariates"]["drivers"] = {
+        "plan_snapshots": len(drivers.plans) if drivers else 0,
+        "pv_issues": len(drivers.pv) if drivers else 0,
+    }
     manifest["quiet_threshold_w"] = threshold.value_w
     manifest["quiet_threshold"] = threshold.manifest()
     manifest["data"].update(data_by_regime(series, plan, threshold.value_w))
@@ -390,7 +406,7 @@ def build_manifest(
         "wql_floor_w": settings.wql_floor_w,
         "hold_last_steps": request.hold_last_steps,
         "cutoffs": {"planned": len(plan.cutoffs), "every_steps": plan.every_steps, "skipped": skipped},
-        "variants": list(VARIANT_ORDER),
+        "variants": [*task_variants(task), NO_VARIANT],
         "covariates": {"past": list(task.past_covariates), "known_future": list(task.known_covariates)},
     }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bess_common.errors import FatalError, RejectedError, RetryableError
 from bess_common.influx import InfluxClient
-from forecaster.backtest.inputs import read_held_series
+from forecaster.backtest.inputs import read_held_series, read_plan_drivers
 from forecaster.backtest.plan import Plan, PlanError, history_problem, make_plan
 from forecaster.backtest.run import Request, default_run_id, run_backtest
 from forecaster.commands.common import add_config, load, parse_utc_ns
@@ -119,6 +119,7 @@ def _run(settings: Settings, plan: Plan, args: argparse.Namespace) -> int:
     store = ForecastStore(InfluxClient(settings.influx), settings.site)
     try:
         series = read_held_series(store, plan, args.hold_last)
+        drivers = read_plan_drivers(store, plan, settings.forecaster)
     except (RetryableError, RejectedError, FatalError) as exc:
         print(f"backtest: cannot read the series from InfluxDB: {exc}", file=sys.stderr)
         return 1
@@ -149,7 +150,9 @@ def _run(settings: Settings, plan: Plan, args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        outcome = run_backtest(plan, series, models, settings=settings.forecaster, store=store, request=request)
+        outcome = run_backtest(
+            plan, series, models, settings=settings.forecaster, store=store, request=request, drivers=drivers
+        )
     except (RetryableError, RejectedError, FatalError, RuntimeError) as exc:
         print(f"backtest: failed: {exc}", file=sys.stderr)
         return 1

@@ -15,7 +15,7 @@ from forecaster.report.narrative import FEW_WINDOWS, change_of
 from forecaster.report.runfolder import RunData
 from forecaster.report.stats import Estimate
 from forecaster.report.tables import ALL_REGIMES, PERSISTENCE, Comparison, MetricRow, Tables
-from forecaster.run_contract import ALL_COVARIATES, PAST_COVARIATES, TARGET_ONLY
+from forecaster.run_contract import ALL_COVARIATES, PAST_COVARIATES, PLAN_FORECAST, TARGET_ONLY
 
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
 SKILL_FLOOR = -1.0  # skills below this are drawn at the edge, with their value written beside them
@@ -150,7 +150,7 @@ def _best_cell(run: RunData, tables: Tables, regime: str) -> str:
 
 def _covariates_cell(run: RunData, tables: Tables, regime: str) -> str:
     for model in ("finetuned", "base", *tables.models):
-        for variant in (ALL_COVARIATES, PAST_COVARIATES):
+        for variant in (PLAN_FORECAST, ALL_COVARIATES, PAST_COVARIATES):
             c = tables.comparison("covariates", regime, (model, TARGET_ONLY), (model, variant))
             if c is not None:
                 who = f"{variant_label(variant).lstrip('+ ')}, {model_label(model, run.stand_in)}"

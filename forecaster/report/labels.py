@@ -9,13 +9,14 @@ import numpy as np
 
 from forecaster import zoo
 from forecaster.report.stats import Estimate
-from forecaster.run_contract import ALL_COVARIATES, NO_VARIANT, PAST_COVARIATES, TARGET_ONLY
+from forecaster.run_contract import ALL_COVARIATES, NO_VARIANT, PAST_COVARIATES, PLAN_FORECAST, TARGET_ONLY
 
 STAND_IN_TAG = "[STAND-IN]"
 VARIANT_NAMES = {
     TARGET_ONLY: "target only",
     PAST_COVARIATES: "+ past covariates",
     ALL_COVARIATES: "+ all covariates",
+    PLAN_FORECAST: "+ plan and forecast",
     NO_VARIANT: "-",
 }
 MINUS = "\u2212"

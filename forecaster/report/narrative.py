@@ -26,7 +26,7 @@ from forecaster.report.tables import (
     Tables,
     interval_columns,
 )
-from forecaster.run_contract import NO_VARIANT, TARGET_ONLY
+from forecaster.run_contract import ALL_COVARIATES, NO_VARIANT, PAST_COVARIATES, PLAN_FORECAST, TARGET_ONLY
 
 EARLIER_COVARIATE_FINDING = 0.26  # the team's earlier finding: covariates cut cycling MAE by 26 %
 FEW_WINDOWS = 10
@@ -179,6 +179,16 @@ def covariate_findings(tables: Tables, stand_in: bool) -> list[str]:
                     f"With the {model_label(model, stand_in)} model, {variant_label(variant).lstrip('+ ')} "
                     f"(against target only) {'; '.join(clauses)}."
                 )
+        drivers = [
+            _clause(c, tables.significance)
+            for regime in tables.regimes
+            if (c := tables.comparison("drivers", regime, (model, ALL_COVARIATES), (model, PLAN_FORECAST)))
+        ]
+        if drivers:
+            sentences.append(
+                f"With the {model_label(model, stand_in)} model, the GX's plan and the PV forecast as issued before "
+                f"each cut-off (against the same model with all other covariates) {'; '.join(drivers)}."
+            )
     return sentences
 
 
@@ -191,7 +201,7 @@ def covariate_claim(tables: Tables, stand_in: bool, claimed: float = EARLIER_COV
         c = next(
             (
                 found
-                for variant in reversed(COVARIATE_VARIANTS)
+                for variant in (ALL_COVARIATES, PAST_COVARIATES)  # the earlier finding: measured covariates
                 if (found := tables.comparison("covariates", "cycling", (model, TARGET_ONLY), (model, variant)))
             ),
             None,

@@ -28,7 +28,12 @@ from forecaster.run_contract import NO_VARIANT, VARIANTS
 COLORS = {"base": "#1f77b4", "finetuned": "#d62728", "persistence": "#7f7f7f", "seasonal_naive": "#2ca02c"}
 OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e")
 REGIME_COLORS = {"quiet": "#9ecae1", "cycling": "#fd8d3c", "transition": "#a1d99b"}
-VARIANT_COLORS = {"target_only": "#bdbdbd", "past_covariates": "#6baed6", "all_covariates": "#08519c"}
+VARIANT_COLORS = {
+    "target_only": "#bdbdbd",
+    "past_covariates": "#6baed6",
+    "all_covariates": "#08519c",
+    "plan_forecast": "#e6550d",
+}
 DPI = 100
 LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (3, 1, 1, 1, 1, 1)))
 LINE_MARKERS = ("o", "s", "D", "^", "v", "P")

@@ -15,11 +15,12 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from forecaster.run_contract import FORECASTS_FILE, MANIFEST_FILE, NO_VARIANT, VARIANTS
+from forecaster.run_contract import FORECASTS_FILE, MANIFEST_FILE, NO_VARIANT, PLAN_FORECAST, VARIANTS
 
+CLASSIC_VARIANTS = tuple(v for v in VARIANTS if v != PLAN_FORECAST)  # a task without the plan and PV forecast
 FORECAST_PAIRS = (
-    *(("base", v) for v in VARIANTS),
-    *(("finetuned", v) for v in VARIANTS),
+    *(("base", v) for v in CLASSIC_VARIANTS),
+    *(("finetuned", v) for v in CLASSIC_VARIANTS),
     ("persistence", NO_VARIANT),
     ("seasonal_naive", NO_VARIANT),
 )

@@ -19,14 +19,22 @@ from forecaster.report.runfolder import (
     ordered,
     quantile_levels_of,
 )
-from forecaster.run_contract import ALL_COVARIATES, NO_VARIANT, PAST_COVARIATES, TARGET_ONLY, VARIANT_ORDER, VARIANTS
+from forecaster.run_contract import (
+    ALL_COVARIATES,
+    NO_VARIANT,
+    PAST_COVARIATES,
+    PLAN_FORECAST,
+    TARGET_ONLY,
+    VARIANT_ORDER,
+    VARIANTS,
+)
 
 ALL_REGIMES = metrics.ALL  # the regime key of "every window" (as in scores.csv and the gate)
 ALL_LEADS = metrics.ALL
 PERSISTENCE = zoo.REFERENCE
-COVARIATE_VARIANTS = (PAST_COVARIATES, ALL_COVARIATES)
+COVARIATE_VARIANTS = (PAST_COVARIATES, ALL_COVARIATES, PLAN_FORECAST)
 CellKey = tuple[str, str, str, str]  # regime, model, variant, lead bucket
-ComparisonKind = Literal["finetune", "covariates"]
+ComparisonKind = Literal["finetune", "covariates", "drivers"]
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,8 @@ class MetricRow:
 
 @dataclass(frozen=True)
 class Comparison:
-    """B against A on the windows both forecast: finetuned vs base, or covariates vs target only."""
+    """B against A on the windows both forecast: finetuned vs base, covariates vs target only, or the GX's plan
+    and PV forecast added to all other covariates (kind "drivers")."""
 
     kind: ComparisonKind
     regime: str
@@ -196,7 +205,8 @@ def planned_comparisons(
     pairs: Iterable[tuple[str, str]],
 ) -> list[tuple[ComparisonKind, tuple[str, str], tuple[str, str]]]:
     """Which (model, variant) pairs to compare: finetuned vs base per variant; for every model forecast with
-    covariates, each covariate variant vs target only."""
+    covariates, each covariate variant vs target only, and "+ plan and forecast" vs "+ all covariates" (what
+    the known-future drivers added)."""
     present = set(pairs)
     plans: list[tuple[ComparisonKind, tuple[str, str], tuple[str, str]]] = []
     for variant in VARIANT_ORDER:
@@ -206,6 +216,8 @@ def planned_comparisons(
         for variant in COVARIATE_VARIANTS:
             if (model, TARGET_ONLY) in present and (model, variant) in present:
                 plans.append(("covariates", (model, TARGET_ONLY), (model, variant)))
+        if (model, ALL_COVARIATES) in present and (model, PLAN_FORECAST) in present:
+            plans.append(("drivers", (model, ALL_COVARIATES), (model, PLAN_FORECAST)))
     return plans
 
 

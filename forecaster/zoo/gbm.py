@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from forecaster.gbm_features import feature_names
-from forecaster.run_contract import VARIANTS
 from forecaster.windows import NS, Window
 from forecaster.zoo.protocol import LEARNED, FitData, Kind, NotAvailable, Resources, at_levels
 
@@ -50,7 +49,7 @@ class SiteGbm:
 
     def fit(self, data: FitData) -> None:
         """One model per covariate variant on the pre-split data (train / validation as the fine-tune)."""
-        from forecaster.backtest.ablation import variant_task
+        from forecaster.backtest.ablation import task_variants, variant_task
         from forecaster.finetune import Split
         from forecaster.gbm import GbmUnavailable, train_gbm
 
@@ -59,9 +58,10 @@ class SiteGbm:
         val_start = data.validation_start_ns if data.validation_start_ns is not None else end
         split = Split(data.grid_start_ns, val_start, end, end)
         self._models = {}
-        for variant in VARIANTS:
+        for variant in task_variants(data.task):
+            task = variant_task(data.task, variant)
             try:
-                model = train_gbm(data.series, data.grid_start_ns, variant_task(data.task, variant), split, self.params)
+                model = train_gbm(data.series, data.grid_start_ns, task, split, self.params, drivers=data.drivers)
             except GbmUnavailable as exc:
                 self._why = f"not trained: {exc}"
                 continue

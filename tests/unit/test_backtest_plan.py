@@ -107,7 +107,7 @@ def test_when_history_is_short_then_the_problem_names_what_is_needed() -> None:
 def test_when_windows_are_built_per_variant_then_only_the_covariates_differ() -> None:
     plan = make_plan(TASK, T0, T0 + 48 * HOUR_NS, T0 + 72 * HOUR_NS)
     windows = variant_windows(series_for(plan.n_steps), plan.read_start_ns, TASK, plan.cutoffs[0])
-    assert tuple(windows) == VARIANTS
+    assert tuple(windows) == ("target_only", "past_covariates", "all_covariates")  # no driver: no plan variant
     assert windows["target_only"].past == {} and windows["target_only"].future == {}
     assert set(windows["past_covariates"].past) == set(TASK.past_covariates)
     assert windows["past_covariates"].future == {}
@@ -117,6 +117,18 @@ def test_when_windows_are_built_per_variant_then_only_the_covariates_differ() ->
         np.testing.assert_array_equal(window.target, windows["all_covariates"].target)
     with pytest.raises(ValueError, match="unknown variant"):
         variant_task(TASK, "everything")
+
+
+def test_when_a_task_lists_drivers_then_only_the_plan_variant_has_them() -> None:
+    task = TASK.model_copy(update={"known_covariates": ["tod_sin", "plan_charge_active", "pv_forecast_w"]})
+    plan = make_plan(task, T0, T0 + 48 * HOUR_NS, T0 + 72 * HOUR_NS)
+    windows = variant_windows(series_for(plan.n_steps), plan.read_start_ns, task, plan.cutoffs[0])
+    assert tuple(windows) == VARIANTS
+    assert set(windows["all_covariates"].future) == {"tod_sin"}
+    assert set(windows["plan_forecast"].future) == {"tod_sin", "plan_charge_active", "pv_forecast_w"}
+    assert set(windows["plan_forecast"].past) == {*task.past_covariates, *task.known_covariates}
+    no_plan = windows["plan_forecast"]  # no drivers at all: neutral values, not a crash
+    assert (no_plan.future["plan_charge_active"] == 0).all() and np.isnan(no_plan.future["pv_forecast_w"]).all()
 
 
 def test_when_values_are_held_then_only_holes_up_to_the_limit_fill_with_the_last_value() -> None:

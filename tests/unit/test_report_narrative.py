@@ -208,3 +208,16 @@ def test_when_picking_a_representative_window_then_it_has_the_median_error(
     index = int(np.flatnonzero(cell.cutoffs == pd.Timestamp(chosen).value)[0])
     below = int((errors < errors[index]).sum())
     assert below == (len(errors) - 1) // 2
+
+
+def test_when_the_plan_variant_cuts_cycling_error_then_the_drivers_sentence_and_table_say_so(tmp_path: Path) -> None:
+    pairs = tuple((m, v) for m in ("gbm",) for v in ("target_only", "all_covariates", "plan_forecast"))
+    gains = {(r, "gbm", "plan_forecast"): 0.5 for r in ("cycling", "transition")}
+    spec = SyntheticSpec(seed=3, gains=gains, pairs=(*pairs, ("persistence", "none")))
+    tables, narrative = report_of(tmp_path, small(spec))
+    c = tables.comparison("drivers", "cycling", ("gbm", "all_covariates"), ("gbm", "plan_forecast"))
+    assert c is not None and c.result.rel.high < 0  # about -50 %, beyond noise
+    said = [s for s in narrative.covariates if "plan and the PV forecast" in s]
+    assert len(said) == 1 and "cut MAE" in said[0] and "cycling" in said[0]
+    quiet = tables.comparison("drivers", "quiet", ("gbm", "all_covariates"), ("gbm", "plan_forecast"))
+    assert quiet is not None and quiet.result.rel.low < 0 < quiet.result.rel.high  # no gain there: within noise
