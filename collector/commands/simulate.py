@@ -2,6 +2,7 @@
 
 Live:     bess-collector simulate --modbus-port P --mqtt-host H --mqtt-port Q --seed N [--portal-id ID]
           [--firmware v1.0.42|v1.0.77|v1.0.94|v1.0.101]  (the Modbus register list of that release)
+          [--pv-forecast-port P [--pv-forecast-tz ZONE]]  (its PV forecast, Forecast.Solar's format)
 Backfill: bess-collector simulate --backfill --start ISO --end ISO [--step-s 1] --influx-url URL
           --database DB [--site S] --seed N [--pv-forecast-every-s 3600] [--pv-forecast-horizon-h 48]
           (the 1 Hz rows at --step-s, the gx_plan snapshots and the pv_forecast issues)
@@ -16,6 +17,7 @@ import signal
 import threading
 import time
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bess_common.config import InfluxSettings
 from bess_common.errors import BessError
@@ -27,7 +29,8 @@ from collector.simulator.bms import BMS_PROFILES, DEFAULT_BMS
 from collector.simulator.gx import GxSimulator
 from collector.simulator.history import history_samples, plan_samples
 from collector.simulator.physics import BessPhysics
-from collector.simulator.pvforecast import pv_forecast_samples
+from collector.simulator.pvforecast import SimPvForecast, pv_forecast_samples
+from collector.simulator.pvserver import PvForecastServer
 from collector.simulator.truth import DEFAULT_PORTAL_ID
 
 HELP = "Run a simulated Cerbo GX (Modbus-TCP + MQTT) or backfill simulated history into InfluxDB"
@@ -54,6 +57,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--modbus-read-write",
         action="store_true",
         help="Settings/ModbusServer/ReadWrite = 1: accept writes to writable registers (default 0: refuse all)",
+    )
+    live.add_argument(
+        "--pv-forecast-port",
+        type=int,
+        default=None,
+        help="also serve its PV forecast in Forecast.Solar's format on this port (0 = any free; omit = off)",
+    )
+    live.add_argument(
+        "--pv-forecast-tz", default="UTC", help="time zone of the forecast's local timestamps (e.g. Europe/Berlin)"
     )
     live.add_argument("--keepalive-timeout-s", type=float, default=60.0, help="Venus keepalive timeout")
     live.add_argument(
@@ -97,6 +109,11 @@ def main(args: argparse.Namespace) -> int:
     if args.modbus_port is None and args.mqtt_port is None:
         log.error("bad_arguments", problem="give --modbus-port and/or --mqtt-port (or --backfill)")
         return 2
+    try:
+        ZoneInfo(args.pv_forecast_tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.error("bad_arguments", problem=f"--pv-forecast-tz: unknown time zone {args.pv_forecast_tz!r}")
+        return 2
     return _live(args, log)
 
 
@@ -117,10 +134,20 @@ def _live(args: argparse.Namespace, log: Any) -> int:
         bms=args.bms,
         firmware=args.firmware,
     )
+    pv_server: PvForecastServer | None = None
     try:
         sim.start()
+        if args.pv_forecast_port is not None:
+            pv_server = PvForecastServer(
+                SimPvForecast(sim.physics),
+                host=args.modbus_host,
+                port=args.pv_forecast_port,
+                zone=args.pv_forecast_tz,
+                clock=sim.clock,
+            ).start()
     except (OSError, ConnectionError) as exc:
         log.error("simulator_start_failed", error=str(exc))
+        sim.stop()
         return 1
     log.info(
         "simulator_started",
@@ -131,10 +158,13 @@ def _live(args: argparse.Namespace, log: Any) -> int:
         cells=args.cells,
         bms=args.bms,
         firmware=args.firmware or "registers.csv",
+        pv_forecast_port=pv_server.port if pv_server else None,
     )
     try:
         stop.wait()
     finally:
+        if pv_server is not None:
+            pv_server.stop()
         sim.stop()
     log.info("simulator_stopped")
     return 0

@@ -17,6 +17,8 @@ import urllib3
 
 from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
+from collector.simulator.pvforecast import SimPvForecast
+from collector.simulator.pvserver import PvForecastServer
 from deploy.localservices import InfluxServer, free_port
 from tests.conftest import run_cli
 from tests.integration.pipeline import SECOND_NS, CollectorProcess, shunt_seconds, whole_seconds, write_config
@@ -183,3 +185,28 @@ def test_when_the_site_is_wrong_then_the_collector_refuses_to_start_with_exit_2(
     result = run_cli("collector", "run", "--config", str(config), timeout_s=60)
     assert result.returncode == 2, result.stdout + result.stderr
     assert problem in result.stdout + result.stderr
+
+
+def test_when_the_provider_asks_the_simulator_then_the_simulators_forecast_lands_as_issued(
+    tmp_path: Path, influx_server: InfluxServer, influx: InfluxClient, gx: GxSimulator
+) -> None:
+    server = PvForecastServer(SimPvForecast(gx.physics), zone="Europe/Berlin").start()
+    proc = CollectorProcess(
+        _collector(tmp_path, influx_server.url, gx, _pv(f"http://127.0.0.1:{server.port}"), 0),
+        tmp_path / "collector.log",
+    ).start()
+    try:
+        rows = wait_until(
+            lambda: [r for s in influx.query("SELECT * FROM pv_forecast") for r in s.rows()], 30, "the issue"
+        )
+    finally:
+        proc.stop()
+        server.stop()
+    [served] = server.served
+    expected = {p.target_ns: float(round(p.power_w)) for p in served.periods}  # Forecast.Solar sends whole Wh
+    landed = {r["target_ns"]: r["power_w"] for r in rows}
+    assert landed == {t: expected[t] for t in landed}
+    assert {t for t, w in expected.items() if w > 0} <= set(landed)
+    assert min(landed) >= served.periods[0].target_ns  # nothing before the issue hour (a night issue: sunrise)
+    issued_ns = {r["time"] for r in rows}.pop()
+    assert served.issued_ns <= issued_ns <= served.issued_ns + 5 * SECOND_NS  # stamped on receipt

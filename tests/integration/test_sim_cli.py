@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import urllib3
 from pymodbus.client import ModbusTcpClient
 
 from bess_common.influx import InfluxClient
@@ -115,6 +117,7 @@ def test_when_running_live_then_it_serves_that_firmware_and_exits_0_on_sigterm(
             [
                 sys.executable, "-m", "collector", "simulate", "--modbus-port", "0", "--mqtt-host", "127.0.0.1",
                 "--mqtt-port", str(mosquitto.port), "--seed", "3", "--firmware", "v1.0.42",
+                "--pv-forecast-port", "0", "--pv-forecast-tz", "Europe/Berlin",
             ],
             cwd=REPO_ROOT, env=python_env(), stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -127,6 +130,12 @@ def test_when_running_live_then_it_serves_that_firmware_and_exits_0_on_sigterm(
         client.close()
         assert 400 < voltage.registers[0] < 600  # 40-60 V at scale 10
         assert clock.isError() and clock.exception_code == 2
+        pv_port = logged_port(proc, log_path, "simulator_started", "pv_forecast_port")
+        answer = urllib3.PoolManager().request("GET", f"http://127.0.0.1:{pv_port}/estimate/51.3/9.5/30/0/4.2")
+        assert answer.status == 200
+        forecast = json.loads(answer.data)
+        assert forecast["message"]["info"]["timezone"] == "Europe/Berlin"
+        assert all(" " in t for t in forecast["result"]["watt_hours_period"])  # naive local time by default
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
     finally:
@@ -147,6 +156,7 @@ def test_when_running_live_then_it_serves_that_firmware_and_exits_0_on_sigterm(
         ["--backfill", "--start", "2025-01-02", "--end", "2025-01-01"],
         ["--backfill", "--start", "yesterday", "--end", "2025-01-01"],
         ["--modbus-port", "0", "--bms", "Temperatures"],  # not a BMS family the simulator knows
+        ["--modbus-port", "0", "--pv-forecast-port", "0", "--pv-forecast-tz", "Mars/Olympus"],
     ],
 )
 def test_when_arguments_are_wrong_then_exit_2(args: list[str]) -> None:
