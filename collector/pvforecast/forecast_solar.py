@@ -172,3 +172,27 @@ def _retry_after_s(headers: Mapping[str, str], body: bytes, now_s: int) -> float
         return max(0.0, dt.datetime.fromisoformat(at).timestamp() - now_s)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
+
+
+def quota_wait_s(headers: Mapping[str, str], body: bytes) -> float | None:
+    """After a good answer: seconds until the quota allows another call when this one used the last of it
+    (`X-Ratelimit-Remaining: 0` or `message.ratelimit.remaining` 0), from `X-Ratelimit-Reset` or the
+    ratelimit `period`; None while calls are left."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    remaining: object = lowered.get("x-ratelimit-remaining")
+    limit: dict[str, Any] = {}
+    try:
+        found = json.loads(body)["message"]["ratelimit"]
+        limit = found if isinstance(found, dict) else {}
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        pass
+    if remaining is None:
+        remaining = limit.get("remaining")
+    if str(remaining).strip() != "0":
+        return None
+    for value in (lowered.get("x-ratelimit-reset"), limit.get("period")):
+        try:
+            return max(0.0, float(value))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+    return 3600.0  # the public plan's window

@@ -30,7 +30,7 @@ from bess_common.errors import FatalError, RejectedError, RetryableError
 from bess_common.logs import RepeatCounter, get_logger
 from collector.config import PvForecastSettings
 from collector.observation import ObservationSink, Rows, SourceState
-from collector.pvforecast.forecast_solar import check_answer, estimate_url, parse_estimate
+from collector.pvforecast.forecast_solar import check_answer, estimate_url, parse_estimate, quota_wait_s
 from collector.pvforecast.issue import issue_samples
 from collector.sources.threaded import ThreadedSource
 
@@ -183,6 +183,10 @@ class PvForecastSource(ThreadedSource):
         self._backoff.reset()
         if self._set_state("connected"):
             self._log.info("pv_forecast_ok", periods=len(issue.periods), issued_ns=issue.issued_ns)
+        quota_s = quota_wait_s(answer.headers, answer.body)
+        if quota_s is not None and quota_s > self.settings.interval_s:  # another tool on this IP used the quota
+            self._errors.hit("quota_used_up", "pv_forecast_quota_used_up", next_call_in_s=round(quota_s))
+            return quota_s + self._rng.uniform(0.0, self.settings.jitter_s)
         return self._next_scheduled_s()
 
     def _retry(self, exc: RetryableError) -> float:

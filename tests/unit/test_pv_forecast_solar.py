@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bess_common.errors import FatalError, RejectedError, RetryableError
-from collector.pvforecast.forecast_solar import check_answer, estimate_url, parse_estimate
+from collector.pvforecast.forecast_solar import check_answer, estimate_url, parse_estimate, quota_wait_s
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "forecast_solar_estimate.json"
 NS = 10**9
@@ -154,3 +154,20 @@ def test_when_the_service_answers_then_retryable_or_refused_with_its_retry_time(
         assert caught.value.retry_after_s == retry_s
     if status == 400:
         assert "Invalid declination" in str(caught.value)
+
+
+QUOTA = {
+    "calls left": ({}, {"remaining": 11, "period": 3600}, None),
+    "last call used (body)": ({}, {"remaining": 0, "period": 3600}, 3600.0),
+    "last call used (header, with reset)": ({"X-Ratelimit-Remaining": "0", "X-Ratelimit-Reset": "1234"}, {}, 1234.0),
+    "header says calls are left": ({"X-Ratelimit-Remaining": "5"}, {"remaining": 0}, None),
+    "no rate limit information": ({}, {}, None),
+}
+
+
+@pytest.mark.parametrize("headers, ratelimit, wait_s", QUOTA.values(), ids=QUOTA.keys())
+def test_when_a_good_answer_used_the_last_call_then_wait_for_the_quota(
+    headers: dict[str, str], ratelimit: dict[str, int], wait_s: float | None
+) -> None:
+    body = json.dumps({"result": {}, "message": {"code": 0, "ratelimit": ratelimit}}).encode()
+    assert quota_wait_s(headers, body) == wait_s
