@@ -268,8 +268,9 @@ class BessPhysics:
         if code == SELF:
             pack_v = cells * float(np.interp(soc, profiles.OCV_SOC, profiles.OCV_V))
             return np.clip(surplus_w / pack_v, -MAX_DISCHARGE_A, max_charge_a)
-        if code == FORCE:
-            return np.full(60, min(FORCE_CHARGE_A, max_charge_a))
+        if code == FORCE:  # from the grid at FORCE_CHARGE_A at least; a larger PV surplus charges it all
+            pack_v = cells * float(np.interp(soc, profiles.OCV_SOC, profiles.OCV_V))
+            return np.minimum(np.maximum(FORCE_CHARGE_A, surplus_w / pack_v), max_charge_a)
         if code == BRIDGE:
             return np.full(60, bridge_a)
         return np.zeros(60)

@@ -40,6 +40,11 @@ def ambient_c(day: int) -> np.ndarray:
     return np.asarray(seasonal + daily)
 
 
+def season(day: int) -> float:
+    """+1 at midsummer, -1 at midwinter."""
+    return float(np.cos(2 * np.pi * (_day_of_year(day) - 172) / 365.0))
+
+
 def clear_sky_w(day: int, peak_w: float = 9000.0) -> np.ndarray:
     """Clear-sky PV power: a sine-shaped day around 12:00 UTC whose length follows the season."""
     secs = np.arange(DAY_S, dtype=np.float64)

@@ -4,11 +4,14 @@ Every day at ISSUE_S (12:00 UTC, when day-ahead prices are known) a new plan is 
 of that day and the whole next UTC day, and replaces the previous one: the GX executes, at any second, the
 latest plan issued at or before it. A plan is a few forced-charge windows (Dynamic ESS strategy 0 "target
 SoC" with a target SoC), published as the GX's Dynamic ESS slots: windows in start order in slots 0, 1, ...,
-every other slot of the 48 unused (Start 0, as dbus-systemcalc-py skips it). Windows fall at night
-(00:30-07:00) and in the afternoon (12:30-21:30), never across 12:00 or midnight, so a new plan never cuts
-a running window short. An afternoon window is first announced a day ahead, then the next day's plan
-revises it now and then (kept, moved, dropped or newly added): the plan known the day before differs from
-the plan executed, which is what makes "as of" matter. Days the battery stays parked have no windows.
+every other slot of the 48 unused (Start 0, as dbus-systemcalc-py skips it). Windows fall in the cheap night
+hours (start 02:00-03:30, on 45 % of the busy days) and in the afternoon (start 13:00-17:00; cheap midday
+power comes with the sun, so up to 35 % of the busy days at midsummer and none at midwinter), 1 to 2.5 h
+long, never across 12:00 or midnight, so a new plan never cuts a running window short. A window is known
+only from the plan that announces it (the next night's from 12:00 the day before), and an afternoon window
+is first announced a day ahead, then the next day's plan revises it now and then (kept, moved, dropped or
+newly added): the plan known earlier differs from the plan executed, which is what makes "as of" matter.
+Days the battery stays parked have no windows.
 
 Simplifications (docs/simulator.md): outside its windows the controller follows its own regimes (self-
 consumption, parked, the evening bridge) instead of slots covering every hour; the ESS scheduled charge
@@ -24,12 +27,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from collector.simulator.profiles import DAY_S
+from collector.simulator.profiles import DAY_S, season
 
 ISSUE_S = 12 * 3600  # seconds after 00:00 UTC at which each day's plan is issued
 DESS_SLOTS = 48  # dbus-systemcalc-py delegates/dynamicess.py NUM_SCHEDULES
 ESS_SLOTS = 5  # dbus-systemcalc-py delegates/schedule.py NUM_SCHEDULES
 QUARTER_S = 900
+AFTERNOON_MAX_P = 0.35  # the chance of an afternoon charge at midsummer (none at midwinter)
 DESS_MODE = 1  # Auto (VRM)
 TIME_ZONE = "Europe/Amsterdam"
 # The ESS scheduled charge windows: slot 0 a weekday night charge the owner disabled (Day -8: negative =
@@ -91,14 +95,15 @@ class Schedule:
         rng = _rng(self.seed, day, 7)
         if self._quiet_day(day) or rng.uniform() >= 0.45:
             return None
-        return _window(day, rng, 4, 16, (80.0, 85.0, 90.0, 95.0))  # 01:00-04:00 start, over by 06:45
+        return _window(day, rng, 8, 14, (80.0, 85.0, 90.0, 95.0))  # the cheap hours: 02:00-03:30 start
 
     def _afternoon(self, day: int, revised: bool) -> Window | None:
         """The afternoon charge of `day`: as first announced (the day before), or as revised on the day."""
         if self._quiet_day(day):
             return None
         rng = _rng(self.seed, day, 8)
-        first = _window(day, rng, 52, 68, (70.0, 75.0, 80.0, 90.0)) if rng.uniform() < 0.25 else None
+        sunny = AFTERNOON_MAX_P * (1.0 + season(day)) / 2  # cheap midday power comes with the sun: summer
+        first = _window(day, rng, 52, 68, (90.0, 95.0, 100.0)) if rng.uniform() < sunny else None
         if not revised:
             return first
         change = _rng(self.seed, day, 9)
@@ -106,7 +111,9 @@ class Schedule:
             return first  # the announcement stands
         if first is not None and change.uniform() < 0.5:
             return None  # dropped
-        return _window(day, change, 52, 68, (70.0, 80.0, 90.0))  # moved or newly added
+        if first is None and change.uniform() >= (1.0 + season(day)) / 2:
+            return None  # nothing added (in winter hardly ever)
+        return _window(day, change, 52, 68, (90.0, 100.0))  # moved or newly added
 
     def _issued(self, day: int) -> tuple[Window, ...]:
         """The windows of the plan issued at ISSUE_S of `day` (its afternoon, the next day's night and afternoon)."""

@@ -18,6 +18,7 @@ from collector.simulator.truth import Truth, settings_at
 SEED = 7
 DAY = 20_400  # 2025-11-08
 DAYS = range(DAY, DAY + 14)
+SUMMER = range(20_620, 20_634)  # June 2026: afternoon charges (cheap midday power) are a summer thing
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,7 @@ def test_forced_charges_happen_exactly_in_the_scheduled_windows_and_stop_at_thei
 def test_the_plan_is_issued_daily_and_revisions_change_what_was_announced(physics: BessPhysics) -> None:
     schedule = physics.schedule
     changed = 0
-    for day in DAYS:
+    for day in SUMMER:
         announced = [w for w in schedule.issued(day - 1) if w.start_s >= day * DAY_S + ISSUE_S]
         ran = [w for w in schedule.executed(day) if w.start_s >= day * DAY_S + ISSUE_S]
         changed += announced != ran
