@@ -37,11 +37,11 @@ IMPORT_GAP = "import_gap"
 DEVICE_TAG = {
     "shunt": "shunt",
     "bms": "bms",
-    **{role: role for role in ("vebus", "grid", "acload", "pvinverter")},
+    **{role: role for role in ("vebus", "multi", "acsystem", "grid", "acload", "pvinverter")},
 }
 # Roles with any number of instances: their rows carry tag instance=<D-Bus device instance>.
-INSTANCE_TAGGED = frozenset({"vebus", "solarcharger", "grid", "acload", "pvinverter"})
-INVERTER = "inverter"  # tags: site, device (vebus), instance
+INSTANCE_TAGGED = frozenset({"vebus", "multi", "acsystem", "solarcharger", "grid", "acload", "pvinverter"})
+INVERTER = "inverter"  # tags: site, device (vebus | multi | acsystem), instance
 SOLARCHARGER = "solarcharger"  # tags: site, instance
 METER = "meter"  # tags: site, device (grid | acload | pvinverter), instance
 

@@ -2,12 +2,42 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from bess_common.config import ForeignSection, Section, SharedSettings, load_file
+from collector.gx.tables import unit_for_instance
+from collector.observation import MULTI_ROLES
+
+_DEVICE = re.compile(r"^(?P<service>[a-z]+)/(?P<instance>\d+)(@(?P<unit>\d+))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class ModbusDevice:
+    """One device instance to poll over Modbus, on its unit id."""
+
+    service: str
+    instance: int
+    unit: int
+
+
+def parse_device(text: str) -> ModbusDevice:
+    """ "vebus/276" or "grid/30@30" as a ModbusDevice; ValueError with the reason otherwise."""
+    found = _DEVICE.match(text.strip())
+    if found is None:
+        raise ValueError(f'{text!r}: expected SERVICE/INSTANCE or SERVICE/INSTANCE@UNIT, e.g. "vebus/276"')
+    if found["service"] not in MULTI_ROLES:
+        raise ValueError(f"{text!r}: unknown service {found['service']!r}; known: {', '.join(MULTI_ROLES)}")
+    unit = int(found["unit"]) if found["unit"] else unit_for_instance(int(found["instance"]))
+    if unit is None:
+        raise ValueError(f"{text!r}: the GX gives instance {found['instance']} no unit id; add one as @UNIT")
+    if not 0 <= unit <= 247:
+        raise ValueError(f"{text!r}: unit id {unit} is outside 0..247")
+    return ModbusDevice(found["service"], int(found["instance"]), unit)
 
 
 class GxSettings(Section):
@@ -24,12 +54,25 @@ class GxSettings(Section):
     shunt_instance: int = Field(0, ge=0, description="Device instance of the shunt (MQTT battery/<n>)")
     bms_unit_id: int = Field(225, ge=0, le=247, description="CAN-bus BMS -> unit 225")
     bms_instance: int = Field(512, ge=0, description="Device instance of the BMS (MQTT battery/<n>)")
+    modbus_devices: list[str] = Field(
+        default_factory=list,
+        description='Inverter/chargers, solar chargers and meters to poll over Modbus, as "service/instance" '
+        '(unit id from the GX\'s table, else = instance) or "service/instance@unit"; `discover` prints the list. '
+        "MQTT finds every instance by itself",
+    )
     modbus_timeout_s: float = Field(2.0, gt=0)
     mqtt_username: str = Field("bess-edge", description="Ignored by the GX but must be non-empty")
     mqtt_password: SecretStr = Field(SecretStr(""), description="Secret: env or credential mqtt_password")
     mqtt_tls: bool = Field(False, description="Use TLS (normally port 8883)")
     mqtt_ca_file: Path | None = Field(None, description="CA for the GX's self-signed certificate")
     mqtt_cert_sha256: str = Field("", description="Pin the broker certificate by SHA-256 fingerprint (hex)")
+
+    @field_validator("modbus_devices")
+    @classmethod
+    def _devices(cls, value: list[str]) -> list[str]:
+        for text in value:
+            parse_device(text)
+        return value
 
 
 # Default deny list of the long tail (patterns over "<service>/<instance><path>", fnmatch: * spans slashes).

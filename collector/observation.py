@@ -14,9 +14,11 @@ from typing import Literal, Protocol
 
 from bess_common.sample import Sample
 
-Role = Literal["system", "settings", "shunt", "bms", "vebus", "solarcharger", "grid", "acload", "pvinverter"]
+Role = Literal[
+    "system", "settings", "shunt", "bms", "vebus", "multi", "acsystem", "solarcharger", "grid", "acload", "pvinverter"
+]
 # Roles with any number of instances, found on the GX (the service name is the role): rows carry `instance`.
-MULTI_ROLES: tuple[Role, ...] = ("vebus", "solarcharger", "grid", "acload", "pvinverter")
+MULTI_ROLES: tuple[Role, ...] = ("vebus", "multi", "acsystem", "solarcharger", "grid", "acload", "pvinverter")
 SourceName = Literal["mqtt", "modbus"]
 
 

@@ -3,13 +3,14 @@
 Usage: python -m deploy.gen_firmware_table v1.0.42=FILE v1.0.77=FILE ... [--check]
 where FILE is attributes.csv of github.com/victronenergy/dbus_modbustcp at that tag (`git show TAG:attributes.csv`).
 
-Only the services the simulator serves (system, settings, battery) are kept. A row that registers.csv
+Only the services registers.csv maps are kept (system, settings, battery, and the inverter/charger, solar
+charger and meter services). A row that registers.csv
 also has (same service, address, D-Bus path and width) is written as registers.csv spells it (its
 '#variant' path, scale and access), so the simulator fills it from the same truth; any other row is
 written from Victron's list. `reserved[N]` becomes N one-word reserved rows; an `INTERNAL` register
-(computed by the server itself: 830 date and time, 834 firmware version) takes its type and path from
-registers.csv. Identical rows of several releases become one row listing those releases. The conversion
-is pure; only main() touches files.
+(computed by the server itself: 830 date and time, 834 firmware version, 777 solar charger PV current;
+v1.0.42 leaves that type blank) takes its type and path from registers.csv. Identical rows of several
+releases become one row listing those releases. The conversion is pure; only main() touches files.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from collector.gx import tables
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TABLE_PATH = REPO_ROOT / "collector" / "gx" / "firmware.csv"
-SERVICES = {f"com.victronenergy.{s}": s for s in ("system", "settings", "battery")}
+KEPT = ("system", "settings", "battery", "vebus", "multi", "acsystem", "solarcharger", "grid", "acload", "pvinverter")
+SERVICES = {f"com.victronenergy.{s}": s for s in KEPT}
 COLUMNS = ("service", "address", "type", "scale", "unit", "dbus_path", "access", "releases")
 HEADER = """\
 # Registers each dbus_modbustcp release serves, for the services the simulator serves (generated data:
@@ -55,12 +57,13 @@ def convert(lines: Iterable[Sequence[str]]) -> list[Row]:
         if len(fields) < 8 or fields[0] not in SERVICES:
             continue
         service, path, vtype, address = SERVICES[fields[0]], fields[1], fields[5], int(fields[4])
-        scale, access = fields[6], "w" if fields[7].strip().upper() == "W" else "r"
+        # a blank (or 0) scale is 1 on the GX (mappings.cpp, DBusModbusData: `if (_scaleFactor == 0)`)
+        scale, access = fields[6].strip() or "1", "w" if fields[7].strip().upper() == "W" else "r"
         if vtype.startswith("reserved"):
             out.extend((service, address + k, "reserved", "1", "", "", "r") for k in range(_size(vtype) or 1))
             continue
         known = ours.get((service, address))
-        if vtype.startswith("INTERNAL"):
+        if vtype.startswith("INTERNAL") or not vtype:
             if known is None:
                 raise ValueError(f"{service} {address}: INTERNAL register not in registers.csv")
         else:

@@ -20,6 +20,7 @@ from bess_common.errors import ConfigError, RetryableError
 from collector.config import GxSettings, Settings, load_settings
 from collector.gx import tables
 from collector.gx.decode import decode_register
+from collector.observation import MULTI_ROLES
 from collector.sources.modbus_client import ModbusRefused, ReadOnlyModbus, UnitAbsent
 from collector.sources.mqtt_client import GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_keepalive import new_token
@@ -34,9 +35,6 @@ from collector.ssdp import SSDP_GROUP, FoundGx, search
 
 HELP = "Connect to a GX (or the simulator) and print its portal id, services, unit ids and cell count"
 PROBE_UNITS = (100, 225, 223, 224, 226, 227, 238, 239)
-# Cerbo unit id -> device instance (victronenergy/dbus_modbustcp unitid2di.csv at v1.0.101, commit 24c50db);
-# other units: unit id = instance.
-UNIT_TO_INSTANCE = {100: 0, 225: 512, 223: 277, 224: 278, 226: 279, 227: 276, **{231 + i: 288 + i for i in range(9)}}
 
 
 @dataclass(slots=True)
@@ -72,14 +70,6 @@ def _cell_of(path: str) -> tuple[int, int] | None:
     if found is None or not found[2] or found[0].field != "voltage_v":
         return None
     return found[1], found[2]
-
-
-def unit_for_instance(instance: int) -> int | None:
-    """The Modbus unit id of a device instance on a Cerbo, if there is one."""
-    for unit, inst in UNIT_TO_INSTANCE.items():
-        if inst == instance:
-            return unit
-    return instance if 0 < instance <= 247 else None
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -229,7 +219,7 @@ def render(gx: GxSettings, findings: MqttFindings | None, probes: list[Probe] | 
             f"  {'service':<14}{'instance':>9}  {'unit':>5}  {'cells':>5}  product",
         ]
         for (service, instance), info in sorted(findings.services.items()):
-            unit = unit_for_instance(instance)
+            unit = tables.unit_for_instance(instance)
             cells = findings.cell_count(service, instance) if service == "battery" else 0
             name = info.get("/CustomName") or info.get("/ProductName") or ""
             lines.append(
@@ -243,7 +233,8 @@ def render(gx: GxSettings, findings: MqttFindings | None, probes: list[Probe] | 
 
 
 def suggest(findings: MqttFindings | None, host: str = "") -> list[str]:
-    """Suggested [gx] lines: batteries with cells -> bms, the other battery -> shunt."""
+    """Suggested [gx] lines: batteries with cells -> bms, the other battery -> shunt; the inverter/chargers,
+    solar chargers and meters found, for Modbus (an instance without a unit id on the GX needs @UNIT)."""
     if findings is None or not findings.portal:
         return ["(no suggestion without MQTT)"]
     out = ["Suggested [gx] settings:", *([f'  host = "{host}"'] if host else []), f'  portal_id = "{findings.portal}"']
@@ -253,9 +244,15 @@ def suggest(findings: MqttFindings | None, host: str = "") -> list[str]:
     for role, found in (("shunt", shunt), ("bms", bms)):
         if found:
             out.append(f"  {role}_instance = {found[0]}")
-            unit = unit_for_instance(found[0])
+            unit = tables.unit_for_instance(found[0])
             if unit is not None:
                 out.append(f"  {role}_unit_id = {unit}")
+    devices = [f"{s}/{i}" for s, i in sorted(findings.services) if s in MULTI_ROLES]
+    if devices:  # MQTT finds these by itself; Modbus reads each on its unit id (collector/gx/unitids.csv)
+        listed = ", ".join(
+            f'"{d}"' if tables.unit_for_instance(int(d.split("/")[1])) is not None else f'"{d}@UNIT"' for d in devices
+        )
+        out.append(f"  modbus_devices = [{listed}]")
     return out
 
 

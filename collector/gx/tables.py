@@ -23,7 +23,9 @@ ROLE_SERVICE = {
     "settings": "settings",
     "shunt": "battery",
     "bms": "battery",
-    **{role: role for role in ("vebus", "solarcharger", "grid", "acload", "pvinverter")},  # any instance
+    **{
+        role: role for role in ("vebus", "multi", "acsystem", "solarcharger", "grid", "acload", "pvinverter")
+    },  # any instance
 }
 TTL_CLASSES = ("shunt", "cell", "system")
 _WORDS = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "uint64": 4, "reserved": 1}
@@ -273,3 +275,20 @@ def moving() -> tuple[MovingPath, ...]:
             raise ValueError(f"moving.csv: unknown role {row['role']!r}")
         out.append(MovingPath(row["role"], row["path"]))
     return tuple(out)
+
+
+@cache
+def unit_ids() -> dict[int, int]:
+    """Device instance -> Modbus unit id, from unitids.csv (the GX's fixed assignments)."""
+    out: dict[int, int] = {}
+    for row in _rows("unitids.csv"):
+        out.setdefault(int(row["instance"]), int(row["unit"]))
+    return out
+
+
+def unit_for_instance(instance: int) -> int | None:
+    """The Modbus unit id of a device instance on a GX: unitids.csv, else the same number (1..247), else None."""
+    found = unit_ids().get(instance)
+    if found is not None:
+        return found
+    return instance if 0 < instance <= 247 else None

@@ -25,7 +25,7 @@ from typing import Any
 from bess_common.backoff import Backoff
 from bess_common.errors import RetryableError
 from bess_common.logs import RepeatCounter, get_logger
-from collector.config import CollectorSettings, GxSettings
+from collector.config import CollectorSettings, GxSettings, parse_device
 from collector.gx import firmware, tables
 from collector.gx.blocks import Block, Gaps, ReadPlan, find_gaps, plan_reads
 from collector.gx.decode import BlockRead, Saturated, decode_sources
@@ -51,21 +51,31 @@ class RolePlan:
     paths: frozenset[str]  # stored (fields.csv, plan.csv) and readable over Modbus
     blocks: tuple[Block, ...]  # the plan when the unit serves everything (current firmware)
     in_block: bool = False  # MQTT gives the same values: read=in_block registers only inside a block
+    instance: int | None = None  # the device instance of a multi-instance role (gx.modbus_devices)
+
+    @property
+    def key(self) -> str:
+        """The role, or "<role>/<instance>" for one device of a multi-instance role (as MQTT names it)."""
+        return self.role if self.instance is None else f"{self.role}/{self.instance}"
 
 
 LEARN_ROUNDS = 8  # replan-and-verify rounds per unit before giving up on a block that keeps refusing
 
 
 def plan_roles(gx: GxSettings) -> list[RolePlan]:
-    """The read plan of every role that stores something readable over Modbus."""
-    units: dict[Role, int] = {
-        "system": gx.system_unit_id,
-        "settings": gx.system_unit_id,
-        "shunt": gx.shunt_unit_id,
-        "bms": gx.bms_unit_id,
-    }
+    """The read plan of every role that stores something readable over Modbus, then of every device in
+    gx.modbus_devices (one plan per instance, on its unit id)."""
+    units: list[tuple[Role, int, int | None]] = [
+        ("system", gx.system_unit_id, None),
+        ("settings", gx.system_unit_id, None),
+        ("shunt", gx.shunt_unit_id, None),
+        ("bms", gx.bms_unit_id, None),
+    ]
+    for text in dict.fromkeys(gx.modbus_devices):
+        device = parse_device(text)
+        units.append((device.service, device.unit, device.instance))  # type: ignore[arg-type]
     plans = []
-    for role, unit in units.items():
+    for role, unit, instance in units:
         service = tables.ROLE_SERVICE[role]
         by_path = tables.register_by_path(service)
         paths = frozenset(path for path in by_path if tables.stored(role, path))  # fields.csv and plan.csv
@@ -73,7 +83,7 @@ def plan_roles(gx: GxSettings) -> list[RolePlan]:
             continue
         registers = tables.registers_for(service)
         blocks = plan_reads(registers, paths, in_block=gx.mqtt_enabled).blocks
-        plans.append(RolePlan(role, unit, registers, paths, blocks, gx.mqtt_enabled))
+        plans.append(RolePlan(role, unit, registers, paths, blocks, gx.mqtt_enabled, instance))
     return plans
 
 
@@ -118,7 +128,7 @@ class ModbusSource(ThreadedSource):
         self._errors = RepeatCounter(self._log)  # Modbus exceptions other than "absent"
         self._internal = RepeatCounter(self._log)  # bugs / sink failures caught at the loop boundary
         self._repeat_counters.update(garbage=self._garbage, errors=self._errors)
-        self._states: dict[str, SourceState] = {p.role: "starting" for p in self._plans}
+        self._states: dict[str, SourceState] = {p.key: "starting" for p in self._plans}
         self._absent_since: dict[str, float] = {}
         self._modbus: ReadOnlyModbus | None = None
         self._connected = False
@@ -192,7 +202,7 @@ class ModbusSource(ThreadedSource):
     def _replan(self) -> None:
         for plan in self._plans:
             gaps = self._gaps.get(plan.unit, Gaps())
-            self._reads[plan.role] = plan_reads(plan.registers, plan.paths, gaps, in_block=plan.in_block)
+            self._reads[plan.key] = plan_reads(plan.registers, plan.paths, gaps, in_block=plan.in_block)
 
     def _probe(self) -> None:
         """At the first poll after a (re)connect: forget what was learned (the firmware may have changed),
@@ -203,7 +213,7 @@ class ModbusSource(ThreadedSource):
         self._replan()
         for plan in self._plans:
             try:
-                self._learn(plan, list(self._reads[plan.role].blocks))
+                self._learn(plan, list(self._reads[plan.key].blocks))
             except UnitAbsent:
                 continue  # the poll reports it; its blocks are learned when it answers
             except ModbusRefused as exc:  # another exception: the poll counts it
@@ -239,7 +249,7 @@ class ModbusSource(ThreadedSource):
                 return
             self._gaps[plan.unit] = known | new
             self._replan()
-            suspects = list(self._reads[plan.role].blocks)
+            suspects = list(self._reads[plan.key].blocks)
 
     def _read_ok(self, unit: int, block: Block) -> bool:
         """Whether the unit serves the block (exception 2: no). Counted as a probe."""
@@ -262,7 +272,7 @@ class ModbusSource(ThreadedSource):
             if gaps == self._logged_gaps.get(unit, Gaps()):
                 continue
             self._logged_gaps[unit] = gaps
-            roles = {p.role: self._reads[p.role] for p in self._plans if p.unit == unit}
+            roles = {p.key: self._reads[p.key] for p in self._plans if p.unit == unit}
             self._log.warning(
                 "modbus_gaps_learned",
                 unit=unit,
@@ -273,7 +283,7 @@ class ModbusSource(ThreadedSource):
                 fallbacks={role: [f"{r.path}@{r.address}" for r in rp.fallbacks] for role, rp in roles.items()},
                 missing={role: list(rp.missing) for role, rp in roles.items() if rp.missing},
                 left_to_mqtt={role: list(rp.skipped) for role, rp in roles.items() if rp.skipped},
-                requests_per_poll=sum(len(self._reads[p.role].blocks) for p in self._plans),
+                requests_per_poll=sum(len(self._reads[p.key].blocks) for p in self._plans),
             )
 
     def _disconnected(self, error: str) -> None:
@@ -283,7 +293,7 @@ class ModbusSource(ThreadedSource):
         if self._modbus is not None:
             self._modbus.close()
         for plan in self._plans:
-            self._set_state(plan.role, "disconnected")
+            self._set_state(plan.key, "disconnected")
         self._absent_since.clear()
         self._bump("errors_connection")
         if was_up:  # one line per state change; the retries are counted, not logged
@@ -306,11 +316,11 @@ class ModbusSource(ThreadedSource):
     def _poll_role(self, plan: RolePlan) -> list[Event]:
         assert self._modbus is not None
         now = time.monotonic()
-        since = self._absent_since.get(plan.role)
+        since = self._absent_since.get(plan.key)
         if since is not None and now - since < self._absent_probe_s:
             return []
         events: list[Event] = []
-        for block in self._reads[plan.role].blocks:
+        for block in self._reads[plan.key].blocks:
             try:
                 words = self._read(plan.unit, block.address, block.count)
             except UnitAbsent as exc:
@@ -319,7 +329,7 @@ class ModbusSource(ThreadedSource):
                 self._errors.hit(
                     f"exception_{exc.code:#04x}",
                     "modbus_exception",
-                    role=plan.role,
+                    role=plan.key,
                     unit=plan.unit,
                     address=block.address,
                     count=block.count,
@@ -337,43 +347,44 @@ class ModbusSource(ThreadedSource):
         return events
 
     def _absent(self, plan: RolePlan, exc: UnitAbsent, now: float) -> list[Event]:
-        first = plan.role not in self._absent_since
-        self._absent_since[plan.role] = now
+        first = plan.key not in self._absent_since
+        self._absent_since[plan.key] = now
         if not first:
             return []
-        self._set_state(plan.role, "absent")
+        self._set_state(plan.key, "absent")
         self._bump("device_gone")
-        self._log.warning("modbus_unit_absent", role=plan.role, unit=plan.unit, code=exc.code)
-        return [DeviceGone(plan.role, "modbus", now)]
+        self._log.warning("modbus_unit_absent", role=plan.key, unit=plan.unit, code=exc.code)
+        return [DeviceGone(plan.role, "modbus", now, plan.instance)]
 
     def _present(self, plan: RolePlan) -> None:
-        if self._absent_since.pop(plan.role, None) is not None:
-            self._log.info("modbus_unit_recovered", role=plan.role, unit=plan.unit)
-        if self._states.get(plan.role) != "connected":
-            self._set_state(plan.role, "connected")
+        if self._absent_since.pop(plan.key, None) is not None:
+            self._log.info("modbus_unit_recovered", role=plan.key, unit=plan.unit)
+        if self._states.get(plan.key) != "connected":
+            self._set_state(plan.key, "connected")
 
     def _observations(self, plan: RolePlan, block: BlockRead, mono_s: float) -> list[Event]:
         out: list[Event] = []
-        decoded = decode_sources(self._reads[plan.role].sources, block)
+        decoded = decode_sources(self._reads[plan.key].sources, block)
+        instance = plan.instance or 0
         for path, value in decoded.items():
             if path not in plan.paths or isinstance(value, str):
                 continue
             if value is Saturated.LIMIT:
                 self._garbage.hit("out_of_range", "modbus_garbage", role=plan.role, path=path)
-                out.append(Observation(plan.role, path, Invalid.NULL, "modbus", mono_s))
+                out.append(Observation(plan.role, path, Invalid.NULL, "modbus", mono_s, instance))
             else:
-                out.append(Observation(plan.role, path, value, "modbus", mono_s))
+                out.append(Observation(plan.role, path, value, "modbus", mono_s, instance))
         return out
 
     def describe(self) -> dict[str, Any]:
         """The read plan (as learned for this GX), for logs and `discover`."""
         return {
-            p.role: {
+            p.key: {
                 "unit": p.unit,
-                "blocks": [(b.address, b.count) for b in self._reads[p.role].blocks],
-                "fallbacks": [f"{r.path}@{r.address}" for r in self._reads[p.role].fallbacks],
-                "missing": list(self._reads[p.role].missing),
-                "left_to_mqtt": list(self._reads[p.role].skipped),
+                "blocks": [(b.address, b.count) for b in self._reads[p.key].blocks],
+                "fallbacks": [f"{r.path}@{r.address}" for r in self._reads[p.key].fallbacks],
+                "missing": list(self._reads[p.key].missing),
+                "left_to_mqtt": list(self._reads[p.key].skipped),
             }
             for p in self._plans
         }
