@@ -31,7 +31,7 @@ from collector.simulator.history import history_samples, plan_samples
 from collector.simulator.physics import BessPhysics
 from collector.simulator.pvforecast import SimPvForecast, pv_forecast_samples
 from collector.simulator.pvserver import PvForecastServer
-from collector.simulator.truth import DEFAULT_PORTAL_ID
+from collector.simulator.truth import DEFAULT_PORTAL_ID, INVERTERS
 
 HELP = "Run a simulated Cerbo GX (Modbus-TCP + MQTT) or backfill simulated history into InfluxDB"
 
@@ -46,6 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_BMS,
         choices=list(BMS_PROFILES),
         help="the BMS family behind the GX, publishing its cells as it really does (docs/schema.md)",
+    )
+    parser.add_argument(
+        "--inverter",
+        default="vebus",
+        choices=list(INVERTERS),
+        help="the inverter/charger: a MultiPlus-II on VE.Bus (vebus/276) or a Multi RS (multi/0)",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     live = parser.add_argument_group("live")
@@ -133,6 +139,7 @@ def _live(args: argparse.Namespace, log: Any) -> int:
         modbus_read_write=args.modbus_read_write,
         bms=args.bms,
         firmware=args.firmware,
+        inverter=args.inverter,
     )
     pv_server: PvForecastServer | None = None
     try:
@@ -157,6 +164,7 @@ def _live(args: argparse.Namespace, log: Any) -> int:
         seed=args.seed,
         cells=args.cells,
         bms=args.bms,
+        inverter=args.inverter,
         firmware=args.firmware or "registers.csv",
         pv_forecast_port=pv_server.port if pv_server else None,
     )

@@ -28,6 +28,8 @@ class GxSimulator:
     `bms` names the BMS family behind the GX (collector/simulator/bms.py: serialbattery, lynx-ng, can, ...).
     `firmware`: a dbus_modbustcp release (collector.gx.firmware) whose register list the Modbus
     server serves; None serves registers.csv (the current release).
+    `inverter`: "vebus" (a MultiPlus-II on VE.Bus, vebus/276) or "multi" (a Multi RS on VE.Can, multi/0);
+    either way the same physics (collector/simulator/truth.py).
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class GxSimulator:
         modbus_read_write: bool = False,
         bms: str = DEFAULT_BMS,
         firmware: str | None = None,
+        inverter: str = "vebus",
     ) -> None:
         self.seed = seed
         self.firmware = firmware
@@ -55,7 +58,8 @@ class GxSimulator:
         self.clock = clock
         self.physics = BessPhysics(seed, cells)
         self.bms = bms
-        self._truth = Truth(self.physics, portal_id, bms=bms)
+        self.inverter = inverter
+        self._truth = Truth(self.physics, portal_id, bms=bms, inverter=inverter)  # ValueError for an unknown one
         self.recorder = Recorder()
         self.faults = Faults(self._truth_now)
         self.modbus_port = modbus_port
@@ -106,6 +110,7 @@ class GxSimulator:
                     self.recorder,
                     read_write=self._modbus_read_write,
                     layout=self._layout,
+                    inverter=self.inverter,
                 )
                 self.modbus_port = self._modbus.port
                 self._modbus.start()

@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from collector.gx.addressmap import AddressMap, Part
-from collector.gx.tables import Register, registers
+from collector.gx.tables import Register, registers, unit_for_instance
 from collector.simulator.encoding import clamped, encode
 from collector.simulator.faults import Faults
 from collector.simulator.recording import ModbusRequest, Recorder
-from collector.simulator.truth import Key, Value
+from collector.simulator.truth import DEVICES, INVERTERS, Key, Value
 
 ILLEGAL_FUNCTION = 0x01
 ILLEGAL_DATA_ADDRESS = 0x02
@@ -37,6 +37,19 @@ UNIT_SERVICES: dict[int, dict[str, str]] = {
     100: {"system": "system", "settings": "settings", "battery": "shunt"},
     225: {"battery": "bms"},
 }
+
+
+def simulated_units(inverter: str = "vebus") -> dict[int, dict[str, str]]:
+    """UNIT_SERVICES plus the simulated devices, each on its instance's unit id (collector/gx/unitids.csv):
+    the Multi vebus/276 on 227, the MPPTs 279 and 280 on 226 and 215, the grid meter 30 on 30, a Multi RS
+    multi/0 on 100. Only the chosen inverter (of INVERTERS) is there."""
+    out = {unit: dict(services) for unit, services in UNIT_SERVICES.items()}
+    for role, (service, instance) in DEVICES.items():
+        unit = unit_for_instance(instance)
+        if unit is None or (role in INVERTERS and role != inverter):
+            continue
+        out.setdefault(unit, {})[service] = role
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +84,7 @@ def build_map(
             if other is not None and other.service != reg.service:
                 raise ValueError(f"register map: address {address} is claimed by {other.service} and {reg.service}")
             cover[address] = reg
-    services = dict(unit_services or UNIT_SERVICES)
+    services = dict(unit_services or simulated_units())
     if 100 in services:
         services[0] = services[100]
     return RegisterMap(AddressMap.of(regs), services)
@@ -229,10 +242,11 @@ class ModbusServer(socketserver.ThreadingTCPServer):
         *,
         read_write: bool = False,
         layout: Sequence[Register] | None = None,
+        inverter: str = "vebus",
     ) -> None:
         super().__init__((host, port), _Handler)
         self.port = int(self.server_address[1])
-        self._map = build_map(layout=layout)
+        self._map = build_map(simulated_units(inverter), layout=layout)
         self._faults = faults
         self._values = values
         self._recorder = recorder

@@ -123,13 +123,16 @@ def _system(a: DayArrays, shunt: dict[str, Column], portal_id: str) -> dict[str,
 
 
 # The simulator's multi-instance devices: its key role -> (the GX service, which is the collector's role, and
-# the device instance).
+# the device instance). The inverter/charger is either a Multi on VE.Bus (vebus/276, the Cerbo's VE.Bus port)
+# or a Multi RS on VE.Can (multi/0): `INVERTERS`, chosen per simulator; the other one is absent.
 DEVICES: dict[str, tuple[str, int]] = {
     "vebus": ("vebus", 276),
+    "multi": ("multi", 0),
     "mppt1": ("solarcharger", 279),
     "mppt2": ("solarcharger", 280),
     "grid": ("grid", 30),
 }
+INVERTERS = ("vebus", "multi")
 AC_V = 230.0
 AC_HZ = 50.0
 MPPT_SHARE = 0.6  # the first solar charger's part of the PV power, the second one takes the rest
@@ -141,12 +144,15 @@ def _ac_volts(a: DayArrays) -> np.ndarray:
     return np.round(AC_V + 3.0 * np.sin(2 * np.pi * s / 5400.0), 1)
 
 
-def _devices(a: DayArrays, system: dict[str, Column]) -> dict[str, dict[str, Column]]:
-    """The Multi (vebus/276), two MPPTs (solarcharger/279, 280) and the grid meter (grid/30): their powers are
-    the system totals' (AC in = grid, AC out = consumption, DC = /Dc/Vebus/Power, the MPPTs' sum = /Dc/Pv/Power)."""
+def _devices(a: DayArrays, system: dict[str, Column], inverter: str = "vebus") -> dict[str, dict[str, Column]]:
+    """The inverter/charger (vebus/276 or multi/0), two MPPTs (solarcharger/279, 280) and the grid meter (grid/30):
+    their powers are the system totals' (AC in = grid, AC out = consumption, DC = /Dc/Vebus/Power, the MPPTs'
+    sum = /Dc/Pv/Power)."""
     volts = _ac_volts(a)
     pack_v = np.round(a.pack_v, 2)
     grid_w, load_w, dc_w = system["/Ac/Grid/L1/Power"], system["/Ac/Consumption/L1/Power"], system["/Dc/Vebus/Power"]
+    if inverter not in INVERTERS:
+        raise ValueError(f"unknown inverter {inverter!r}; known: {', '.join(INVERTERS)}")
     vebus: dict[str, Column] = {
         "/Ac/ActiveIn/L1/V": volts,
         "/Ac/ActiveIn/L1/I": np.round(grid_w / volts, 1),
@@ -170,7 +176,7 @@ def _devices(a: DayArrays, system: dict[str, Column]) -> dict[str, dict[str, Col
     }
     pv_w = system["/Dc/Pv/Power"]
     first = np.round(pv_w * MPPT_SHARE)
-    out = {"vebus": vebus, "grid": _meter(volts, grid_w)}
+    out = {inverter: vebus if inverter == "vebus" else _multi_rs(vebus), "grid": _meter(volts, grid_w)}
     for role, power in (("mppt1", first), ("mppt2", pv_w - first)):
         pv_v = np.round(np.where(power > 0, 110.0 + 0.004 * power, 0.0), 2)
         out[role] = {
@@ -185,6 +191,33 @@ def _devices(a: DayArrays, system: dict[str, Column]) -> dict[str, dict[str, Col
             "/MppOperationMode": np.where(power > 0, 2, 0),
             "/ProductName": "SmartSolar MPPT 150/45",
         }
+    return out
+
+
+def _multi_rs(vebus: dict[str, Column]) -> dict[str, Column]:
+    """The same inverter/charger as a Multi RS (com.victronenergy.multi): AC input 1 at /Ac/In/1, its error
+    at /ErrorCode, battery alarms at /Alarms/LowVoltage; its own PV input unused (0 W: the MPPTs carry the PV).
+    Paths as dbus-systemcalc-py reads them (victronenergy/dbus-systemcalc-py @9730db0, dbus_systemcalc.py) and
+    attributes.csv of dbus_modbustcp lists them (4500-4545)."""
+    out: dict[str, Column] = {
+        path.replace("/Ac/ActiveIn/L1/", "/Ac/In/1/L1/"): column
+        for path, column in vebus.items()
+        if not path.startswith(("/Hub4/", "/Alarms/", "/VebusError"))
+    }
+    out.update(
+        {
+            "/Ac/In/1/Type": 1,  # grid
+            "/Ac/In/1/CurrentLimit": 32.0,
+            "/ErrorCode": 0,
+            "/Yield/Power": 0.0,
+            "/Pv/V": 0.0,
+            "/Ess/AcPowerSetpoint": 0.0,
+            "/Ess/DisableCharge": 0,
+            "/Ess/DisableFeedIn": 0,
+            "/ProductName": "Multi RS Solar 48V/6000VA/100A",
+            **{f"/Alarms/{alarm}": 0 for alarm in ("HighTemperature", "LowVoltage", "Overload", "Ripple")},
+        }
+    )
     return out
 
 
@@ -540,10 +573,15 @@ class Chunk:
 
 
 def chunk_columns(
-    a: DayArrays, portal_id: str, time_to_go_s: np.ndarray | None = None, bms: BmsProfile | None = None
+    a: DayArrays,
+    portal_id: str,
+    time_to_go_s: np.ndarray | None = None,
+    bms: BmsProfile | None = None,
+    inverter: str = "vebus",
 ) -> Chunk:
     """Every (role, path) of the simulated GX for the span `a` (time_to_go_s: the span's slice of the day's
-    time-to-go; computed from `a` when None, which needs `a` to be the whole day; bms: the BMS family)."""
+    time-to-go; computed from `a` when None, which needs `a` to be the whole day; bms: the BMS family;
+    inverter: one of INVERTERS)."""
     ttg = _time_to_go_s(a.current_a, a.soc) if time_to_go_s is None else time_to_go_s
     shunt = _shunt(a, a.day, ttg)
     bms_paths, blocks = _bms(a, bms or bms_profile(DEFAULT_BMS))
@@ -552,7 +590,7 @@ def chunk_columns(
     system.update(_dynamic_ess(a, shunt["/Dc/0/Power"]))
     for role, paths in (
         ("system", system),
-        *_devices(a, system).items(),
+        *_devices(a, system, inverter).items(),
         ("settings", _settings(a)),
         ("platform", _platform()),
         ("shunt", shunt),
@@ -563,9 +601,11 @@ def chunk_columns(
     return Chunk(a.day, a.start_s, out, tuple(blocks))
 
 
-def day_columns(a: DayArrays, portal_id: str, bms: BmsProfile | None = None) -> dict[Key, Column]:
+def day_columns(
+    a: DayArrays, portal_id: str, bms: BmsProfile | None = None, inverter: str = "vebus"
+) -> dict[Key, Column]:
     """Every (role, path) of the simulated GX for one whole day."""
-    return chunk_columns(a, portal_id, bms=bms).merged()
+    return chunk_columns(a, portal_id, bms=bms, inverter=inverter).merged()
 
 
 def pick(column: Column, i: int) -> Value:
@@ -584,8 +624,16 @@ class Truth:
     """values_at(t_s): the GX's D-Bus state at a UTC second, at full precision (None = invalid)."""
 
     def __init__(
-        self, physics: BessPhysics, portal_id: str = DEFAULT_PORTAL_ID, cache_days: int = 2, bms: str = DEFAULT_BMS
+        self,
+        physics: BessPhysics,
+        portal_id: str = DEFAULT_PORTAL_ID,
+        cache_days: int = 2,
+        bms: str = DEFAULT_BMS,
+        inverter: str = "vebus",
     ) -> None:
+        if inverter not in INVERTERS:
+            raise ValueError(f"unknown inverter {inverter!r}; known: {', '.join(INVERTERS)}")
+        self.inverter = inverter
         self.physics = physics
         self.portal_id = portal_id
         self.bms = bms_profile(bms)
@@ -600,7 +648,7 @@ class Truth:
         """All columns of one whole UTC day (cached when values_at computes whole days too)."""
         if self.chunk_s == DAY_S:
             return self.chunk(day, 0).merged()
-        return day_columns(self.physics.day_arrays(day), self.portal_id, self.bms)
+        return day_columns(self.physics.day_arrays(day), self.portal_id, self.bms, self.inverter)
 
     def prefetch(self, t_s: int) -> None:
         """Compute the chunk holding UTC second t_s ahead of time (a no-op when it is cached)."""
@@ -633,10 +681,11 @@ class Truth:
                 return found
         end_s = min(start_s + self.chunk_s, DAY_S)
         if start_s == 0 and end_s == DAY_S:
-            chunk = chunk_columns(self.physics.day_arrays(day), self.portal_id, bms=self.bms)
+            chunk = chunk_columns(self.physics.day_arrays(day), self.portal_id, bms=self.bms, inverter=self.inverter)
         else:
             arrays = self.physics.span_arrays(day, start_s, end_s)
-            chunk = chunk_columns(arrays, self.portal_id, self._time_to_go(day)[start_s:end_s], self.bms)
+            ttg = self._time_to_go(day)[start_s:end_s]
+            chunk = chunk_columns(arrays, self.portal_id, ttg, self.bms, self.inverter)
         with self._lock:
             self._cache[(day, start_s)] = chunk
             while len(self._cache) > self._cache_n:

@@ -28,15 +28,18 @@ def write_config(
     buffer_dir: Path,
     portal_id: str = "",
     site: str = "t",
+    modbus_devices: tuple[str, ...] = (),
     **collector: object,
 ) -> Path:
-    """A config for the collector under test (modbus/mqtt enabled when a port is given)."""
+    """A config for the collector under test (modbus/mqtt enabled when a port is given; `modbus_devices`:
+    [gx] modbus_devices, the device instances to poll over Modbus)."""
     extra = "".join(f"{key} = {_toml(value)}\n" for key, value in collector.items())
+    devices = ", ".join(f'"{d}"' for d in modbus_devices)
     path.write_text(
         f'site = "{site}"\n[influx]\nurl = "{influx_url}"\ndatabase = "bess"\ntimeout_s = 3.0\n'
         f'[gx]\nhost = "127.0.0.1"\nmodbus_port = {modbus_port or 502}\nmqtt_port = {mqtt_port or 1883}\n'
         f'portal_id = "{portal_id}"\nmodbus_enabled = {_toml(modbus_port is not None)}\n'
-        f"mqtt_enabled = {_toml(mqtt_port is not None)}\n"
+        f"mqtt_enabled = {_toml(mqtt_port is not None)}\nmodbus_devices = [{devices}]\n"
         f'[collector]\ninterval_s = 1.0\nbuffer_dir = "{buffer_dir}"\nmetrics_port = 0\n'
         f"retry_max_s = 2.0\nflush_interval_s = 0.5\n{extra}"
         f'[logging]\nformat = "json"\nlevel = "info"\n'

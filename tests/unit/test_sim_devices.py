@@ -3,6 +3,7 @@ computes: AC in = grid, AC out = consumption, the Multi's DC power = /Dc/Vebus/P
 
 from __future__ import annotations
 
+from collector.simulator.modbus_server import simulated_units
 from collector.simulator.mqtt_publisher import ROLE_TOPIC
 from collector.simulator.physics import BessPhysics
 from collector.simulator.truth import DEVICES, Truth
@@ -36,3 +37,24 @@ def test_every_second_of_a_day_the_devices_add_up_to_the_system_totals() -> None
 def test_the_devices_are_published_under_their_service_and_instance() -> None:
     for role, (service, instance) in DEVICES.items():
         assert ROLE_TOPIC[role] == f"{service}/{instance}"
+
+
+def test_as_a_multi_rs_the_inverter_has_the_same_physics_under_the_multi_service_paths() -> None:
+    vebus, multi = Truth(BessPhysics(7, 8), "p"), Truth(BessPhysics(7, 8), "p", inverter="multi")
+    for t_s in range(DAY0_S, DAY0_S + 86_400, 997):
+        a, b = vebus.values_at(t_s), multi.values_at(t_s)
+        assert not any(role == "multi" for role, _ in a) and not any(role == "vebus" for role, _ in b)
+        assert b[("multi", "/Ac/In/1/L1/P")] == a[("vebus", "/Ac/ActiveIn/L1/P")] == b[("system", "/Ac/Grid/L1/Power")]
+        assert b[("multi", "/Ac/Out/L1/P")] == b[("system", "/Ac/Consumption/L1/Power")]
+        assert b[("multi", "/Dc/0/Power")] == b[("system", "/Dc/Vebus/Power")] == a[("vebus", "/Dc/0/Power")]
+        assert b[("multi", "/State")] == a[("vebus", "/State")]
+    assert ROLE_TOPIC["multi"] == "multi/0"
+
+
+def test_each_simulated_device_is_served_over_modbus_on_the_unit_id_of_its_instance() -> None:
+    assert simulated_units("vebus")[227] == {"vebus": "vebus"}
+    assert simulated_units("vebus")[226] == {"solarcharger": "mppt1"}
+    assert simulated_units("vebus")[215] == {"solarcharger": "mppt2"}
+    assert simulated_units("vebus")[30] == {"grid": "grid"}
+    assert "multi" not in simulated_units("vebus")[100]
+    assert simulated_units("multi")[100]["multi"] == "multi" and 227 not in simulated_units("multi")
