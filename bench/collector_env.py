@@ -19,10 +19,14 @@ from bench.collector_core import Completeness, completeness, parse_metrics, seri
 from bench.common import REPO_ROOT
 from bess_common.config import InfluxSettings
 from bess_common.influx import InfluxClient
+from collector.gx.tables import unit_for_instance
+from collector.simulator.truth import DEVICES
 from deploy.localservices import InfluxServer, MosquittoServer, free_port, logged_port
 
 SECOND_NS = 1_000_000_000
-GRID_MEASUREMENTS = ("battery", "cell", "system")
+# the 1 Hz tables whose completeness the steady phase checks: the pack, the cells, the system and every
+# simulated device (the Multi, two MPPTs and the grid meter: docs/schema.md)
+GRID_MEASUREMENTS = ("battery", "cell", "system", "inverter", "solarcharger", "meter")
 
 
 def python_env() -> dict[str, str]:
@@ -144,12 +148,19 @@ class CollectorConfig:
     metrics_port: int
 
 
+def simulated_devices() -> list[str]:
+    """[gx] modbus_devices for the simulator's devices (the default inverter, vebus: not the Multi RS)."""
+    return [f"{s}/{i}" for role, (s, i) in DEVICES.items() if role != "multi" and unit_for_instance(i) is not None]
+
+
 def config_text(c: CollectorConfig, influx_url: str) -> str:
-    """A production-like config: both sources, every default kept except addresses and folders."""
+    """A production-like config: both sources (every simulated device over Modbus too), every default kept
+    except addresses and folders."""
+    devices = ", ".join(f'"{d}"' for d in simulated_devices())
     return (
         f'site = "bench"\n[influx]\nurl = "{influx_url}"\ndatabase = "{c.database}"\n'
         f'[gx]\nhost = "127.0.0.1"\nmodbus_port = {c.modbus_port}\nmqtt_port = {c.mqtt_port}\n'
-        f"modbus_enabled = true\nmqtt_enabled = true\n"
+        f"modbus_enabled = true\nmqtt_enabled = true\nmodbus_devices = [{devices}]\n"
         f'[collector]\nbuffer_dir = "{c.buffer_dir}"\nmetrics_port = {c.metrics_port}\n'
         f'[logging]\nformat = "json"\nlevel = "info"\n'
     )

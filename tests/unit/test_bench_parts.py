@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from bench.collector_core import Step, ceiling, completeness, match_second, metric, parse_metrics, series_label
-from bench.collector_env import CollectorConfig, config_text
+from bench.collector_env import GRID_MEASUREMENTS, CollectorConfig, config_text
 from bench.common import Row, append_section, markdown_table, percentile, section
 from bench.forecaster_core import estimate_finetune, synthetic_series, system_lines
 from collector.config import load_settings
+from collector.gx import tables
+from collector.simulator.truth import DEVICES
 
 
 def test_when_every_second_is_present_then_completeness_is_one() -> None:
@@ -146,3 +148,16 @@ def test_finetune_estimate_adds_read_steps_evaluations_and_gate() -> None:
     assert est.eval_s == 4 * 8 * 0.5
     assert est.gate_s == 2 * 24 * 2
     assert est.total_s == 10 + est.train_s + est.eval_s + est.gate_s
+
+
+def test_the_collector_bench_checks_every_1hz_table_and_polls_every_simulated_device_over_modbus(
+    tmp_path: Path,
+) -> None:
+    stored = {s.measurement for s in tables.fields()}
+    assert stored - {"gx_topic"} <= set(GRID_MEASUREMENTS), "a 1 Hz table the completeness check leaves out"
+    config = tmp_path / "c.toml"
+    config.write_text(
+        config_text(CollectorConfig("bench", tmp_path / "buffer", 5020, 1883, 9108), "http://127.0.0.1:8086")
+    )
+    devices = load_settings(config).gx.modbus_devices
+    assert sorted(devices) == sorted(f"{s}/{i}" for role, (s, i) in DEVICES.items() if role != "multi")
