@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,12 +220,15 @@ def base_revision(pipeline: Any) -> str:
     return str(getattr(config, "_commit_hash", None) or getattr(config, "_name_or_path", "") or "unknown")
 
 
-def register(registry: Registry, ft_dir: Path, manifest: dict[str, Any]) -> str:
-    """Copy the saved checkpoint into the registry as a new version; returns its id."""
-    version = new_version_id()
+def register(
+    registry: Registry, ft_dir: Path, manifest: dict[str, Any], new_id: Callable[[], str] = new_version_id
+) -> str:
+    """Copy the saved checkpoint into the registry as a new version under a fresh id from `new_id` (waiting out
+    a clash within the same second); returns its id."""
+    version = new_id()
     while (registry.versions_dir / version).exists():
         time.sleep(1)
-        version = new_version_id()
+        version = new_id()
     registry.add(version, ft_dir, manifest)
     return version
 

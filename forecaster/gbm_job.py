@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from bess_common.logs import get_logger
 from forecaster import finetune as ft
 from forecaster import zoo
 from forecaster.config import ForecasterSettings
-from forecaster.drivers import with_history
 from forecaster.gbm import GbmForecaster, GbmParams, train_gbm
 from forecaster.registry import Registry
-from forecaster.store import ForecastStore, read_task_drivers
-from forecaster.windows import NS
+from forecaster.retrain import RetrainResult, gate_record, land, read_split, retrain_task
+from forecaster.store import ForecastStore
 from forecaster.zoo.gbm import NAME, SiteGbm
 
 log = get_logger("forecaster.gbm_job")
@@ -49,16 +47,6 @@ def site_gbm(version: str, model: GbmForecaster) -> SiteGbm:
     return SiteGbm(zoo.Resources(site_models={NAME: (version, model)}))
 
 
-@dataclass(frozen=True)
-class GbmResult:
-    """Outcome of one re-train."""
-
-    version: str
-    promoted: bool
-    reasons: tuple[str, ...]
-    manifest: dict[str, Any]
-
-
 def run_gbm_retrain(
     settings: ForecasterSettings,
     store: ForecastStore,
@@ -66,20 +54,15 @@ def run_gbm_retrain(
     *,
     at_ns: int | None = None,
     params: GbmParams | None = None,
-) -> GbmResult:
+) -> RetrainResult:
     """Train on the fine-tune's training range, gate against the active version (or persistence), register,
     promote when the gate passes. Holds the registry's lock (RegistryLocked when another re-train runs);
     GbmUnavailable when there is too little data."""
     cfg = settings.finetune
-    task = next(t for t in settings.tasks if t.name == cfg.task)
+    task = retrain_task(settings)
     started = time.monotonic()
     with registry.lock():
-        end = time.time_ns() if at_ns is None else at_ns
-        split = ft.make_split(end, task.resolution_s, cfg.train_days, cfg.validation_days, cfg.gate_days)
-        n = int((split.end_ns - split.train_start_ns) // (task.resolution_s * NS))
-        series = store.read_grid([task.target, *task.past_covariates], split.train_start_ns, task.resolution_s, n)
-        drivers = read_task_drivers(store, settings, task, split.train_start_ns, split.end_ns)
-        series = with_history(series, drivers, task.known_covariates, split.train_start_ns, task.resolution_s * NS)
+        split, series, drivers = read_split(settings, store, task, time.time_ns() if at_ns is None else at_ns)
         log.info("gbm_retrain_started", task=task.name, data_from=ft.iso(split.train_start_ns), to=ft.iso(split.end_ns))
         model = train_gbm(series, split.train_start_ns, task, split, params, drivers=drivers)
         active = load_active(registry)
@@ -95,10 +78,6 @@ def run_gbm_retrain(
             settings=settings,
             drivers=drivers,
         )
-        version = datetime.now(UTC).strftime("gbm-%Y%m%dT%H%M%SZ")
-        while (registry.versions_dir / version).exists():
-            time.sleep(1)
-            version = datetime.now(UTC).strftime("gbm-%Y%m%dT%H%M%SZ")
         manifest = {
             "model": NAME,
             "task": task.name,
@@ -109,32 +88,20 @@ def run_gbm_retrain(
                 "gate_from": ft.iso(split.gate_start_ns),
                 "to": ft.iso(split.end_ns),
             },
-            "gate": {
-                **scores,
-                "incumbent": active[0] if active else zoo.REFERENCE,
-                "promote": decision.promote,
-                "reasons": list(decision.reasons),
-                "margin": cfg.gate_margin,
-            },
+            "gate": gate_record(decision, scores, cfg.gate_margin, incumbent=active[0] if active else zoo.REFERENCE),
             "train_s": model.meta.get("train_s"),
             "created_at": datetime.now(UTC).isoformat(),
         }
         registry.root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="gbm-", dir=registry.root) as scratch:
             model.save(Path(scratch) / "model")
-            registry.add(version, Path(scratch) / "model", manifest)
-        if decision.promote:
-            registry.set_active(version)
-        pruned = registry.prune(cfg.keep_versions)
-    log.info(
-        "gbm_retrain_finished",
-        version=version,
-        promoted=decision.promote,
-        reasons=list(decision.reasons),
-        pruned=pruned,
-        wall_s=round(time.monotonic() - started, 1),
-    )
-    return GbmResult(version, decision.promote, decision.reasons, manifest)
+            landed = land(registry, Path(scratch) / "model", manifest, decision, keep=cfg.keep_versions, new_id=_new_id)
+    landed.log(log, "gbm_retrain_finished", wall_s=round(time.monotonic() - started, 1))
+    return RetrainResult(landed.version, decision.promote, decision.reasons, manifest)
+
+
+def _new_id() -> str:
+    return datetime.now(UTC).strftime("gbm-%Y%m%dT%H%M%SZ")
 
 
 def _reference() -> type[zoo.ForecastModel]:

@@ -1,4 +1,4 @@
-"""The service's jobs: forecast one task at its cut-off, score a period, re-fine-tune with gating.
+"""The service's jobs: forecast one task at its cut-off, score a period; `safe` runs a scheduled job.
 
 I/O arrives through the constructor (store, registry, resident models); the maths lives in the pure modules.
 """
@@ -6,11 +6,9 @@ I/O arrives through the constructor (store, registry, resident models); the math
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,13 +18,13 @@ from bess_common.errors import RejectedError, RetryableError
 from bess_common.logs import RepeatCounter, get_logger
 from forecaster import finetune as ft
 from forecaster.config import ForecasterSettings, ForecastTask
-from forecaster.drivers import Drivers, with_history
+from forecaster.drivers import Drivers
 from forecaster.forecast import RunOutcome, run_models
 from forecaster.frame import forecast_samples
 from forecaster.gbm_job import gbm_registry, load_active
 from forecaster.models import BASE, FINETUNED, ModelSet
 from forecaster.regimes import quiet_threshold
-from forecaster.registry import SCRATCH_PREFIX, Registry
+from forecaster.registry import Registry
 from forecaster.scoring import ISSUE_TAIL_S, score, score_samples
 from forecaster.store import ForecastStore, read_task_drivers
 from forecaster.windows import NS, build_window, duration_ns, floor_time, skip_reason
@@ -283,119 +281,6 @@ class ForecastService:
         rows = score(frame, actual, threshold.value_w, self.settings.wql_floor_w, step_s)
         samples = score_samples(rows, self.site, task.name, period=self.settings.score_period, run=run, ts_ns=end)
         return self.store.write_samples(samples)
-
-
-class FinetuneRefused(RuntimeError):
-    """A fine-tune that would register a useless version (too little data); one line saying why."""
-
-
-def training_data_problem(target: np.ndarray, task: ForecastTask, train_steps: int, context_steps: int) -> str | None:
-    """Why the training period cannot teach anything (too few target values), or None."""
-    have = int(np.isfinite(target[:train_steps]).sum())
-    need = context_steps + task.horizon_steps
-    if have < need:
-        return (
-            f"only {have} of {train_steps} training steps of {task.target} hold data (at least {need} = "
-            f"context {context_steps} + horizon {task.horizon_steps} needed); no version registered"
-        )
-    return None
-
-
-@dataclass(frozen=True)
-class FinetuneResult:
-    """Outcome of one fine-tune."""
-
-    version: str
-    promoted: bool
-    reasons: tuple[str, ...]
-    manifest: dict[str, Any]
-    tuned: Any = field(default=None, repr=False)  # the fine-tuned pipeline, in eval mode
-
-
-def run_finetune(
-    settings: ForecasterSettings,
-    store: ForecastStore,
-    registry: Registry,
-    pipeline: Any,
-    base_model: str,
-    *,
-    at_ns: int | None = None,
-    tty: bool | None = None,
-) -> FinetuneResult:
-    """Fine-tune on the last N days, back-test against the active model (or base), register, gate, promote.
-
-    Holds the registry lock for the whole run (RegistryLocked when another fine-tune is running).
-    `pipeline` must be the plain base pipeline (no adapter applied)."""
-    cfg = settings.finetune
-    task = next(t for t in settings.tasks if t.name == cfg.task)
-    with registry.lock():
-        registry.clean_scratch()  # a killed fine-tune's checkpoints (the lock says none is running)
-        split = ft.make_split(
-            now_ns() if at_ns is None else at_ns, task.resolution_s, cfg.train_days, cfg.validation_days, cfg.gate_days
-        )
-        n = int((split.end_ns - split.train_start_ns) // (task.resolution_s * NS))
-        series = store.read_grid([task.target, *task.past_covariates], split.train_start_ns, task.resolution_s, n)
-        drivers = read_task_drivers(store, settings, task, split.train_start_ns, split.end_ns)
-        series = with_history(series, drivers, task.known_covariates, split.train_start_ns, task.resolution_s * NS)
-        train_steps = int((split.val_start_ns - split.train_start_ns) // (task.resolution_s * NS))
-        problem = training_data_problem(series[task.target], task, train_steps, cfg.context_steps)
-        if problem:
-            raise FinetuneRefused(problem)
-        train, validation = ft.training_inputs(
-            series, split.train_start_ns, task, split, context_steps=cfg.context_steps
-        )
-        log.info(
-            "finetune_started",
-            task=task.name,
-            mode=cfg.mode,
-            steps=cfg.num_steps,
-            data_from=ft.iso(split.train_start_ns),
-            data_to=ft.iso(split.end_ns),
-            validation=len(validation),
-        )
-        if not validation:
-            log.warning(
-                "finetune_without_validation",
-                reason="no target data in the validation period",
-                effect="the last checkpoint is used, not the best",
-            )
-        progress = ft.ProgressCallback(tty)
-        registry.root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=registry.root) as scratch:
-            tuned = ft.fit(pipeline, train, validation, task, settings, output_dir=Path(scratch), progress=progress)
-            incumbent = ModelSet(pipeline, base_model)
-            decision, scores = ft.gate_against_active(
-                tuned,
-                incumbent,
-                registry.active(),
-                series,
-                split.train_start_ns,
-                task=task,
-                split=split,
-                settings=settings,
-                drivers=drivers,
-            )
-            manifest = ft.build_manifest(
-                pipeline, base_model, task, settings, split=split, progress=progress, validation=len(validation)
-            )
-            manifest["gate"] = {
-                **scores,
-                "promote": decision.promote,
-                "reasons": list(decision.reasons),
-                "margin": cfg.gate_margin,
-            }
-            version = ft.register(registry, Path(scratch) / "finetuned-ckpt", manifest)
-        if decision.promote:
-            registry.set_active(version)
-        pruned = registry.prune(cfg.keep_versions)
-        log.info(
-            "finetune_finished",
-            version=version,
-            promoted=decision.promote,
-            reasons=list(decision.reasons),
-            pruned=pruned,
-        )
-        return FinetuneResult(version, decision.promote, decision.reasons, manifest, tuned)
 
 
 def safe(job: Any, *args: Any, **kwargs: Any) -> Any:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from bess_common.errors import FatalError, RejectedError, RetryableError
 from forecaster.commands.common import add_config, load, runtime
 from forecaster.config import ForecasterSettings, Settings
+from forecaster.finetune_job import FinetuneRefused, run_finetune
 from forecaster.gbm import GbmUnavailable
 from forecaster.gbm_job import gbm_registry, run_gbm_retrain
-from forecaster.jobs import FinetuneRefused, run_finetune
 from forecaster.parentwatch import die_with_parent
 from forecaster.registry import Registry, RegistryError, RegistryLocked
 from forecaster.scheduler import previous_fire

@@ -12,7 +12,7 @@ import pytest
 
 from bess_common.influx import InfluxClient
 from forecaster import finetune as ft
-from forecaster.jobs import run_finetune
+from forecaster.finetune_job import run_finetune
 from forecaster.models import ModelSet, load_pipeline
 from forecaster.registry import Registry, RegistryLocked
 from forecaster.store import ForecastStore

@@ -16,8 +16,8 @@ from bench.simsite import minute_series, system_lines
 from bess_common.influx import InfluxClient
 from forecaster import finetune as ft
 from forecaster.config import FinetuneSettings, ForecasterSettings, ForecastTask
+from forecaster.finetune_job import run_finetune
 from forecaster.frame import monotone
-from forecaster.jobs import run_finetune
 from forecaster.metrics import point_terms
 from forecaster.models import ModelSet, load_pipeline
 from forecaster.registry import Registry
