@@ -9,6 +9,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +96,28 @@ class CollectorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextmanager
+def collector_running(config: Path, log_path: Path | None = None) -> Iterator[CollectorProcess]:
+    """The collector running for the `with` block (its log in `log_path`, collector.log beside the config by
+    default), stopped with SIGTERM on the way out, whatever happened; then it must have exited 0 (the
+    AssertionError carries its log's tail)."""
+    collector = CollectorProcess(config, log_path or config.parent / "collector.log").start()
+    try:
+        yield collector
+    finally:
+        code = collector.stop()
+    assert code == 0, collector.log()[-3000:]
+
+
+def next_window(window_s: int, settle_s: float = 2.5) -> tuple[int, int]:
+    """[start, end) ns of the next `window_s` whole seconds, returned once they are over and `settle_s` more have
+    passed (the 1 Hz grid closes a second late and the buffer flushes every 0.5 s)."""
+    start = (time.time_ns() // SECOND_NS + 1) * SECOND_NS
+    end = start + window_s * SECOND_NS
+    time.sleep((end - time.time_ns()) / 1e9 + settle_s)
+    return start, end
 
 
 def times_of(client: InfluxClient, query: str) -> list[int]:

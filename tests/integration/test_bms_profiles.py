@@ -13,7 +13,7 @@ import pytest
 from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
 from deploy.localservices import InfluxServer, MosquittoServer
-from tests.integration.pipeline import CollectorProcess, write_config
+from tests.integration.pipeline import collector_running, write_config
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -64,8 +64,7 @@ def test_when_the_gx_has_this_bms_then_its_cells_land_as_the_schema_says(
         mqtt_port=mosquitto.port,
         buffer_dir=tmp_path / "buffer",
     )
-    collector = CollectorProcess(config, tmp_path / "collector.log").start()
-    try:
+    with collector_running(config):
         since = time.time_ns()
         wanted = BMS_FIELDS[gx.bms] | COMMON_BMS_FIELDS
 
@@ -77,9 +76,6 @@ def test_when_the_gx_has_this_bms_then_its_cells_land_as_the_schema_says(
             return have_bms and have == cells
 
         wait_until(landed, 60, f"the {gx.bms} profile's rows")
-    finally:
-        code = collector.stop()
-    assert code == 0, collector.log()[-3000:]
 
     rows = _rows(influx, f"SELECT * FROM cell WHERE time >= {since} GROUP BY battery, cell")
     assert {(r.get("battery") or None, str(r["cell"])) for r in rows} == cells

@@ -19,7 +19,14 @@ from bess_common.influx import InfluxClient
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest, MqttMessage
 from deploy.localservices import InfluxServer, MosquittoServer
-from tests.integration.pipeline import SECOND_NS, CollectorProcess, log_events, whole_seconds, write_config
+from tests.integration.pipeline import (
+    SECOND_NS,
+    collector_running,
+    log_events,
+    next_window,
+    whole_seconds,
+    write_config,
+)
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -66,8 +73,7 @@ def test_when_collector_runs_30s_then_shunt_and_every_cell_land_each_second_matc
         mqtt_port=mosquitto.port,
         buffer_dir=tmp_path / "buffer",
     )
-    collector = CollectorProcess(config, tmp_path / "collector.log").start()
-    try:
+    with collector_running(config) as collector:
         since = time.time_ns()
 
         def all_cells_seen() -> bool:
@@ -75,12 +81,7 @@ def test_when_collector_runs_30s_then_shunt_and_every_cell_land_each_second_matc
             return len(found) == CELLS
 
         wait_until(all_cells_seen, 60, "rows for all 16 cells")
-        start = (time.time_ns() // SECOND_NS + 1) * SECOND_NS
-        end = start + WINDOW_S * SECOND_NS
-        time.sleep((end - time.time_ns()) / 1e9 + 2.5)
-    finally:
-        code = collector.stop()
-    assert code == 0, collector.log()[-3000:]
+        start, end = next_window(WINDOW_S)
     window = set(whole_seconds(start, end))
     where = f"time >= {start} AND time < {end}"
 

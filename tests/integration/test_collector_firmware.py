@@ -25,7 +25,7 @@ from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest
 from collector.sources.modbus import plan_roles
 from deploy.localservices import InfluxServer, MosquittoServer
-from tests.integration.pipeline import SECOND_NS, CollectorProcess, whole_seconds, write_config
+from tests.integration.pipeline import SECOND_NS, collector_running, next_window, whole_seconds, write_config
 from tests.unit.test_firmware import MAX_REQUESTS_PER_POLL, fewest_for, wanted_release_gives
 from tests.waiting import wait_until
 
@@ -88,20 +88,14 @@ def test_when_the_gx_runs_an_older_release_then_every_field_it_gives_lands_each_
     config = write_config(
         tmp_path / "c.toml", influx_server.url, modbus_port=gx.modbus_port, mqtt_port=None, buffer_dir=tmp_path / "b"
     )
-    collector = CollectorProcess(config, tmp_path / "collector.log").start()
-    try:
+    with collector_running(config):
         since = time.time_ns()
         wait_until(
             lambda: bool(influx.query(f"SELECT * FROM battery WHERE device = 'bms' AND time >= {since} LIMIT 1")),
             60,
             "a first BMS row",
         )
-        start = (time.time_ns() // SECOND_NS + 1) * SECOND_NS
-        end = start + WINDOW_S * SECOND_NS
-        time.sleep((end - time.time_ns()) / 1e9 + 2.5)
-    finally:
-        code = collector.stop()
-    assert code == 0, collector.log()[-3000:]
+        start, end = next_window(WINDOW_S)
     window = set(whole_seconds(start, end))
     expected = expected_fields(gx, [t // SECOND_NS for t in sorted(window)])
     assert expected[("battery", "shunt")] >= {"power_w", "voltage_v", "soc_pct"}
@@ -134,17 +128,11 @@ def test_with_mqtt_every_release_polls_at_most_8_requests_and_the_dc_charger_pow
         mqtt_port=mosquitto.port,
         buffer_dir=tmp_path / "b",
     )
-    collector = CollectorProcess(config, tmp_path / "collector.log").start()
     query = "SELECT charger_power_w FROM system WHERE time >= {} AND time < {}"
-    try:
+    with collector_running(config):
         since = time.time_ns()
         wait_until(lambda: bool(influx.query(query.format(since, time.time_ns()))), 60, "a first charger power")
-        start = (time.time_ns() // SECOND_NS + 1) * SECOND_NS
-        end = start + WINDOW_S * SECOND_NS
-        time.sleep((end - time.time_ns()) / 1e9 + 2.5)
-    finally:
-        code = collector.stop()
-    assert code == 0, collector.log()[-3000:]
+        start, end = next_window(WINDOW_S)
     rows = [row for s in influx.query(query.format(start, end)) for row in s.rows()]
     landed = {int(str(r["time"])): r["charger_power_w"] for r in rows if r.get("charger_power_w") is not None}
     assert landed == dict.fromkeys(whole_seconds(start, end), CHARGER_W), (release, landed)
