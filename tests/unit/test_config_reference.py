@@ -11,8 +11,9 @@ import pytest
 from pydantic import BaseModel, Field, SecretStr
 
 from bess_common.config import CREDENTIALS, load_file
+from deploy import config_walk as walk
 from deploy import gen_config_reference as gen
-from deploy.gen_config_reference import ConfigFile
+from deploy.config_walk import ConfigFile
 
 REGENERATE = f"out of date: run `{gen.COMMAND}` and commit the result"
 
@@ -119,7 +120,7 @@ def test_example_holds_no_secret_values() -> None:
 def test_documented_env_names_are_the_ones_the_loader_reads(
     monkeypatch: pytest.MonkeyPatch, path: tuple[str, ...], value: str, expected: Any
 ) -> None:
-    section = next(s for s in gen.sections() if s.path == path[:-1])
+    section = next(s for s in walk.sections() if s.path == path[:-1])
     env = next(k.env for k in section.keys if k.name == path[-1])
     monkeypatch.setenv(env, value)
     loaded: Any = load_file(None, ConfigFile)
@@ -163,7 +164,7 @@ class _Demo(BaseModel):
     ],
 )
 def test_type_text(annotation: Any, text: str) -> None:
-    assert gen.type_text(annotation) == text
+    assert walk.type_text(annotation) == text
 
 
 @pytest.mark.parametrize(
@@ -171,7 +172,7 @@ def test_type_text(annotation: Any, text: str) -> None:
     [("port", ">= 1, <= 65535"), ("ratio", "> 0, < 1"), ("name", "not empty, matches `^[a-z]+$`")],
 )
 def test_constraints_text(name: str, text: str) -> None:
-    assert gen.constraints_text(_Demo.model_fields[name]) == text
+    assert walk.constraints_text(_Demo.model_fields[name]) == text
 
 
 @pytest.mark.parametrize(
@@ -187,7 +188,7 @@ def test_constraints_text(name: str, text: str) -> None:
     ],
 )
 def test_toml_value_round_trips(value: Any, literal: str) -> None:
-    assert gen.toml_value(value) == literal
+    assert walk.toml_value(value) == literal
     parsed = tomllib.loads(f"v = {literal}")["v"]
     plain = value.get_secret_value() if isinstance(value, SecretStr) else value
     assert parsed == (str(plain) if isinstance(plain, Path) else plain)
