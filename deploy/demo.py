@@ -11,67 +11,24 @@ renders the report and prints its path, with the elapsed time of every stage. Un
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
-import signal
-import socket
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from bess_common.config import InfluxSettings
 from bess_common.influx import InfluxClient
-from bess_common.timefmt import NS, iso_utc
+from deploy.demo_forecast import HISTORY_DAYS, forecast_story
+from deploy.demo_procs import ROOT, say, spawn, stop, timed
 from deploy.localservices import InfluxServer, MosquittoServer, logged_port
 
-ROOT = Path(__file__).resolve().parent.parent
 SHOW = {
     "battery": ("device", ["voltage_v", "current_a", "power_w", "soc_pct", "temperature_c"]),
     "cell": ("cell", ["voltage_v", "balancing"]),
     "system": ("", ["battery_power_w", "pv_w", "load_w", "grid_w", "battery_soc_pct"]),
     "collector_health": ("", ["lines_buffered", "lines_written", "buffer_depth"]),
 }
-
-
-def say(text: str) -> None:
-    """One progress line."""
-    print(f"[demo {time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ) | (extra or {})
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("BESS_LOGGING__FORMAT", "json")
-    return env
-
-
-def _spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env=_env(),
-            start_new_session=True,
-        )
-
-
-def _stop(proc: subprocess.Popen[bytes], name: str, timeout_s: float = 20.0) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            say(f"{name} did not stop within {timeout_s:.0f}s; killing it")
-            proc.kill()
-            proc.wait(5)
-    return int(proc.returncode or 0)
 
 
 def write_config(path: Path, influx_url: str, modbus_port: int, mqtt_port: int, workdir: Path) -> None:
@@ -111,7 +68,7 @@ def run_live(workdir: Path, seconds: int, influx: InfluxServer, broker: Mosquitt
         say(f"InfluxDB {influx.url}  Mosquitto 127.0.0.1:{broker.port}  (data in {workdir})")
         sim_log = workdir / "simulator.log"
         sim_log_from = sim_log.stat().st_size if sim_log.exists() else 0
-        sim = _spawn(
+        sim = spawn(
             [
                 "collector",
                 "simulate",
@@ -132,7 +89,7 @@ def run_live(workdir: Path, seconds: int, influx: InfluxServer, broker: Mosquitt
         write_config(config, influx.url, modbus_port, broker.port, workdir)
         say(f"simulated Cerbo GX up (Modbus 127.0.0.1:{modbus_port}); starting the collector")
         since_ns = time.time_ns()
-        collector = _spawn(["collector", "run", "--config", str(config)], workdir / "collector.log")
+        collector = spawn(["collector", "run", "--config", str(config)], workdir / "collector.log")
         procs.append(("collector", collector))
         client = InfluxClient(InfluxSettings(url=influx.url, database="bess"))
         for elapsed in range(0, seconds, 10):
@@ -143,7 +100,7 @@ def run_live(workdir: Path, seconds: int, influx: InfluxServer, broker: Mosquitt
             rows = client.query(f'SELECT count("voltage_v") FROM "battery" WHERE time >= {since_ns}')
             landed = rows[0].values[0][1] if rows else 0
             say(f"{min(elapsed + 10, seconds)}s: {landed} battery rows in InfluxDB")
-        code = _stop(collector, "collector")
+        code = stop(collector, "collector")
         say(f"collector stopped with exit code {code} (SIGTERM: buffer flushed)")
         print_landed(client, since_ns)
         print(
@@ -156,233 +113,7 @@ def run_live(workdir: Path, seconds: int, influx: InfluxServer, broker: Mosquitt
         return 0 if code == 0 else 1
     finally:
         for name, proc in reversed(procs):
-            _stop(proc, name)
-
-
-# The forecasting part of the story, budgeted so the whole demo stays under 10 minutes on 2 cores.
-HISTORY_DAYS = 8
-TEST_DAYS = 2  # the last 2 days are forecast (cut-offs); the 6 before them train the fine-tune
-DEMO_TASK = "intraday"  # 1-min resolution, 1 h horizon (the shipped default task)
-HUB_HOST = "huggingface.co"
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Cut-offs and fine-tune steps that fit the time limit with this model; env overrides for the backtest."""
-
-    max_cutoffs: int
-    finetune_steps: int
-    env: dict[str, str]
-    why: str
-
-
-def budget() -> Budget:
-    """Real Chronos-2 (~8 s per cut-off and ~7 s per LoRA step on 2 cores) or, without network access to the
-    weights, the mini Chronos-2 stand-in (cheap: more cut-offs and steps, and a learning rate suited to a LoRA
-    adapter on a 1.4 M-parameter model)."""
-    base_model = os.environ.get("BESS_FORECASTER__BASE_MODEL", "amazon/chronos-2")
-    if Path(base_model).expanduser().is_dir():
-        return Budget(36, 20, {}, f"base model from {base_model}")
-    try:
-        socket.getaddrinfo(HUB_HOST, 443)
-    except OSError:
-        offline = {"HF_HUB_OFFLINE": "1", "BESS_FORECASTER__FINETUNE__LEARNING_RATE": "0.001"}
-        return Budget(
-            120,
-            100,
-            offline,
-            f"no network access to {HUB_HOST}: the pretrained {base_model} cannot be "
-            f"downloaded, so the backtest uses the STAND-IN: a mini Chronos-2 pretrained on synthetic series "
-            f"only, labelled as such everywhere (fine-tune learning rate 1e-3 for it)",
-        )
-    return Budget(36, 20, {}, f"{HUB_HOST} reachable: {base_model} is downloaded on first use")
-
-
-SHOW_EVENTS = {
-    "backfill_progress": ("percent", "points"),
-    "finetune_progress": ("step", "steps", "loss", "eta_s"),
-    "finetune_eval": ("step", "eval_loss"),
-    "backtest_progress": ("cutoff", "cutoffs", "eta_s"),
-}
-
-
-def follow(args: list[str], log: Path, name: str, env: dict[str, str] | None = None) -> tuple[int, list[str]]:
-    """Run `python -m ARGS`, keep its output in `log`, show its progress events and its plain lines."""
-    plain: list[str] = []
-    with log.open("a", encoding="utf-8") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env=_env(env),
-            text=True,
-            bufsize=1,
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            out.write(line)
-            text = line.strip().replace("\r", "")
-            if not text:
-                continue
-            try:
-                event = json.loads(text)
-            except ValueError:
-                if not text.startswith(("Loading weights", "Writing model", "warnings.warn", "/")):
-                    plain.append(text)
-                    print(f"    {text}", flush=True)
-                continue
-            keys = SHOW_EVENTS.get(event.get("event", "")) if isinstance(event, dict) else None
-            if keys:
-                print(f"    {name}: " + "  ".join(f"{k}={event.get(k)}" for k in keys), flush=True)
-        return proc.wait(), plain
-
-
-def backfill(workdir: Path, influx: InfluxServer, start_s: int, end_s: int) -> int:
-    """Simulated history at 60 s steps through the simulator's backfill (same physics as the live GX)."""
-    days = (end_s - start_s) / 86400
-    span = f"{iso_utc(start_s * NS)} .. {iso_utc(end_s * NS)}"
-    say(f"backfilling {days:g} days of simulated history at 60 s steps ({span})")
-    code, _ = follow(
-        [
-            "collector",
-            "simulate",
-            "--backfill",
-            "--start",
-            iso_utc(start_s * NS),
-            "--end",
-            iso_utc(end_s * NS),
-            "--step-s",
-            "60",
-            "--influx-url",
-            influx.url,
-            "--database",
-            "bess",
-            "--site",
-            "demo",
-            "--seed",
-            "1",
-        ],
-        workdir / "backfill.log",
-        "backfill",
-    )
-    return code
-
-
-def backtest(workdir: Path, start_s: int, split_s: int, end_s: int, args: argparse.Namespace) -> Path | None:
-    """The forecaster's backtest with a short fine-tune; the run folder, or None on failure."""
-    config = workdir / "config.toml"
-    plan = budget()
-    say(plan.why)
-    plan = Budget(args.max_cutoffs or plan.max_cutoffs, args.finetune_steps or plan.finetune_steps, plan.env, plan.why)
-    say(
-        f"backtest: task {DEMO_TASK}, fine-tune on {iso_utc(start_s * NS)} .. {iso_utc(split_s * NS)} "
-        f"({plan.finetune_steps} LoRA "
-        f"steps), {plan.max_cutoffs} cut-offs after the split, 3 covariate variants"
-    )
-    code, plain = follow(
-        [
-            "forecaster",
-            "backtest",
-            "--config",
-            str(config),
-            "--task",
-            DEMO_TASK,
-            "--start",
-            iso_utc(start_s * NS),
-            "--split",
-            iso_utc(split_s * NS),
-            "--end",
-            iso_utc(end_s * NS),
-            "--max-cutoffs",
-            str(plan.max_cutoffs),
-            "--finetune-steps",
-            str(plan.finetune_steps),
-            "--out",
-            str(workdir / "runs"),
-            "--run-id",
-            "demo",
-            "--seed",
-            "0",
-            "--dataset",
-            "simulated (make demo)",
-            "--allow-stand-in",
-        ],
-        workdir / "backtest.log",
-        "backtest",
-        plan.env,
-    )
-    run = next((line.split("run: ", 1)[1] for line in plain if line.startswith("run: ")), None)
-    return Path(run) if code == 0 and run else None
-
-
-def report(workdir: Path, run: Path) -> Path | None:
-    """Render the report of the run; the HTML path, or None on failure."""
-    out = workdir / "report"
-    code, plain = follow(
-        ["forecaster", "report", "--run", str(run), "--out", str(out)], workdir / "report.log", "report"
-    )
-    html = next((line.split("html: ", 1)[1] for line in plain if line.startswith("html: ")), None)
-    return Path(html) if code == 0 and html else None
-
-
-SHOWN_VARIANTS = ("all_covariates", "target_only", "none")
-
-
-def summary_lines(run: Path) -> list[str]:
-    """Every model's MAE and skill over all regimes and leads (the run's scores.csv): base vs fine-tuned
-    Chronos-2 (or its stand-in), the site-trained gradient-boosting model, the baselines."""
-    import pandas as pd
-
-    scores = pd.read_csv(run / "scores.csv")
-    rows = scores[(scores["regime"] == "all") & (scores["lead_bucket"] == "all")]
-    rows = rows[rows["variant"].isin(SHOWN_VARIANTS)]
-    lines = [f"{'model':<16}{'covariates':<16}{'MAE':>10}{'skill':>8}{'windows':>9}"]
-    for row in rows.itertuples():
-        lines.append(
-            f"{row.model!s:<16}{row.variant!s:<16}{row.mae_w:>8.0f} W{row.skill:>8.2f}{int(row.n_windows):>9d}"
-        )
-    return lines
-
-
-def forecast_story(
-    workdir: Path, influx: InfluxServer, live_start_s: float, timings: dict[str, float], args: argparse.Namespace
-) -> int:
-    """Backfill, backtest, report; each stage timed."""
-    end_s = int(live_start_s) // 60 * 60
-    start_s = end_s - int(args.history_days * 86400)
-    split_s = end_s - int(min(TEST_DAYS, args.history_days / 4) * 86400)
-    with timed("backfill", timings):
-        if backfill(workdir, influx, start_s, end_s) != 0:
-            say(f"backfill failed; see {workdir / 'backfill.log'}")
-            return 1
-    with timed("backtest", timings):
-        run = backtest(workdir, start_s, split_s, end_s, args)
-    if run is None:
-        say(f"backtest failed; see {workdir / 'backtest.log'}")
-        return 1
-    with timed("report", timings):
-        html = report(workdir, run)
-    if html is None:
-        say(f"report failed; see {workdir / 'report.log'}")
-        return 1
-    say("models over every held-back window (skill = 1 - MAE / persistence's MAE; details in the report):")
-    for line in summary_lines(run):
-        print(f"    {line}", flush=True)
-    say(f"run folder: {run}  (forecasts.csv, scores.csv, manifest.json; forecasts in InfluxDB with run=demo)")
-    say(f"REPORT: {html}")
-    return 0
-
-
-@contextlib.contextmanager
-def timed(stage: str, timings: dict[str, float]) -> Iterator[None]:
-    """Measure a stage and print its elapsed time."""
-    began = time.monotonic()
-    try:
-        yield
-    finally:
-        timings[stage] = time.monotonic() - began
-        say(f"stage {stage}: {timings[stage]:.0f} s")
+            stop(proc, name)
 
 
 def main() -> int:
@@ -397,8 +128,6 @@ def main() -> int:
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     if workdir.exists():
-        import shutil
-
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     began = time.monotonic()
