@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from bess_common.config import ForeignSection, Section, SharedSettings, load_file
+from bess_common.config import ForeignSection, Section, SharedSettings, http_url, load_file
 from collector.gx.tables import unit_for_instance
 from collector.observation import MULTI_ROLES
 
@@ -130,12 +130,7 @@ class PvForecastSettings(Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
-        return value.rstrip("/")
+        return http_url(value)
 
     @model_validator(mode="after")
     def _check_site(self) -> PvForecastSettings:

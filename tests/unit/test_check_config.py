@@ -98,3 +98,12 @@ def test_when_both_sources_disabled_then_problem(tmp_path: Path, capsys: pytest.
     code, problems, _ = _check(_write(tmp_path, body), capsys)
     assert code == 2
     assert problems == ["gx: both modbus_enabled and mqtt_enabled are false; nothing would be collected"]
+
+
+def test_when_a_url_is_not_http_then_each_is_a_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = GOOD.format(buffer=tmp_path / "buf").replace("http://127.0.0.1:8086", "ftp://127.0.0.1:8086")
+    body += '[collector.pv_forecast]\nurl = "api.forecast.solar"\n'
+    code, problems, _ = _check(_write(tmp_path, body), capsys)
+    assert code == 2
+    assert [p.split(":")[0] for p in problems] == ["influx.url", "collector.pv_forecast.url"], problems
+    assert all("must be an http:// or https:// URL with a host" in p for p in problems), problems
