@@ -61,6 +61,18 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - began
 
 
+def _bracketed(
+    reference: Callable[[], Any], measured: Callable[[], Any], warm_up: Callable[[], Any] | None = None
+) -> tuple[list[float], float]:
+    """Seconds of `measured`, timed between two timed runs of `reference` (after a warm-up: `reference` itself
+    unless given), so that drift on a loaded machine shows as the reference's two times differing."""
+    (warm_up or reference)()
+    reference_s = [_timed(reference)]
+    measured_s = _timed(measured)
+    reference_s.append(_timed(reference))
+    return reference_s, measured_s
+
+
 def predict(args: argparse.Namespace) -> dict[str, Any]:
     """Per-window latency of base (and the adapter's model when resident) at one ctx/horizon."""
     from forecaster.models import BASE, FINETUNED, ModelSet
@@ -109,13 +121,12 @@ def batching(args: argparse.Namespace) -> dict[str, Any]:
     def together() -> None:
         pipe.predict(inputs, prediction_length=args.horizon, context_length=args.ctx, batch_size=rows * len(inputs))
 
+    def warm_up() -> None:
+        first = [chronos_input(windows[0])]
+        pipe.predict(first, prediction_length=args.horizon, context_length=args.ctx, batch_size=rows)
+
     with torch.inference_mode():
-        pipe.predict(
-            [chronos_input(windows[0])], prediction_length=args.horizon, context_length=args.ctx, batch_size=rows
-        )
-        single = [_timed(one_by_one)]
-        batched = _timed(together)
-        single.append(_timed(one_by_one))
+        single, batched = _bracketed(one_by_one, together, warm_up)
     n = len(inputs)
     return {
         "windows": n,
@@ -255,10 +266,7 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
         model = ChronosPipeline(pipe, "bench", task.context_steps)
         backtest_mae(median_forecaster(model, levels), series, start, task, cutoffs=cutoffs, threshold_w=100.0)
 
-    raw()  # warm-up
-    raw_s = [_timed(raw)]
-    ours_s = _timed(ours)
-    raw_s.append(_timed(raw))
+    raw_s, ours_s = _bracketed(raw, ours)
     k = len(windows)
     return {
         "windows": k,
@@ -317,10 +325,7 @@ def backtest_run(args: argparse.Namespace) -> dict[str, Any]:
             request = Request(run_id=f"bench-{time.monotonic_ns()}", out_dir=Path(out), finetune=False)
             run_backtest(plan, series, models, settings=settings, store=store, request=request)
 
-        raw()  # warm-up
-        raw_s = [_timed(raw)]
-        ours_s = _timed(ours)
-        raw_s.append(_timed(raw))
+        raw_s, ours_s = _bracketed(raw, ours)
     client.close()
     k = len(plan.cutoffs)
     return {
