@@ -173,6 +173,9 @@ def _devices(a: DayArrays, system: dict[str, Column], inverter: str = "vebus") -
         "/Hub4/L1/AcPowerSetpoint": 0.0,
         "/ProductName": "MultiPlus-II 48/5000/70-50",
         **{f"/Alarms/{alarm}": 0 for alarm in ("HighTemperature", "LowBattery", "Overload", "L1/Ripple")},
+        # a single-phase unit publishes its L2/L3 paths as invalid (victronenergy/gui-v2 @3bdc924,
+        # data/mock/conf/services/quattro-1phase-shore-generator.json; the Multi RS alike, multirs-smart.json)
+        **{f"/Ac/{side}/{ph}/{q}": None for side in ("ActiveIn", "Out") for ph in ("L2", "L3") for q in "VIPF"},
     }
     pv_w = system["/Dc/Pv/Power"]
     first = np.round(pv_w * MPPT_SHARE)
@@ -196,11 +199,12 @@ def _devices(a: DayArrays, system: dict[str, Column], inverter: str = "vebus") -
 
 def _multi_rs(vebus: dict[str, Column]) -> dict[str, Column]:
     """The same inverter/charger as a Multi RS (com.victronenergy.multi): AC input 1 at /Ac/In/1, its error
-    at /ErrorCode, battery alarms at /Alarms/LowVoltage; its own PV input unused (0 W: the MPPTs carry the PV).
-    Paths as dbus-systemcalc-py reads them (victronenergy/dbus-systemcalc-py @9730db0, dbus_systemcalc.py) and
-    attributes.csv of dbus_modbustcp lists them (4500-4545)."""
+        at /ErrorCode, battery alarms at /Alarms/LowVoltage; its own PV input unused (0 W, no voltage: the MPPTs carry
+    the PV).
+        Paths as dbus-systemcalc-py reads them (victronenergy/dbus-systemcalc-py @9730db0, dbus_systemcalc.py) and
+        attributes.csv of dbus_modbustcp lists them (4500-4545)."""
     out: dict[str, Column] = {
-        path.replace("/Ac/ActiveIn/L1/", "/Ac/In/1/L1/"): column
+        path.replace("/Ac/ActiveIn/L", "/Ac/In/1/L"): column
         for path, column in vebus.items()
         if not path.startswith(("/Hub4/", "/Alarms/", "/VebusError"))
     }
@@ -210,7 +214,7 @@ def _multi_rs(vebus: dict[str, Column]) -> dict[str, Column]:
             "/Ac/In/1/CurrentLimit": 32.0,
             "/ErrorCode": 0,
             "/Yield/Power": 0.0,
-            "/Pv/V": 0.0,
+            "/Pv/V": None,  # invalid while it has no PV (gui-v2 @caccb5e, data/mock/conf/services/multirs-smart.json)
             "/Ess/AcPowerSetpoint": 0.0,
             "/Ess/DisableCharge": 0,
             "/Ess/DisableFeedIn": 0,

@@ -1,7 +1,7 @@
 """The inverter/charger, solar chargers and grid meter as first-class tables, end to end, over each transport:
 the simulated GX offers a Multi (vebus/276, or a Multi RS as multi/0), solar chargers 279 and 280 and grid
-meter 30, over a real mosquitto (MQTT only) or over its Modbus server (Modbus only, each device on the unit id
-of its instance, as [gx] modbus_devices names them); the collector (a subprocess) lands `inverter`,
+meter 30, over a real mosquitto (MQTT only), over its Modbus server (Modbus only, each device on the unit id
+of its instance, as [gx] modbus_devices names them) or both; the collector (a subprocess) lands `inverter`,
 `solarcharger` and `meter` rows every second in a real influxd, tagged by instance. Every value is the
 simulator's truth for a second it could have been sampled at (over Modbus within half a register step), and
 in InfluxDB the devices add up to the system totals of the same second."""
@@ -58,10 +58,11 @@ MEASUREMENT = {"solarcharger": "solarcharger", "grid": "meter", "vebus": "invert
 
 
 def tolerance(service: str, path: str, transport: str) -> float:
-    """Over MQTT the value is exact (to float noise); over Modbus within half a step of its register."""
-    if transport == "mqtt":
+    """Over MQTT the value is exact (to float noise); over Modbus (or either) within half a step of its register."""
+    reg = tables.register_by_path(service).get(path)
+    if transport == "mqtt" or reg is None:
         return 1e-6
-    return 0.5 / abs(tables.register_by_path(service)[path].scale) + 1e-6
+    return 0.5 / abs(reg.scale) + 1e-6
 
 
 def tables_for(inverter: str, transport: str) -> dict[tuple[str, str, str], dict[str, tuple[str, float]]]:
@@ -69,7 +70,7 @@ def tables_for(inverter: str, transport: str) -> dict[tuple[str, str, str], dict
     out = {}
     for role, common in ((inverter, INVERTER_PATHS[inverter]), *DEVICE_FIELDS.items()):
         service, instance = DEVICES[role]
-        fields = {**common, **MQTT_ONLY.get(role, {})} if transport == "mqtt" else common
+        fields = common if transport == "modbus" else {**common, **MQTT_ONLY.get(role, {})}
         device = "" if service == "solarcharger" else f"device = '{service}' AND "
         where = f"{device}instance = '{instance}'"
         out[(MEASUREMENT[service], where, role)] = {
@@ -78,20 +79,30 @@ def tables_for(inverter: str, transport: str) -> dict[tuple[str, str, str], dict
     return out
 
 
-@pytest.fixture(params=["vebus", "multi"])
-def inverter(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+# (inverter service, transport): each inverter over each transport, and both transports at once (MQTT preferred)
+CASES = [("vebus", "mqtt"), ("multi", "mqtt"), ("vebus", "modbus"), ("multi", "modbus"), ("vebus", "both")]
 
 
-@pytest.fixture(params=["mqtt", "modbus"])
-def transport(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture(params=CASES, ids=[f"{i}-{t}" for i, t in CASES])
+def case(request: pytest.FixtureRequest) -> tuple[str, str]:
+    inverter, transport = request.param
+    return str(inverter), str(transport)
+
+
+@pytest.fixture
+def inverter(case: tuple[str, str]) -> str:
+    return case[0]
+
+
+@pytest.fixture
+def transport(case: tuple[str, str]) -> str:
+    return case[1]
 
 
 @pytest.fixture
 def gx(mosquitto: MosquittoServer, inverter: str, transport: str) -> Iterator[GxSimulator]:
-    mqtt_port = mosquitto.port if transport == "mqtt" else None
-    modbus_port = 0 if transport == "modbus" else None
+    mqtt_port = mosquitto.port if transport != "modbus" else None
+    modbus_port = 0 if transport != "mqtt" else None
     sim = GxSimulator(seed=21, modbus_port=modbus_port, mqtt_port=mqtt_port, cells=4, inverter=inverter).start()
     yield sim
     sim.stop()
@@ -113,9 +124,9 @@ def test_the_inverter_two_mppts_and_the_grid_meter_land_each_second_matching_tru
 ) -> None:
     config = write_config(
         tmp_path / "c.toml", influx_server.url, buffer_dir=tmp_path / "buffer", portal_id=gx.portal_id,
-        modbus_port=gx.modbus_port if transport == "modbus" else None,
-        mqtt_port=mosquitto.port if transport == "mqtt" else None,
-        modbus_devices=MODBUS_DEVICES if transport == "modbus" else (),
+        modbus_port=gx.modbus_port if transport != "mqtt" else None,
+        mqtt_port=mosquitto.port if transport != "modbus" else None,
+        modbus_devices=MODBUS_DEVICES if transport != "mqtt" else (),
     )  # fmt: skip
     collector = CollectorProcess(config, tmp_path / "collector.log").start()
     try:
@@ -148,6 +159,9 @@ def test_the_inverter_two_mppts_and_the_grid_meter_land_each_second_matching_tru
     # the other inverter service is not there, so it has no rows
     other = next(s for s in INVERTER_PATHS if s != inverter)
     assert _rows(influx, f"SELECT * FROM inverter WHERE device = '{other}' AND {where}") == []
+    if transport == "both":  # the single-phase Multi's L2/L3: invalid over MQTT, 0 over Modbus -> never stored
+        l2 = _rows(influx, f"SELECT ac_in_l2_w, ac_out_l3_a FROM inverter WHERE {where}")
+        assert all(r.get("ac_in_l2_w") is None and r.get("ac_out_l3_a") is None for r in l2), l2[:2]
     _check_the_devices_add_up_to_the_system_totals(influx, where, tolerance(inverter, "/Dc/0/Current", transport))
 
 

@@ -48,6 +48,8 @@ def test_as_a_multi_rs_the_inverter_has_the_same_physics_under_the_multi_service
         assert b[("multi", "/Ac/Out/L1/P")] == b[("system", "/Ac/Consumption/L1/Power")]
         assert b[("multi", "/Dc/0/Power")] == b[("system", "/Dc/Vebus/Power")] == a[("vebus", "/Dc/0/Power")]
         assert b[("multi", "/State")] == a[("vebus", "/State")]
+        # single-phase: L2/L3 are published as invalid (so a Modbus 0 is not taken for a value while MQTT is on)
+        assert a[("vebus", "/Ac/ActiveIn/L2/P")] is None and b[("multi", "/Ac/In/1/L3/V")] is None
     assert ROLE_TOPIC["multi"] == "multi/0"
 
 
