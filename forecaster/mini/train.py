@@ -1,6 +1,7 @@
 """Pretrain the mini Chronos-2 from random weights on synthetic series only (forecaster/mini/synth.py).
 
-Re-run (at most 3000 steps, 45 CPU-minutes or 60 wall-minutes, whichever comes first; one torch thread):
+Re-run (4000 steps, one torch thread; the learning-rate schedule depends on the step count only, so a re-run
+gives the same weights; 45 CPU-minutes or 240 wall-minutes stop it early as a safety net, recorded as such):
 
     nice -n 10 python -m forecaster.mini.train --out forecaster/mini/weights
 
@@ -31,9 +32,9 @@ MINI_SIZE = {"d_model": 128, "d_kv": 32, "d_ff": 512, "num_layers": 4, "num_head
 class TrainConfig:
     """Everything that determines the weights (recorded in training_log.json and the card)."""
 
-    steps: int = 3000
+    steps: int = 4000
     cpu_minutes: float = 45.0
-    minutes: float = 60.0
+    minutes: float = 240.0
     batch_rows: int = 32
     context_steps: int = 1024
     horizons: tuple[int, ...] = (64, 64, 128)
@@ -86,11 +87,12 @@ def dataset(prepared: list[Any], cfg: TrainConfig, horizon: int, mode: str) -> A
     )
 
 
-def learning_rate(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
-    """Linear warm-up, then cosine decay to 2 % of the peak, driven by steps or time, whichever is ahead."""
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to 2 % of the peak, driven by the step count only (so a re-run with
+    the same config gives the same weights however loaded the machine is)."""
     if step < cfg.warmup_steps:
         return cfg.learning_rate * (step + 1) / cfg.warmup_steps
-    progress = max((step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps), time_fraction)
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.learning_rate * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
@@ -141,10 +143,13 @@ def run(cfg: TrainConfig, out: Path) -> dict[str, Any]:
             (time.monotonic() - start) / (cfg.minutes * 60.0),
             (time.process_time() - cpu_start) / (cfg.cpu_minutes * 60.0),
         )
-        if step >= cfg.steps or time_fraction >= 1.0:
+        if step >= cfg.steps:
+            break
+        if time_fraction >= 1.0:  # a safety stop: the weights are then not what the config promises
+            log["stopped_early"] = f"time limit after {step} of {cfg.steps} steps"
             break
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, cfg, time_fraction)
+            group["lr"] = learning_rate(step, cfg)
         loss = model(**batch).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -156,7 +161,7 @@ def run(cfg: TrainConfig, out: Path) -> dict[str, Any]:
             elapsed = time.monotonic() - start
             log["train"].append({"step": done, "loss": float(np.mean(window)), "elapsed_s": round(elapsed, 1)})
             window = []
-            eta = min(elapsed / done * (cfg.steps - done), elapsed / max(time_fraction, 1e-9) - elapsed)
+            eta = elapsed / done * (cfg.steps - done)
             log["train"][-1]["cpu_s"] = round(time.process_time() - cpu_start, 1)
             print(f"step {done}/{cfg.steps} loss {log['train'][-1]['loss']:.4f} ETA {eta / 60:.1f} min", flush=True)
         if done % cfg.chunk_steps == 0:
