@@ -37,7 +37,9 @@ system-deps:
 	/sbin/ldconfig -p 2>/dev/null | grep -q 'libgomp.so.1 ' || missing="$$missing libgomp1"; \
 	if [ -n "$$missing" ]; then \
 	  echo ">> installing OS packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; } || { \
+	    echo "make: could not install the OS packages$$missing (influxdb/mosquitto: the demo and tests;" \
+	      "libgomp1: LightGBM's OpenMP runtime). Install them as root: apt-get install$$missing" >&2; exit 1; }; \
 	fi
 
 test-system-deps: system-deps

@@ -247,6 +247,41 @@ pip_install_all() {
     run "$pip" install --quiet "${find_links[@]}" --no-deps --force-reinstall "$SRC" || return 1
 }
 
+has_libgomp() {
+    # The OS's OpenMP runtime, which LightGBM (the forecaster's gradient-boosting model) loads.
+    local ldconfig
+    ldconfig="$(command -v ldconfig || echo /sbin/ldconfig)"
+    "$ldconfig" -p 2>/dev/null | grep -q 'libgomp\.so\.1 '
+}
+
+install_os_libs() {
+    # Before anything else changes: a live install (root, no --destdir) installs libgomp1 with apt;
+    # otherwise a missing one stops the install with the command that fixes it.
+    if [ "$NO_VENV" = 1 ]; then
+        say "skipped: checking libgomp1 (--no-venv); the forecaster's virtualenv needs it (apt install libgomp1)"
+        return
+    fi
+    if has_libgomp; then
+        say "unchanged: libgomp1 (OpenMP runtime for LightGBM)"
+        return
+    fi
+    if [ "$LIVE" = 1 ] && command -v apt-get >/dev/null; then
+        say "installing OS package libgomp1 (OpenMP runtime for LightGBM)"
+        if ! { run apt-get update -qq && DEBIAN_FRONTEND=noninteractive run apt-get install -y -qq \
+            --no-install-recommends libgomp1; }; then
+            echo "install.sh: apt-get could not install libgomp1 (LightGBM's OpenMP runtime); install it" \
+                "by hand (apt install libgomp1) and run install.sh again." >&2
+            exit 1
+        fi
+        CHANGED=1
+        return
+    fi
+    echo "install.sh: the OS's OpenMP runtime libgomp.so.1 is missing (ldconfig does not list it); the" \
+        "forecaster's gradient-boosting model (LightGBM) cannot load without it. Install it as root:" \
+        "apt install libgomp1 (or run install.sh as root, which does), then run install.sh again." >&2
+    exit 1
+}
+
 install_venv() {
     if [ "$NO_VENV" = 1 ]; then
         say "skipped: virtualenv (--no-venv); the units expect $PREFIX/venv/bin/bess-collector"
@@ -333,6 +368,7 @@ do_install() {
         echo "install.sh: $SRC is not a bess-edge source tree" >&2
         exit 1
     fi
+    install_os_libs
     install_user
     install_config
     install_units

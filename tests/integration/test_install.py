@@ -247,3 +247,23 @@ def test_when_usage_is_wrong_then_exit_2_and_nothing_written(root: Path, args: l
     assert result.returncode == 2
     assert result.stderr.strip()
     assert not root.exists()
+
+
+def test_when_libgomp_is_missing_then_install_stops_first_and_says_how_to_install_it(
+    root: Path, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    ldconfig = bin_dir / "ldconfig"  # an OS whose linker cache lists no libgomp.so.1
+    ldconfig.write_text(
+        "#!/bin/sh\necho '1 libs found in cache'\necho '\tlibc.so.6 (libc6,x86-64) => /lib/libc.so.6'\n"
+    )
+    ldconfig.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    result = install(root, "--python", sys.executable, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "libgomp.so.1 is missing" in result.stderr and "apt install libgomp1" in result.stderr
+    assert not root.exists()  # checked before anything was written
+
+    present = install(root, "--dry-run", "--python", sys.executable)  # this machine's real linker cache
+    assert present.returncode == 0 and "unchanged: libgomp1" in present.stdout
