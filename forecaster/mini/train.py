@@ -7,7 +7,7 @@ gives the same weights; 45 CPU-minutes or 240 wall-minutes stop it early as a sa
 
 Every chunk of steps draws fresh synthetic tasks (so the model never sees a series twice); a fixed,
 separately seeded synthetic set gives the validation loss. Writes config.json + model.safetensors,
-training_log.json, loss.png and MODEL_CARD.md into --out (a partial checkpoint every --save-every steps).
+training_log.json, loss.png and MODEL_CARD.md into --out (a partial checkpoint after every chunk of steps).
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ def run(cfg: TrainConfig, out: Path) -> dict[str, Any]:
     val_batches = list(dataset(prepare(val_tasks, 64), cfg, 64, "validation"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     log: dict[str, Any] = {"config": asdict(cfg), "size": MINI_SIZE, "parameters": params, "train": [], "val": []}
+    log["machine"] = machine()
     log["val"].append({"step": 0, "loss": validation_loss(model, val_batches)})
     print(f"mini Chronos-2: {params:,} parameters; step 0 validation loss {log['val'][0]['loss']:.4f}", flush=True)
     start = time.monotonic()
@@ -174,6 +175,30 @@ def run(cfg: TrainConfig, out: Path) -> dict[str, Any]:
     print(f"done: {log['steps_done']} steps, validation loss {log['val'][-1]['loss']:.4f}", flush=True)
     save(model, log, out, time.monotonic() - start)
     return log
+
+
+def machine() -> dict[str, Any]:
+    """Where it ran: CPU model, cores, library versions (recorded in the log and the card)."""
+    import os
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with Path("/proc/cpuinfo").open(encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    from importlib.metadata import version
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "chronos_forecasting": version("chronos-forecasting"),
+        "python": platform.python_version(),
+    }
 
 
 def save(model: Any, log: dict[str, Any], out: Path, elapsed_s: float) -> None:

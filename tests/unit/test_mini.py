@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from forecaster.mini.synth import TIME_KEYS, make_tasks
 from forecaster.mini.train import TrainConfig, run
@@ -37,6 +39,30 @@ def test_the_script_trains_saves_a_loadable_model_and_its_card(tmp_path: Path) -
     assert log["steps_done"] == 3 and log["parameters"] < 2_000_000
     assert {"config.json", "model.safetensors", "training_log.json", "loss.png"} <= {p.name for p in tmp_path.iterdir()}
     assert json.loads((tmp_path / "training_log.json").read_text())["val"][-1]["final"] is True
+
+
+def test_a_rerun_gives_bit_identical_weights_however_slow_the_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card's claim: the schedule follows the step count only. Run B's clocks jump 40 s at every reading
+    (a loaded machine): a learning rate that followed wall or CPU time would change its weights."""
+    from safetensors.torch import load_file
+
+    from forecaster.mini import train
+
+    cfg = replace(
+        TrainConfig(), steps=3, validation_tasks=4, tasks_per_chunk=8, chunk_steps=2, warmup_steps=1, minutes=10,
+        cpu_minutes=10,
+    )  # fmt: skip
+    log_a = run(cfg, tmp_path / "a")
+    slow = itertools.count(0.0, 40.0)
+    monkeypatch.setattr(train.time, "monotonic", lambda: next(slow))
+    monkeypatch.setattr(train.time, "process_time", lambda: next(slow))
+    log_b = run(cfg, tmp_path / "b")
+    assert log_a["steps_done"] == log_b["steps_done"] == 3 and "stopped_early" not in log_b
+    assert log_b["wall_s"] > 60  # the fake clock did run
+    a, b = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("a", "b"))
+    assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a)
 
 
 def test_the_committed_weights_load_and_forecast_within_two_million_parameters() -> None:
