@@ -130,7 +130,9 @@ def main(args: argparse.Namespace) -> int:
             safe(svc.score, task)
         liveness.beat()
 
-    scheduler = build_scheduler(fs, forecast, score, launcher if rt.models is not None else None)
+    # Scheduled even without the base model: the child re-trains the gradient-boosting model first, which
+    # needs only InfluxDB; the LoRA fine-tune then says in one line why it cannot run.
+    scheduler = build_scheduler(fs, forecast, score, launcher)
 
     stopping = threading.Event()
 
