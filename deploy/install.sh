@@ -249,9 +249,11 @@ pip_install_all() {
 
 has_libgomp() {
     # The OS's OpenMP runtime, which LightGBM (the forecaster's gradient-boosting model) loads.
-    local ldconfig
+    # The whole cache is read first: `ldconfig -p | grep -q` fails under pipefail when grep stops early.
+    local ldconfig cache
     ldconfig="$(command -v ldconfig || echo /sbin/ldconfig)"
-    "$ldconfig" -p 2>/dev/null | grep -q 'libgomp\.so\.1 '
+    cache="$("$ldconfig" -p 2>/dev/null || true)"
+    grep -q 'libgomp\.so\.1 ' <<<"$cache"
 }
 
 install_os_libs() {

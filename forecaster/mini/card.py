@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from forecaster.standin import MINI_FINETUNE_LEARNING_RATE
+
 COMMAND = "nice -n 10 python -m forecaster.mini.train --out forecaster/mini/weights   # all defaults"
 
 
@@ -81,6 +83,10 @@ NaN gaps. A separately seeded set of {cfg["validation_tasks"]} tasks gives the v
   contexts are cut to their last {cfg["context_steps"]} steps when it forecasts.
 
 ![loss](loss.png)
+
+## Fine-tuning it
+Set `[forecaster.finetune] learning_rate = {MINI_FINETUNE_LEARNING_RATE:g}` (`MINI_FINETUNE_LEARNING_RATE` in
+forecaster/standin.py; `make demo` sets it): the default 1e-5 is sized for the 120 M-parameter Chronos-2.
 
 ## Re-run
 ```

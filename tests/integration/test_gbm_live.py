@@ -3,6 +3,7 @@ registry, promoted only through the gate, and served beside the other models onc
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -45,16 +46,27 @@ def test_it_is_gated_versioned_served_once_active_and_a_harmed_one_is_refused(
     settings, store, end = site
     registry = gbm_registry(settings)
     assert registry.root == Path(settings.registry_dir) / "gbm"
+    service = ForecastService(settings, "shop", store, Registry(settings.registry_dir), None)
+    service.forecast(TASK, at_ns=end - 86400 * NS)  # no version yet: nothing is served
+    frame = store.read_forecasts(TASK.name, end - 86400 * NS - 3600 * NS, end, "live")
+    assert "gbm" not in set(frame["model"]) and "persistence" in set(frame["model"])
+
     first = run_gbm_retrain(settings, store, registry, at_ns=end, params=GbmParams(stride_steps=10))
     gate = first.manifest["gate"]
     assert gate["incumbent"] == "persistence" and gate["cutoffs"] == 120  # no version yet: persistence
-    assert first.promoted == decide(gate["candidate_mae_w"], gate["incumbent_mae_w"], gate["margin"]).promote
-    service = ForecastService(settings, "shop", store, Registry(settings.registry_dir), None)
-    service.forecast(TASK, at_ns=end - 86400 * NS)
-    if not first.promoted:  # nothing is served until a version is active
-        frame = store.read_forecasts(TASK.name, end - 86400 * NS - 3600 * NS, end, "live")
-        assert "gbm" not in set(frame["model"]) and "persistence" in set(frame["model"])
-        registry.set_active(first.version)  # as an operator's `promote` would
+    # Better than persistence overall and where the battery works, worse by some 26 W on parked windows
+    # (persistence: 7.5 W): promoted. The old relative-only rule refused it for those watts.
+    assert first.promoted, gate["reasons"]
+    rule = decide(
+        gate["candidate_mae_w"],
+        gate["incumbent_mae_w"],
+        gate["margin"],
+        windows=gate["windows"],
+        min_regime_windows=gate["min_regime_windows"],
+        quiet_threshold_w=gate["quiet_threshold_w"],
+        worse_low_w={k: math.nan if v[1] is None else v[1] for k, v in gate["mae_change_w"].items()},
+    )
+    assert rule.promote and gate["candidate_mae_w"]["quiet"] > 2 * gate["incumbent_mae_w"]["quiet"]
 
     result = service.forecast(TASK, at_ns=end)
     assert not (result.failures or {}).get("gbm")

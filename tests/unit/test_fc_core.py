@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import cast
 
 import numpy as np
@@ -210,17 +211,58 @@ def test_forecast_points_carry_levels_from_the_forecast_not_fixed_indices() -> N
     }
 
 
+SITE_CANDIDATE = {"all": 424.0, "transition": 572.9, "cycling": 997.8, "quiet": 33.8}  # gbm, tests/integration/
+SITE_PERSISTENCE = {"all": 475.6, "transition": 689.6, "cycling": 1121.3, "quiet": 7.5}  # test_gbm_live.py
+
+
 @pytest.mark.parametrize(
-    ("candidate", "incumbent", "promote"),
+    ("candidate", "incumbent", "windows", "quiet_w", "promote"),  # worse beyond noise unless the row says
     [
-        ({"all": 90, "quiet": 20, "cycling": 200}, {"all": 100, "quiet": 20, "cycling": 220}, True),
-        ({"all": 100, "quiet": 20}, {"all": 100, "quiet": 20}, False),  # not strictly better
-        ({"all": 90, "quiet": 22}, {"all": 100, "quiet": 20}, False),  # quiet worse by 10 % > 5 %
-        ({"all": 90, "quiet": 21}, {"all": 100, "quiet": 20}, True),  # within the margin
-        ({"all": 90, "transition": 500}, {"all": 100}, True),  # regime missing on one side is not compared
-        ({"quiet": 10}, {"all": 100}, False),  # no overall score
+        ({"all": 90, "quiet": 20, "cycling": 200}, {"all": 100, "quiet": 20, "cycling": 220}, {}, 10, True),
+        ({"all": 100, "quiet": 20}, {"all": 100, "quiet": 20}, {}, 10, False),  # not strictly better
+        ({"all": 90, "quiet": 35}, {"all": 100, "quiet": 20}, {}, 10, False),  # +75 %, +15 W > quiet threshold
+        ({"all": 90, "quiet": 21}, {"all": 100, "quiet": 20}, {}, 10, True),  # within the margin
+        ({"all": 90, "quiet": 28}, {"all": 100, "quiet": 20}, {}, 10, True),  # +40 % but +8 W: still parked
+        ({"all": 90, "cycling": 215}, {"all": 100, "cycling": 200}, {}, 10, False),  # +7.5 %, +15 W > 5 % of 100
+        ({"all": 380, "cycling": 1040}, {"all": 400, "cycling": 1000}, {}, 10, True),  # +4 %: within the margin
+        ({"all": 380, "cycling": 1060}, {"all": 400, "cycling": 1000}, {}, 10, False),  # +6 %, +60 W > 20 W
+        ({"all": 380, "transition": 56}, {"all": 400, "transition": 50}, {}, 10, True),  # +12 % but 6 W <= 20 W
+        (SITE_CANDIDATE, SITE_PERSISTENCE, {}, 209.1, True),  # parked 7.5 W -> 33.8 W: below the 209 W threshold
+        ({**SITE_CANDIDATE, "quiet": 250.0}, SITE_PERSISTENCE, {}, 209.1, False),  # +242 W on parked windows
+        ({"all": 90, "quiet": 40}, {"all": 100, "quiet": 20}, {"quiet": 4}, 10, True),  # too few quiet windows
+        ({"all": 90, "quiet": 40}, {"all": 100, "quiet": 20}, {"quiet": 5}, 10, False),  # enough windows: blocks
+        ({"all": 90, "transition": 500}, {"all": 100}, {}, 10, True),  # regime missing on one side is not compared
+        ({"quiet": 10}, {"all": 100}, {}, 10, False),  # no overall score
     ],
 )
-def test_gate_table(candidate: dict[str, float], incumbent: dict[str, float], promote: bool) -> None:
-    decision = decide(candidate, incumbent, margin=0.05)
+def test_gate_table(
+    candidate: dict[str, float], incumbent: dict[str, float], windows: dict[str, int], quiet_w: float, promote: bool
+) -> None:
+    counts = {r: windows.get(r, 20) for r in candidate}
+    beyond_noise = dict.fromkeys(candidate, 1.0)  # the lower 95 % bound of candidate - incumbent is above 0
+    decision = decide(
+        candidate,
+        incumbent,
+        margin=0.05,
+        windows=counts,
+        min_regime_windows=5,
+        quiet_threshold_w=quiet_w,
+        worse_low_w=beyond_noise,
+    )
     assert decision.promote is promote and decision.reasons
+
+
+@pytest.mark.parametrize(("low_w", "promote"), [(12.0, False), (0.0, True), (-30.0, True), (math.nan, True)])
+def test_gate_refuses_on_a_regime_only_when_it_is_worse_beyond_noise(low_w: float, promote: bool) -> None:
+    # transitions +60 W (+11 %) on 33 windows, better overall: refused only when the interval excludes zero
+    decision = decide(
+        {"all": 386, "transition": 606, "cycling": 1000},
+        {"all": 401, "transition": 545, "cycling": 1174},
+        margin=0.05,
+        windows={"all": 100, "transition": 33, "cycling": 18},
+        min_regime_windows=5,
+        quiet_threshold_w=210,
+        worse_low_w={"transition": low_w, "cycling": -200.0},
+    )
+    assert decision.promote is promote
+    assert ("beyond noise" in decision.reasons[0]) is not promote
