@@ -12,6 +12,7 @@ from pathlib import Path
 from bess_common.timefmt import NS, iso_utc
 from deploy.demo_procs import follow, say, timed
 from deploy.localservices import InfluxServer
+from forecaster.standin import MINI_FINETUNE_LEARNING_RATE
 
 HISTORY_DAYS = 8
 TEST_DAYS = 2  # the last 2 days are forecast (cut-offs); the 6 before them train the fine-tune
@@ -39,14 +40,14 @@ def budget() -> Budget:
     try:
         socket.getaddrinfo(HUB_HOST, 443)
     except OSError:
-        offline = {"HF_HUB_OFFLINE": "1", "BESS_FORECASTER__FINETUNE__LEARNING_RATE": "0.001"}
+        offline = {"HF_HUB_OFFLINE": "1", "BESS_FORECASTER__FINETUNE__LEARNING_RATE": str(MINI_FINETUNE_LEARNING_RATE)}
         return Budget(
             120,
             100,
             offline,
             f"no network access to {HUB_HOST}: the pretrained {base_model} cannot be "
             f"downloaded, so the backtest uses the STAND-IN: a mini Chronos-2 pretrained on synthetic series "
-            f"only, labelled as such everywhere (fine-tune learning rate 1e-3 for it)",
+            f"only, labelled as such everywhere (fine-tune learning rate {MINI_FINETUNE_LEARNING_RATE:g} for it)",
         )
     return Budget(36, 20, {}, f"{HUB_HOST} reachable: {base_model} is downloaded on first use")
 

@@ -104,7 +104,14 @@ class FinetuneSettings(Section):
     validation_days: float = Field(2.0, gt=0, description="Held out for checkpoint selection")
     gate_days: float = Field(2.0, gt=0, description="Most recent days, held out for the promotion backtest")
     gate_windows: int = Field(24, ge=1, description="Rolling backtest cut-offs over the gate period")
-    gate_margin: float = Field(0.05, ge=0, description="Allowed relative MAE worsening in any one regime")
+    gate_margin: float = Field(
+        0.05,
+        ge=0,
+        description="Allowed relative MAE worsening in any one regime (beyond a floor in W: docs/forecaster.md)",
+    )
+    gate_min_regime_windows: int = Field(
+        5, ge=1, description="A regime with fewer gate windows cannot block a promotion (it counts overall)"
+    )
     context_steps: int = Field(512, ge=16, le=8192, description="Context length used for training")
     num_steps: int = Field(200, ge=1, description="Optimizer steps")
     learning_rate: float = Field(1e-5, gt=0, description="~1e-5 for LoRA, ~1e-6 for full")

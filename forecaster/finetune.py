@@ -17,16 +17,19 @@ from bess_common.logs import get_logger
 from forecaster import drivers as known
 from forecaster.config import ForecasterSettings, ForecastTask
 from forecaster.gate import GateDecision, decide
+from forecaster.metrics import mae_of
 from forecaster.models import ModelSet
 from forecaster.progress import Progress
 from forecaster.regimes import quiet_threshold
 from forecaster.registry import Registry, Version, new_version_id
-from forecaster.rolling import backtest_mae, median_forecaster, rolling_cutoffs
+from forecaster.report.stats import paired_estimate, resample_counts
+from forecaster.rolling import backtest_window_sums, median_forecaster, rolling_cutoffs
 from forecaster.windows import DAY_S, NS, grid_times, iso, time_features
 from forecaster.zoo.chronos import ChronosBase, ChronosFinetuned, ChronosPipeline
 from forecaster.zoo.protocol import ForecastModel, Resources
 
 log = get_logger("forecaster.finetune")
+GATE_RESAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -192,8 +195,8 @@ def gate_backtest(
     gate_index = int((split.gate_start_ns - grid_start_ns) // step_ns)
     training = np.asarray(series[task.target][: max(0, gate_index)], dtype=float)
     threshold_w = quiet_threshold(training, settings.quiet_fraction, settings.quiet_threshold_w).value_w
-    cand, inc = (
-        backtest_mae(
+    cand_sums, inc_sums = (
+        backtest_window_sums(
             median_forecaster(m, levels),
             series,
             grid_start_ns,
@@ -204,14 +207,38 @@ def gate_backtest(
         )
         for m in (candidate, incumbent)
     )
-    decision = decide(cand, inc, settings.finetune.gate_margin)
+    cand = {k: float(mae_of(v.sum(axis=0))) for k, v in cand_sums.items()}
+    inc = {k: float(mae_of(v.sum(axis=0))) for k, v in inc_sums.items()}
+    windows = {k: len(v) for k, v in cand_sums.items()}
+    change = {k: mae_change_w(inc_sums[k], cand_sums[k], k) for k in cand_sums if k in inc_sums}
+    cfg = settings.finetune
+    decision = decide(
+        cand,
+        inc,
+        cfg.gate_margin,
+        windows=windows,
+        min_regime_windows=cfg.gate_min_regime_windows,
+        quiet_threshold_w=threshold_w,
+        worse_low_w={k: v[1] for k, v in change.items()},
+    )
     scores = {
         "candidate_mae_w": cand,
         "incumbent_mae_w": inc,
+        "windows": windows,
+        "mae_change_w": {k: [finite_or_none(x) for x in v] for k, v in change.items()},
+        "min_regime_windows": cfg.gate_min_regime_windows,
         "cutoffs": len(cutoffs),
         "quiet_threshold_w": threshold_w,
     }
     return decision, scores
+
+
+def mae_change_w(incumbent: np.ndarray, candidate: np.ndarray, regime: str) -> tuple[float, float, float]:
+    """Candidate - incumbent MAE (W) over the same windows and its 95 % interval (paired window bootstrap,
+    1000 resamples, fixed seed: the gate decides the same way twice); NaN bounds below two windows."""
+    counts = resample_counts(len(incumbent), GATE_RESAMPLES, 0, f"gate:{regime}")
+    diff = paired_estimate(incumbent, candidate, counts, "mae").diff
+    return diff.value, diff.low, diff.high
 
 
 def base_revision(pipeline: Any) -> str:

@@ -82,6 +82,32 @@ def backtest_mae(
 ) -> dict[str, float]:
     """MAE overall (metrics.ALL) and per horizon regime over rolling cut-offs (forecaster.metrics, from the
     per-window terms); unusable windows are skipped."""
+    sums = backtest_window_sums(
+        predict,
+        series,
+        grid_start_ns,
+        task,
+        cutoffs=cutoffs,
+        threshold_w=threshold_w,
+        context_steps=context_steps,
+        drivers=drivers,
+    )
+    return {k: float(metrics.mae_of(v.sum(axis=0))) for k, v in sums.items()}
+
+
+def backtest_window_sums(
+    predict: PredictFn,
+    series: Mapping[str, np.ndarray],
+    grid_start_ns: int,
+    task: ForecastTask,
+    *,
+    cutoffs: Sequence[int],
+    threshold_w: float,
+    context_steps: int | None = None,
+    drivers: Drivers | None = None,
+) -> dict[str, np.ndarray]:
+    """Overall (metrics.ALL) and per horizon regime: the (windows, metrics.SUM_COLUMNS) summed terms of each
+    usable window, in cut-off order (the same windows for any model: skipping depends on the data only)."""
     step_ns = task.resolution_s * NS
     windows: dict[str, list[np.ndarray]] = {}
     for cutoff in cutoffs:
@@ -95,4 +121,4 @@ def backtest_mae(
         sums = metrics.point_terms(actual, predict(window)).sum(axis=0)
         windows.setdefault(metrics.ALL, []).append(sums)
         windows.setdefault(regime, []).append(sums)
-    return {k: float(metrics.mae_of(np.sum(v, axis=0))) for k, v in windows.items()}
+    return {k: np.array(v) for k, v in windows.items()}

@@ -15,7 +15,7 @@ from bench.simsite import minute_series, system_lines
 from bess_common.influx import InfluxClient
 from forecaster import finetune as ft
 from forecaster.config import FinetuneSettings, ForecasterSettings, ForecastTask
-from forecaster.jobs import run_finetune
+from forecaster.finetune_job import run_finetune
 from forecaster.models import ModelSet, load_pipeline
 from forecaster.registry import Registry
 from forecaster.standin import MINI_FINETUNE_LEARNING_RATE, build_stand_in
