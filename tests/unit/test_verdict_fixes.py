@@ -9,8 +9,8 @@ from typing import ClassVar
 import numpy as np
 
 from forecaster import regimes, zoo
+from forecaster.backtest.cutoffs import forecast_cutoff
 from forecaster.backtest.plan import make_plan
-from forecaster.backtest.run import forecast_cutoff
 from forecaster.config import ForecastTask
 from forecaster.windows import NS, Window
 
