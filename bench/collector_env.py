@@ -20,7 +20,7 @@ from bench.common import REPO_ROOT
 from bess_common.config import InfluxSettings
 from bess_common.influx import InfluxClient
 from collector.gx.tables import unit_for_instance
-from collector.simulator.truth import DEVICES
+from collector.simulator.devices import DEVICES
 from deploy.localservices import InfluxServer, MosquittoServer, free_port, logged_port
 
 SECOND_NS = 1_000_000_000

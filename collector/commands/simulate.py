@@ -26,12 +26,13 @@ from bess_common.logs import get_logger, setup_logging
 from collector.gx.firmware import releases
 from collector.simulator.backfill import BackfillStatus, write_batches
 from collector.simulator.bms import BMS_PROFILES, DEFAULT_BMS
+from collector.simulator.devices import INVERTERS
 from collector.simulator.gx import GxSimulator
 from collector.simulator.history import history_samples, plan_samples
 from collector.simulator.physics import BessPhysics
 from collector.simulator.pvforecast import SimPvForecast, pv_forecast_samples
 from collector.simulator.pvserver import PvForecastServer
-from collector.simulator.truth import DEFAULT_PORTAL_ID, INVERTERS
+from collector.simulator.truth import DEFAULT_PORTAL_ID
 
 HELP = "Run a simulated Cerbo GX (Modbus-TCP + MQTT) or backfill simulated history into InfluxDB"
 

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Literal, Protocol
 
-from collector.simulator.truth import MODBUS_ONLY, Key, Value
+from collector.simulator.columns import Key, Value
+from collector.simulator.truth import MODBUS_ONLY
 
 Role = Literal["system", "settings", "shunt", "bms"]
 Clamp = Literal["max-1", "max"]  # dbus_modbustcp's overflow clamp: MAX-1 since v1.0.96, MAX v1.0.85-v1.0.95

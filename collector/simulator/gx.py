@@ -8,12 +8,13 @@ from collections.abc import Callable
 
 from collector.gx.firmware import layout
 from collector.simulator.bms import DEFAULT_BMS
+from collector.simulator.columns import Key, Value
 from collector.simulator.faults import Faults
 from collector.simulator.modbus_server import ModbusServer
 from collector.simulator.mqtt_publisher import MqttPublisher
 from collector.simulator.physics import BessPhysics
 from collector.simulator.recording import Received, Recorder
-from collector.simulator.truth import DEFAULT_PORTAL_ID, Key, Truth, Value
+from collector.simulator.truth import DEFAULT_PORTAL_ID, Truth
 
 PREFETCH_AHEAD_S = 30.0  # compute the next chunk of the day (truth.chunk_seconds: >= 60 s) this early
 

@@ -20,10 +20,13 @@ from bess_common.schema import AGE_FIELD, DEVICE_TAG, STALE_FIELD, SYSTEM, deriv
 from collector.gx.tables import FieldSpec, field_for
 from collector.plan import snapshot_samples
 from collector.simulator.bms import DEFAULT_BMS
+from collector.simulator.columns import Column, Key
+from collector.simulator.devices import DEVICES
 from collector.simulator.physics import BessPhysics
+from collector.simulator.plan_paths import settings_at
 from collector.simulator.profiles import DAY_S
 from collector.simulator.schedule import ISSUE_S
-from collector.simulator.truth import DEFAULT_PORTAL_ID, DEVICES, Column, Key, Truth, settings_at
+from collector.simulator.truth import DEFAULT_PORTAL_ID, Truth
 
 NS = 1_000_000_000
 CHUNK_ROWS = 900  # instants generated at once (x ~19 rows each)

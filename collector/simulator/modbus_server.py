@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 from collector.gx.addressmap import AddressMap, Part
 from collector.gx.tables import Register, registers, unit_for_instance
+from collector.simulator.columns import Key, Value
+from collector.simulator.devices import DEVICES, INVERTERS
 from collector.simulator.encoding import clamped, encode
 from collector.simulator.faults import Faults
 from collector.simulator.recording import ModbusRequest, Recorder
-from collector.simulator.truth import DEVICES, INVERTERS, Key, Value
 
 ILLEGAL_FUNCTION = 0x01
 ILLEGAL_DATA_ADDRESS = 0x02

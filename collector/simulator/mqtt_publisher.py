@@ -24,10 +24,12 @@ from typing import Any
 import numpy as np
 import paho.mqtt.client as mqtt
 
+from collector.simulator.columns import Key, Value
+from collector.simulator.devices import DEVICES
 from collector.simulator.faults import Faults
 from collector.simulator.recording import MqttMessage, Recorder
 from collector.simulator.schedule import PLAN_SETTING_LIMITS
-from collector.simulator.truth import DEVICES, MODBUS_ONLY, Key, Value
+from collector.simulator.truth import MODBUS_ONLY
 
 ROLE_TOPIC = {
     "system": "system/0",

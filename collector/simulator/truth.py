@@ -22,32 +22,25 @@ from typing import Any
 
 import numpy as np
 
-from collector.simulator.battery import balance_flags, bms_columns, shunt_columns, shunt_time_to_go_s
+from collector.simulator.battery import bms_columns, shunt_columns, shunt_time_to_go_s
 from collector.simulator.bms import DEFAULT_BMS, BmsProfile, bms_profile
 from collector.simulator.columns import Block, Column, Key, Value
-from collector.simulator.devices import DEVICES, INVERTERS, device_columns, platform_columns, system_columns
+from collector.simulator.devices import INVERTERS, device_columns, platform_columns, system_columns
 from collector.simulator.physics import BessPhysics, DayArrays
-from collector.simulator.plan_paths import dynamic_ess_columns, settings_at, settings_columns
+from collector.simulator.plan_paths import dynamic_ess_columns, settings_columns
 from collector.simulator.profiles import DAY_S
 
-# What the simulator's servers and tests import from here (defined beside it).
+# What the simulator's servers and tests import from here.
 __all__ = [
     "CHUNK_CELL_SECONDS",
     "DEFAULT_PORTAL_ID",
-    "DEVICES",
-    "INVERTERS",
     "MODBUS_ONLY",
     "Chunk",
-    "Column",
-    "Key",
     "Truth",
-    "Value",
-    "balance_flags",
     "chunk_columns",
     "chunk_seconds",
     "day_columns",
     "pick",
-    "settings_at",
 ]
 
 DEFAULT_PORTAL_ID = "c0619ab2f4e1"

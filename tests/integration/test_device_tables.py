@@ -16,8 +16,8 @@ import pytest
 
 from bess_common.influx import InfluxClient
 from collector.gx import tables
+from collector.simulator.devices import DEVICES
 from collector.simulator.gx import GxSimulator
-from collector.simulator.truth import DEVICES
 from deploy.localservices import InfluxServer, MosquittoServer
 from tests.integration.pipeline import SECOND_NS, CollectorProcess, whole_seconds, write_config
 from tests.integration.test_collector_end_to_end import _matches_truth, _rows

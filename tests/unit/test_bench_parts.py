@@ -14,7 +14,7 @@ from bench.common import Row, append_section, markdown_table, percentile, sectio
 from bench.forecaster_core import estimate_finetune, synthetic_series, system_lines
 from collector.config import load_settings
 from collector.gx import tables
-from collector.simulator.truth import DEVICES
+from collector.simulator.devices import DEVICES
 
 
 def test_when_every_second_is_present_then_completeness_is_one() -> None:

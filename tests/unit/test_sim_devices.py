@@ -3,10 +3,11 @@ computes: AC in = grid, AC out = consumption, the Multi's DC power = /Dc/Vebus/P
 
 from __future__ import annotations
 
+from collector.simulator.devices import DEVICES
 from collector.simulator.modbus_server import simulated_units
 from collector.simulator.mqtt_publisher import ROLE_TOPIC
 from collector.simulator.physics import BessPhysics
-from collector.simulator.truth import DEVICES, Truth
+from collector.simulator.truth import Truth
 
 DAY0_S = 1_800_000_000 // 86_400 * 86_400
 

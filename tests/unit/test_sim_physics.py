@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from collector.simulator.battery import balance_flags
 from collector.simulator.physics import CAPACITY_AH, R_EXTERNAL_OHM, BessPhysics
 from collector.simulator.profiles import DAY_S, ocv_v
-from collector.simulator.truth import Truth, balance_flags
+from collector.simulator.truth import Truth
 
 DAY = 20_400  # 2025-11-08, a Saturday
 T0 = DAY * DAY_S

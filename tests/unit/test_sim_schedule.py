@@ -11,9 +11,10 @@ import pytest
 from bess_common.schema import GX_PLAN
 from collector.simulator.history import NS, plan_samples
 from collector.simulator.physics import FORCE, BessPhysics
+from collector.simulator.plan_paths import settings_at
 from collector.simulator.profiles import DAY_S
 from collector.simulator.schedule import DESS_SLOTS, ISSUE_S, Schedule
-from collector.simulator.truth import Truth, settings_at
+from collector.simulator.truth import Truth
 
 SEED = 7
 DAY = 20_400  # 2025-11-08
