@@ -1,6 +1,6 @@
 """The mini Chronos-2 stand-in learns from a site: a LoRA fine-tune on simulated site data (the scheduled
 job's own code, run_finetune, on data in a real influxd) is promoted by the gate, forecasts the held-back
-gate windows better (lower MAE; its 95 % interval is measured and printed, docs/forecast-quality.md), and
+gate windows better (lower MAE, its 95 % interval below zero; docs/forecast-quality.md), and
 the same gate refuses a deliberately harmed candidate."""
 
 from __future__ import annotations
@@ -24,14 +24,19 @@ from forecaster.windows import NS
 
 pytestmark = pytest.mark.integration
 
-DAYS = 14
+# The design was fixed on development seeds with bench/mini_finetune_study.py before this seed was ever run
+# (docs/forecast-quality.md): 100 gate windows gave an interval about +-11 % wide, too wide for the 7-14 %
+# gain measured on the development seeds, so the gate holds 200 windows over 10 days; the seed is one the
+# study never used, so the test measures and does not select.
+SEED = 17
+DAYS = 19  # train 8 + validation 1 + gate 10
 TASK = ForecastTask(name="intraday", context_steps=1024)  # the mini's context (longer is cut to 1024)
-FINETUNE = FinetuneSettings(  # the documented stand-in learning rate; the rest sized for 14 simulated days
+FINETUNE = FinetuneSettings(  # the documented stand-in learning rate; the rest sized for 19 simulated days
     task=TASK.name,
     train_days=8,
     validation_days=1,
-    gate_days=5,
-    gate_windows=100,  # one per 72 min: the 1 h horizons do not overlap
+    gate_days=10,
+    gate_windows=200,  # one per 72 min: the 1 h horizons do not overlap
     num_steps=300,
     learning_rate=MINI_FINETUNE_LEARNING_RATE,
     context_steps=1024,
@@ -42,7 +47,7 @@ FINETUNE = FinetuneSettings(  # the documented stand-in learning rate; the rest 
 def test_a_lora_finetune_of_the_mini_is_promoted_forecasts_better_and_a_harmed_one_is_refused(
     influx: InfluxClient, tmp_path: Path
 ) -> None:
-    series, start = minute_series(seed=11, first_day=20_100, days=DAYS)
+    series, start = minute_series(seed=SEED, first_day=20_100, days=DAYS)
     lines = system_lines(series, start)
     for i in range(0, len(lines), 5000):
         influx.write(lines[i : i + 5000])
@@ -58,15 +63,14 @@ def test_a_lora_finetune_of_the_mini_is_promoted_forecasts_better_and_a_harmed_o
 
     gate = registry.versions()[0].manifest["gate"]  # what `models` and an operator read
     assert result.promoted and registry.active() is not None, gate
-    assert gate["incumbent"] == "base" and gate["windows"]["all"] == 100
+    assert gate["incumbent"] == "base" and gate["windows"]["all"] == 200
     change, low, high = gate["mae_change_w"]["all"]  # fine-tuned - base on the held-back gate windows
     base_mae = gate["incumbent_mae_w"]["all"]
     print(f"MAE {base_mae:.1f} W -> {base_mae + change:.1f} W: {change / base_mae:+.1%} [{low / base_mae:+.1%},"
           f" {high / base_mae:+.1%}]; by regime {gate['mae_change_w']}")  # fmt: skip
-    # Lower on the held-back windows. Not asserted: beyond noise. Measured (100 windows, the mini of its model
-    # card): MAE -10.0 % [-21.7 %, +0.6 %]; cycling windows -225 W [-422, -58], quiet -12 W [-18, -6] (both
-    # beyond noise), transitions +40 W [-16, +112]: the overall interval still includes zero.
-    assert change < 0 and low < change < high, gate
+    # Lower on the held-back windows beyond noise: the whole 95 % interval below zero.
+    # Measured: PENDING (the first and only run of seed 17).
+    assert low < change < high < 0, gate
 
     harmed = copy.deepcopy(result.tuned)
     with torch.no_grad():
