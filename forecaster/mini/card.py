@@ -87,6 +87,8 @@ NaN gaps. A separately seeded set of {cfg["validation_tasks"]} tasks gives the v
 ## Fine-tuning it
 Set `[forecaster.finetune] learning_rate = {MINI_FINETUNE_LEARNING_RATE:g}` (`MINI_FINETUNE_LEARNING_RATE` in
 forecaster/standin.py; `make demo` sets it): the default 1e-5 is sized for the 120 M-parameter Chronos-2.
+What 300 such steps on simulated site data do to its forecasts, measured on held-back windows with
+95 % intervals: docs/forecast-quality.md (tests/integration/test_mini_finetune.py).
 
 ## Re-run
 ```
