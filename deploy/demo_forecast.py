@@ -145,17 +145,23 @@ SHOWN_VARIANTS = ("all_covariates", "target_only", "none")
 
 def summary_lines(run: Path) -> list[str]:
     """Every model's MAE and skill over all regimes and leads (the run's scores.csv): base vs fine-tuned
-    Chronos-2 (or its stand-in), the site-trained gradient-boosting model, the baselines."""
+    Chronos-2 (or its stand-in, tagged as in the report), the site-trained gradient-boosting model, the
+    baselines."""
+    import json
+
     import pandas as pd
 
+    from forecaster.report.labels import model_label
+
+    stand_in = bool(json.loads((run / "manifest.json").read_text()).get("base_model_is_stand_in", False))
     scores = pd.read_csv(run / "scores.csv")
     rows = scores[(scores["regime"] == "all") & (scores["lead_bucket"] == "all")]
     rows = rows[rows["variant"].isin(SHOWN_VARIANTS)]
-    lines = [f"{'model':<16}{'covariates':<16}{'MAE':>10}{'skill':>8}{'windows':>9}"]
-    for row in rows.itertuples():
-        lines.append(
-            f"{row.model!s:<16}{row.variant!s:<16}{row.mae_w:>8.0f} W{row.skill:>8.2f}{int(row.n_windows):>9d}"
-        )
+    labels = [model_label(str(m), stand_in) for m in rows["model"]]
+    width = max([len("model"), *map(len, labels)]) + 2
+    lines = [f"{'model':<{width}}{'covariates':<16}{'MAE':>10}{'skill':>8}{'windows':>9}"]
+    for label, row in zip(labels, rows.itertuples(), strict=True):
+        lines.append(f"{label:<{width}}{row.variant!s:<16}{row.mae_w:>8.0f} W{row.skill:>8.2f}{int(row.n_windows):>9d}")
     return lines
 
 
