@@ -1,7 +1,11 @@
-"""Ctrl-C during an import: one line instead of a traceback, and nothing lost (the rerun finishes it)."""
+"""Ctrl-C during an import: one line instead of a traceback, and nothing lost (the rerun finishes it).
+
+InfluxDB hangs (SIGSTOP) while the first run goes, so that run cannot finish before the Ctrl-C: a fixed
+sleep alone raced a fast import (on a quiet machine all 400,000 rows landed in under a second, exit 0)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -31,18 +35,23 @@ def test_when_an_import_is_interrupted_then_one_line_says_so_and_the_rerun_lands
     args = ["--config", str(config), "--format", "generic", "--site", "big", "--time-format", "epoch_s"]
     args += ["--map", "P=system.battery_power_w", str(csv_path)]
     log = (tmp_path / "import.log").open("w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "collector", "import", *args],
-        cwd=REPO_ROOT,
-        env=python_env(),
-        stdout=log,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    wait_until(lambda: "import_started" in (tmp_path / "import.log").read_text(), 60, what="the import to start")
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    _, err = proc.communicate(timeout=60)
+    assert influx_server.proc is not None
+    os.kill(influx_server.proc.pid, signal.SIGSTOP)  # hung, not down: every write waits
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "collector", "import", *args],
+            cwd=REPO_ROOT,
+            env=python_env(),
+            stdout=log,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_until(lambda: "import_started" in (tmp_path / "import.log").read_text(), 60, what="the import to start")
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        _, err = proc.communicate(timeout=60)
+    finally:
+        os.kill(influx_server.proc.pid, signal.SIGCONT)
     log.close()
     assert proc.returncode == 130, err[-3000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
