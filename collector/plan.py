@@ -24,7 +24,8 @@ PlanValue = float | int | str | Invalid | None
 
 
 def _convert(spec: PlanSpec, value: PlanValue) -> FieldValue | None:
-    """The value as gx_plan stores it (int, float or str per plan.csv); None when invalid or of the wrong type."""
+    """The value as gx_plan stores it (int, float or str per plan.csv); None when invalid or of the wrong type
+    (the sources set a wrong-typed value aside before it gets here: counted as garbage_wrong_type, logged)."""
     if value is None or isinstance(value, Invalid):
         return None
     if spec.type == "str":

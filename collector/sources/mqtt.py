@@ -344,10 +344,12 @@ class MqttSource(ThreadedSource):
 
     @staticmethod
     def _decode(role: Role, path: str, payload: bytes) -> Decoded | TailDecoded:
-        """A number (or null); text only for the plan's text values (the GX's time zone)."""
+        """A number (or null); text only for the plan's text values (the GX's time zone), where a number is
+        garbage of kind wrong_type, as text is for a number."""
         plan = plan_field_for(role, path)
         if plan is not None and plan[0].type == "str":
-            return decode_tail_payload(payload)
+            decoded = decode_tail_payload(payload)
+            return Garbage("wrong_type") if isinstance(decoded, float) else decoded
         return decode_payload(payload)
 
     def _device_gone(self, role: Role, device: str, instance: int | None, now: float) -> None:

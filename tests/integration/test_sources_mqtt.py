@@ -190,6 +190,7 @@ GARBAGE: list[tuple[str, bytes, str]] = [
     ("battery/0/Dc/0/Power", b'{"value": Infinity}', "nan"),
     ("battery/0/Soc", b'{"value": "80"}', "wrong_type"),
     ("battery/0/Dc/0/Temperature", b'{"value": [1, 2]}', "wrong_type"),
+    ("settings/0/Settings/System/TimeZone", b'{"value": 3600}', "wrong_type"),  # a number for plan.csv's text
     ("battery/0/TimeToGo", b'{"v": 1}', "no_value"),
     ("battery/0/ConsumedAmphours", b'{"value": 1, "pad": "' + b"x" * 70_000 + b'"}', "oversized"),
     ("battery/0", b'{"value": 1}', "unknown_topic"),
