@@ -6,7 +6,8 @@ A value goes into a row only while it is fresh:
 its age (now - the last time its source confirmed it, by a message or a later `Confirm`) is within the
 TTL of its class. MQTT is preferred (full precision), Modbus is the fallback. A fresh MQTT null means the
 GX itself says "invalid", so it also suppresses the Modbus reading (which would be a 0). Values that are
-stale, invalid or gone are never held silently: they are left out and counted in `stale_fields`.
+stale, invalid or gone are never held silently: they are left out and counted in `stale_fields`, except a
+fresh null of a field whose null is a state, not a fault (rule null_ok in fields.csv): left out, not counted.
 """
 
 from __future__ import annotations
@@ -142,7 +143,8 @@ class Grid:
                 continue
             if _numeric(best.value):
                 return _Pick(best.value, age_s)  # type: ignore[arg-type]
-            return _Pick(None, stale=True)  # a fresh "invalid" from the preferred source wins
+            # a fresh "invalid" from the preferred source wins; counted unless null is a state there (null_ok)
+            return _Pick(None, stale=not spec.null_ok)
         return _Pick(None, stale=True)
 
     def _row(

@@ -67,6 +67,7 @@ class FieldSpec:
     field: str
     kind: Kind
     ttl: str
+    null_ok: bool = False  # a fresh GX null is a state (rule null_ok): left out, not counted in stale_fields
 
     @property
     def per_cell(self) -> bool:
@@ -189,10 +190,14 @@ def registers() -> tuple[Register, ...]:
 
 @cache
 def fields() -> tuple[FieldSpec, ...]:
-    """The field map; raises ValueError on unknown roles, kinds or TTL classes."""
+    """The field map; raises ValueError on unknown roles, kinds, TTL classes or rules."""
     out = []
     for row in _rows("fields.csv"):
-        spec = FieldSpec(row["role"], row["path"], row["measurement"], row["field"], row["kind"], row["ttl"])  # type: ignore[arg-type]
+        rule = (row.get("rule") or "").strip()
+        if rule not in ("", "null_ok"):
+            raise ValueError(f"fields.csv: unknown rule {rule!r}")
+        kind: Kind = row["kind"]  # type: ignore[assignment]  # checked below
+        spec = FieldSpec(row["role"], row["path"], row["measurement"], row["field"], kind, row["ttl"], bool(rule))
         if spec.role not in ROLE_SERVICE:
             raise ValueError(f"fields.csv: unknown role {spec.role!r}")
         if spec.kind not in ("float", "int", "bool"):

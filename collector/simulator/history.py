@@ -4,7 +4,8 @@
 Rows per second, in the grid's order: battery (device=bms), battery (device=shunt), cell 1..N
 (device=bms), system. Field names and kinds come from collector/gx/fields.csv; system rows pass through
 bess_common.schema.derive_system_totals; every row carries age_s = 0.0 and stale_fields = the number of its
-mapped fields whose GX value is invalid (None), as the grid counts a fresh MQTT null.
+mapped fields whose GX value is invalid (None), as the grid counts a fresh MQTT null (not those with rule
+null_ok in fields.csv).
 """
 
 from __future__ import annotations
@@ -87,16 +88,17 @@ def _convert(spec: FieldSpec, value: object) -> FieldValue | None:
 
 
 def _day_rows(plan: _RowPlan, cols: dict[Key, Column], day: int, idx: np.ndarray, offset_s: int) -> list[Sample]:
-    series = [(name, _field_values(cols[key], spec, idx - offset_s)) for name, spec, key in plan.fields]
+    series = [(name, spec, _field_values(cols[key], spec, idx - offset_s)) for name, spec, key in plan.fields]
     base_ns = day * DAY_S * NS
     out = []
     for n, sec in enumerate(idx.tolist()):
         fields: dict[str, FieldValue] = {}
         stale = 0
-        for name, values in series:
+        for name, spec, values in series:
             v = values[n]
-            if v is None:  # the GX says invalid
-                stale += 1
+            if v is None:  # the GX says invalid: counted unless null is a state there (null_ok), as in the grid
+                if not spec.null_ok:
+                    stale += 1
             else:
                 fields[name] = v
         if plan.measurement == SYSTEM and fields:

@@ -94,6 +94,31 @@ def test_when_null_arrives_then_previous_value_is_not_held() -> None:
     assert "soc_pct" not in sample.fields and sample.fields["stale_fields"] == 1
 
 
+@pytest.mark.parametrize(
+    ("path", "field", "now", "stale"),
+    [
+        ("/Dc/Charger/Power", "charger_power_w", 101.0, 1),  # null there is a fault: counted
+        ("/DynamicEss/Strategy", "dess_strategy", 101.0, 0),  # null_ok: no Dynamic ESS slot runs
+        ("/DynamicEss/ChargeRate", "dess_charge_rate_w", 101.0, 0),
+        ("/DynamicEss/Strategy", "dess_strategy", 109.0, 1),  # ... but a stale null still counts
+    ],
+)
+def test_when_the_gx_says_null_then_left_out_and_counted_unless_null_is_a_state(
+    path: str, field: str, now: float, stale: int
+) -> None:
+    grid = Grid("shop", TTL)
+    grid.apply(
+        [
+            obs("system", "/DynamicEss/Active", 0, t=now),
+            obs("system", path, 2, "modbus", t=100.0),
+            obs("system", path, Invalid.NULL, t=100.5),
+        ]
+    )
+    sample = row(grid.snapshot(TS, now), "system")
+    assert sample is not None and sample.fields["dess_active"] == 0
+    assert field not in sample.fields and sample.fields["stale_fields"] == stale
+
+
 def test_when_device_gone_then_its_values_drop_at_once_but_other_source_stays() -> None:
     grid = Grid("shop", TTL)
     grid.apply(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from collector.grid import Grid
+from collector.gx import tables
 from collector.gx.tables import field_for, register_by_path
 from collector.observation import Observation
 
@@ -89,3 +90,24 @@ def test_when_the_register_map_is_read_then_the_stored_extras_have_their_v1_0_10
     service: str, path: str, address: int
 ) -> None:
     assert register_by_path(service)[path].address == address
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [("sometimes", "unknown rule"), ("", None), ("null_ok", None)],
+)
+def test_a_fields_table_rule_is_checked_at_load(
+    monkeypatch: pytest.MonkeyPatch, rule: str, problem: str | None
+) -> None:
+    row = {"role": "system", "path": "/X", "measurement": "system", "field": "x", "kind": "int", "ttl": "system"}
+    monkeypatch.setattr(tables, "_rows", lambda name: [{**row, "rule": rule}])
+    tables.fields.cache_clear()
+    try:
+        if problem is None:
+            assert [spec.null_ok for spec in tables.fields()] == [rule == "null_ok"]
+        else:
+            with pytest.raises(ValueError, match=problem):
+                tables.fields()
+    finally:
+        monkeypatch.undo()
+        tables.fields.cache_clear()
