@@ -71,6 +71,12 @@ def _check_tls(gx: GxSettings) -> None:
         raise ConfigError([f"gx.mqtt_tls: {exc}"]) from None
 
 
+def _short(payload: bytes, limit: int = 60) -> str:
+    """The start of a payload, for a log line (what the GX sent, never all of it)."""
+    text = payload[:limit].decode("utf-8", "replace")
+    return text + "..." if len(payload) > limit else text
+
+
 class MqttSource(ThreadedSource):
     """Venus MQTT client on its own thread; implements collector.observation.Source.
 
@@ -317,7 +323,8 @@ class MqttSource(ThreadedSource):
             return
         decoded = self._decode(role, path, payload)
         if isinstance(decoded, Garbage | Gone):  # not Gone: the payload is not empty
-            self._garbage.hit(getattr(decoded, "kind", "empty"), "mqtt_garbage", role=role, path=path)
+            kind = getattr(decoded, "kind", "empty")
+            self._garbage.hit(kind, "mqtt_garbage", role=role, path=path, payload=_short(payload))
             return
         self._bump("observations")
         self._pending.append(Observation(role, path, decoded, "mqtt", now, topic.instance if multi else 0))

@@ -19,7 +19,9 @@ import structlog
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.config import CollectorSettings, GxSettings
+from collector.health import HealthSnapshot, metric_families
 from collector.observation import MULTI_ROLES, Confirm, DeviceGone, Event, Invalid, Observation
+from collector.plan import PlanTracker
 from collector.sources.mqtt import MqttSource
 from collector.sources.mqtt_client import GuardedMqttClient, default_client_factory
 from collector.sources.mqtt_protocol import PublishRefused
@@ -213,6 +215,30 @@ def test_when_gx_sends_garbage_then_each_kind_counted_and_never_an_observation(
     for kind in {k for _, _, k in GARBAGE}:
         assert counters.get(f"garbage_{kind}", 0) >= 1, kind
     assert source.state()["shunt"] in ("connected", "disconnected")  # alive, not crashed
+
+
+def test_when_a_plan_value_has_the_wrong_type_then_one_log_line_shows_it_and_metrics_count_every_one(
+    mosquitto: MosquittoServer, fake_gx: FakeGx
+) -> None:
+    zone, soc = "/Settings/System/TimeZone", "/Settings/DynamicEss/Schedule/0/Soc"
+    wrong = [(zone, b'{"value": 3600}'), (zone, b'{"value": 3600}'), (soc, b'{"value": "full"}')]
+    source = make_source(mosquitto.port, portal_id=PORTAL)
+    with started(source, until=confirmed) as (sink, _), structlog.testing.capture_logs() as logs:
+        for path, payload in wrong:
+            fake_gx.publish(f"settings/0{path}", payload)
+        fake_gx.publish(f"settings/0{zone}", {"value": "Europe/Amsterdam"})  # a good one after them
+        events = sink.wait_for(lambda ev: "Europe/Amsterdam" in observed(ev, "settings", zone))
+        counters = source.counters()
+    garbage = [(e["kind"], e["path"], e["payload"]) for e in logs if e["event"] == "mqtt_garbage"]
+    assert garbage == [("wrong_type", zone, '{"value": 3600}')]  # the first; the others are counted only
+    families = metric_families(HealthSnapshot(source_counters={"mqtt": counters}))  # what /metrics serves
+    errors = next(f for f in families if f.name == "bess_collector_source_errors")
+    by_kind = {s.labels["kind"]: s.value for s in errors.samples if s.name.endswith("_total")}
+    assert by_kind == {"garbage_wrong_type": len(wrong)}
+    tracker = PlanTracker("shop", settle_s=0.0)
+    tracker.observe(events)
+    plan = tracker.drain(1, mono_s=float("inf"))
+    assert [(p.tags["slot"], p.fields) for p in plan] == [("all", {"time_zone": "Europe/Amsterdam"})]
 
 
 def test_when_gx_freezes_then_reconnect_and_recover_when_it_answers_again(
