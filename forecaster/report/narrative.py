@@ -22,6 +22,7 @@ from forecaster.report.tables import (
     DEFAULT_SIGNIFICANCE,
     PERSISTENCE,
     Comparison,
+    ComparisonKind,
     Significance,
     Tables,
     interval_columns,
@@ -148,15 +149,21 @@ def finetune_findings(tables: Tables, stand_in: bool, scale: PowerScale) -> tupl
     return improved, not_improved
 
 
-def _clause(c: Comparison, rule: Significance) -> str:
+def _reduction_ci(rel: Estimate) -> str:
+    """The 95 % CI of a relative change B/A − 1, stated as a reduction (1 − B/A), unsigned."""
+    return f"95 % CI {fmt_pct(-rel.high, signed=False)} to {fmt_pct(-rel.low, signed=False)}"
+
+
+def mae_clause(c: Comparison, rule: Significance = DEFAULT_SIGNIFICANCE) -> str:
+    """One clause on an MAE comparison ("cut MAE by 26 % in cycling windows (…)"), its verb chosen as in
+    `mae_sentence`; covariate sentences join one clause per regime."""
     r = c.result
     where = "over all windows" if c.regime == ALL_REGIMES else f"in {c.regime} windows"
     change = change_of(r, rule)
     if change == "negligible":
         return f"changed MAE negligibly {where} ({fmt_pct(r.rel.value)})"
     if change == "better":
-        reduction = f"95 % CI {fmt_pct(-r.rel.high, signed=False)} to {fmt_pct(-r.rel.low, signed=False)}"
-        return f"cut MAE by {fmt_pct(-r.rel.value, signed=False)} {where} ({reduction})"
+        return f"cut MAE by {fmt_pct(-r.rel.value, signed=False)} {where} ({_reduction_ci(r.rel)})"
     if change == "worse":
         return f"raised MAE by {fmt_pct(r.rel.value, signed=False)} {where} ({_ci_pct(r.rel)})"
     if change == "noise":
@@ -164,31 +171,31 @@ def _clause(c: Comparison, rule: Significance) -> str:
     return f"could not be judged {where} ({c.n_windows} windows)"
 
 
+def _effect_sentence(
+    tables: Tables, kind: ComparisonKind, a: tuple[str, str], b: tuple[str, str], subject: str
+) -> str | None:
+    """ "{subject} {clause}; {clause}." with one clause per regime where B was compared with A; None if none."""
+    clauses = [
+        mae_clause(c, tables.significance) for regime in tables.regimes if (c := tables.comparison(kind, regime, a, b))
+    ]
+    return f"{subject} {'; '.join(clauses)}." if clauses else None
+
+
 def covariate_findings(tables: Tables, stand_in: bool) -> list[str]:
     """Per model and covariate variant, one sentence listing its effect in each regime."""
     sentences = []
     for model in tables.models:
+        with_model = f"With the {model_label(model, stand_in)} model,"
         for variant in COVARIATE_VARIANTS:
-            clauses = [
-                _clause(c, tables.significance)
-                for regime in tables.regimes
-                if (c := tables.comparison("covariates", regime, (model, TARGET_ONLY), (model, variant)))
-            ]
-            if clauses:
-                sentences.append(
-                    f"With the {model_label(model, stand_in)} model, {variant_label(variant).lstrip('+ ')} "
-                    f"(against target only) {'; '.join(clauses)}."
-                )
-        drivers = [
-            _clause(c, tables.significance)
-            for regime in tables.regimes
-            if (c := tables.comparison("drivers", regime, (model, ALL_COVARIATES), (model, PLAN_FORECAST)))
-        ]
-        if drivers:
-            sentences.append(
-                f"With the {model_label(model, stand_in)} model, the GX's plan and the PV forecast as issued before "
-                f"each cut-off (against the same model with all other covariates) {'; '.join(drivers)}."
-            )
+            subject = f"{with_model} {variant_label(variant).lstrip('+ ')} (against target only)"
+            if sentence := _effect_sentence(tables, "covariates", (model, TARGET_ONLY), (model, variant), subject):
+                sentences.append(sentence)
+        subject = (
+            f"{with_model} the GX's plan and the PV forecast as issued before each cut-off "
+            "(against the same model with all other covariates)"
+        )
+        if sentence := _effect_sentence(tables, "drivers", (model, ALL_COVARIATES), (model, PLAN_FORECAST), subject):
+            sentences.append(sentence)
     return sentences
 
 
@@ -210,7 +217,7 @@ def covariate_claim(tables: Tables, stand_in: bool, claimed: float = EARLIER_COV
             continue
         verdict = claim_verdict(c.result.rel, claimed)
         measured = fmt_pct(-c.result.rel.value, signed=False)
-        ci = f"95 % CI {fmt_pct(-c.result.rel.high, signed=False)} to {fmt_pct(-c.result.rel.low, signed=False)}"
+        ci = _reduction_ci(c.result.rel)
         detail = {
             "confirmed": f"the measured reduction, {measured} ({ci}), is consistent with it",
             "exceeded": f"covariates help even more: the measured reduction is {measured} ({ci})",

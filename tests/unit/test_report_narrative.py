@@ -16,6 +16,7 @@ from forecaster.report.narrative import (
     build_narrative,
     change_of,
     claim_verdict,
+    mae_clause,
     mae_sentence,
     wql_sentence,
 )
@@ -75,6 +76,54 @@ def test_when_a_paired_difference_is_given_then_the_verdict_is_better_worse_negl
     a: float, b: float, low: float, high: float, expected: str
 ) -> None:
     assert change_of(paired(a, b, low, high)) == expected
+
+
+@pytest.mark.parametrize(
+    ("regime", "a_b_low_high", "clause", "sentence"),
+    [
+        (
+            "cycling",
+            (300.0, 200.0, -120.0, -80.0),
+            "cut MAE by 33 % in cycling windows (95 % CI 32 % to 34 %)",
+            "In cycling windows the gbm model cut MAE from 300 W to 200 W (−33 %, 95 % CI −34 % to −32 %; 30 windows).",
+        ),
+        (
+            "cycling",
+            (200.0, 300.0, 80.0, 120.0),
+            "raised MAE by 50 % in cycling windows (95 % CI +49 % to +51 %)",
+            "In cycling windows the gbm model raised MAE from 200 W to 300 W "
+            "(+50 %, 95 % CI +49 % to +51 %; 30 windows).",
+        ),
+        (
+            "all",
+            (300.0, 280.0, -40.0, 10.0),
+            "changed MAE within noise over all windows (−7 %, 95 % CI −8 % to −6 %)",
+            "Over all windows the MAE difference (−20.0 W, 95 % CI −40.0 to 10.0 W; 30 windows) is within noise: "
+            "300 W before, 280 W after.",
+        ),
+        (
+            "quiet",
+            (300.0, 290.0, NAN, NAN),
+            "could not be judged in quiet windows (30 windows)",
+            "In quiet windows there are too few windows (30) to tell: MAE 300 W before, 290 W after.",
+        ),
+        (
+            "cycling",
+            (5000.0, 4940.0, -70.0, -50.0),
+            "changed MAE negligibly in cycling windows (−1 %)",
+            "In cycling windows the gbm model changed MAE by a negligible amount: 5,000 W before, 4,940 W after "
+            "(−1 %; under 2 % or under 5.00 W counts as negligible; 30 windows).",
+        ),
+    ],
+)
+def test_when_an_mae_comparison_is_given_then_the_clause_and_the_sentence_read_exactly(
+    regime: str, a_b_low_high: tuple[float, float, float, float], clause: str, sentence: str
+) -> None:
+    c = Comparison(
+        "covariates", regime, "all", "mae", "gbm", "target_only", "gbm", "all_covariates", 30, paired(*a_b_low_high)
+    )
+    assert mae_clause(c) == clause
+    assert mae_sentence(c, "the gbm model", PowerScale()) == sentence
 
 
 def test_when_wql_changes_by_a_hair_beyond_noise_then_it_is_negligible_not_worsened() -> None:
