@@ -117,7 +117,7 @@ def backtest_rows(r: dict[str, Any] | None) -> list[Row]:
     ratio = r["ours_wps"] / r["raw_wps"]
     return [
         Row(
-            "gate back-test (backtest_mae): windows/s vs pipeline.predict",
+            "gate back-test (backtest_window_sums): windows/s vs pipeline.predict",
             f"{r['ours_wps']:.3f} vs {r['raw_wps']:.3f}",
             "",
             None,

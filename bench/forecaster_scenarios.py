@@ -233,10 +233,11 @@ def finetune(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def backtest(args: argparse.Namespace) -> dict[str, Any]:
-    """backtest_mae (our rolling-origin pipeline) vs the model's own predict on the same windows."""
+    """The gate back-test (finetune.gate_backtest's pipeline) vs the model's own predict on the same windows."""
     import torch
 
-    from forecaster.rolling import backtest_mae, median_forecaster, rolling_cutoffs, window_at
+    from forecaster.metrics import mae_by_regime
+    from forecaster.rolling import backtest_window_sums, median_forecaster, rolling_cutoffs, window_at
     from forecaster.windows import chronos_input
     from forecaster.zoo.chronos import ChronosPipeline
 
@@ -264,7 +265,10 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
 
     def ours() -> None:
         model = ChronosPipeline(pipe, "bench", task.context_steps)
-        backtest_mae(median_forecaster(model, levels), series, start, task, cutoffs=cutoffs, threshold_w=100.0)
+        sums = backtest_window_sums(
+            median_forecaster(model, levels), series, start, task, cutoffs=cutoffs, threshold_w=100.0
+        )
+        mae_by_regime(sums)
 
     raw_s, ours_s = _bracketed(raw, ours)
     k = len(windows)

@@ -17,7 +17,7 @@ from bess_common.logs import get_logger
 from forecaster import drivers as known
 from forecaster.config import ForecasterSettings, ForecastTask
 from forecaster.gate import GateDecision, decide
-from forecaster.metrics import mae_of
+from forecaster.metrics import mae_by_regime
 from forecaster.models import ModelSet
 from forecaster.progress import Progress
 from forecaster.regimes import quiet_threshold
@@ -207,8 +207,7 @@ def gate_backtest(
         )
         for m in (candidate, incumbent)
     )
-    cand = {k: float(mae_of(v.sum(axis=0))) for k, v in cand_sums.items()}
-    inc = {k: float(mae_of(v.sum(axis=0))) for k, v in inc_sums.items()}
+    cand, inc = mae_by_regime(cand_sums), mae_by_regime(inc_sums)
     windows = {k: len(v) for k, v in cand_sums.items()}
     change = {k: mae_change_w(inc_sums[k], cand_sums[k], k) for k in cand_sums if k in inc_sums}
     cfg = settings.finetune

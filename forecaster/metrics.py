@@ -115,6 +115,12 @@ def skill_of(sums: np.ndarray) -> FloatArray:
     return 1.0 - _div(sums[..., PAIRED_ABS_ERR], sums[..., REF_ABS_ERR])
 
 
+def mae_by_regime(window_sums_by_regime: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """MAE (W) per key (metrics.ALL and each regime) of the (windows, SUM_COLUMNS) terms of its windows, as
+    forecaster.rolling.backtest_window_sums gives them (the promotion gate's scores)."""
+    return {k: float(mae_of(v.sum(axis=0))) for k, v in window_sums_by_regime.items()}
+
+
 def metric_functions(floor_w: float = DEFAULT_WQL_FLOOR_W) -> dict[str, object]:
     """name -> function of summed terms, for every metric of METRIC_NAMES."""
     return {

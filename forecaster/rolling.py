@@ -69,32 +69,6 @@ def rolling_cutoffs(start_ns: int, end_ns: int, horizon_ns: int, count: int, ali
     return sorted({int(c) - int(c) % align_ns for c in raw if int(c) - int(c) % align_ns >= start_ns})
 
 
-def backtest_mae(
-    predict: PredictFn,
-    series: Mapping[str, np.ndarray],
-    grid_start_ns: int,
-    task: ForecastTask,
-    *,
-    cutoffs: Sequence[int],
-    threshold_w: float,
-    context_steps: int | None = None,
-    drivers: Drivers | None = None,
-) -> dict[str, float]:
-    """MAE overall (metrics.ALL) and per horizon regime over rolling cut-offs (forecaster.metrics, from the
-    per-window terms); unusable windows are skipped."""
-    sums = backtest_window_sums(
-        predict,
-        series,
-        grid_start_ns,
-        task,
-        cutoffs=cutoffs,
-        threshold_w=threshold_w,
-        context_steps=context_steps,
-        drivers=drivers,
-    )
-    return {k: float(metrics.mae_of(v.sum(axis=0))) for k, v in sums.items()}
-
-
 def backtest_window_sums(
     predict: PredictFn,
     series: Mapping[str, np.ndarray],

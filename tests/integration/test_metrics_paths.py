@@ -14,11 +14,12 @@ from forecaster.backtest.plan import make_plan
 from forecaster.backtest.run import Request, read_series, run_backtest
 from forecaster.config import FinetuneSettings, ForecasterSettings, ForecastTask
 from forecaster.jobs import ForecastService
+from forecaster.metrics import mae_by_regime
 from forecaster.models import ModelSet, load_pipeline
 from forecaster.registry import Registry
 from forecaster.report.runfolder import load_run
 from forecaster.report.tables import build_tables
-from forecaster.rolling import backtest_mae, median_forecaster
+from forecaster.rolling import backtest_window_sums, median_forecaster
 from forecaster.store import ForecastStore
 from forecaster.windows import NS
 from forecaster.zoo import Resources
@@ -81,13 +82,15 @@ def test_when_one_run_is_scored_by_every_path_then_the_numbers_agree(
     tables = build_tables(run, resamples=20)
 
     # gate
-    gate = backtest_mae(
-        median_forecaster(ChronosBase(Resources(models, context_steps=TASK.context_steps)), models.levels),
-        series,
-        plan.read_start_ns,
-        TASK,
-        cutoffs=plan.cutoffs,
-        threshold_w=100.0,
+    gate = mae_by_regime(
+        backtest_window_sums(
+            median_forecaster(ChronosBase(Resources(models, context_steps=TASK.context_steps)), models.levels),
+            series,
+            plan.read_start_ns,
+            TASK,
+            cutoffs=plan.cutoffs,
+            threshold_w=100.0,
+        )
     )
 
     regimes = set(backtest.index)
