@@ -19,17 +19,17 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from bess_common.backoff import Backoff
 from bess_common.errors import RetryableError
 from bess_common.logs import RepeatCounter, get_logger
-from collector.config import CollectorSettings, GxSettings, parse_device
-from collector.gx import firmware, tables
+from collector.config import CollectorSettings, GxSettings
+from collector.gx import firmware
 from collector.gx.blocks import Block, Gaps, ReadPlan, find_gaps, plan_reads
 from collector.gx.decode import BlockRead, Saturated, decode_sources
-from collector.observation import DeviceGone, Event, Invalid, Observation, ObservationSink, Role, SourceState
+from collector.observation import DeviceGone, Event, Invalid, Observation, ObservationSink, SourceState
 from collector.sources.modbus_client import (
     ILLEGAL_ADDRESS,
     ClientFactory,
@@ -38,53 +38,10 @@ from collector.sources.modbus_client import (
     UnitAbsent,
     default_client_factory,
 )
+from collector.sources.modbus_plan import RolePlan, plan_roles
 from collector.sources.threaded import ThreadedSource
 
-
-@dataclass(frozen=True, slots=True)
-class RolePlan:
-    """What to read for one role: its unit id, service registers, stored paths, whole blocks."""
-
-    role: Role
-    unit: int
-    registers: tuple[tables.Register, ...]
-    paths: frozenset[str]  # stored (fields.csv, plan.csv) and readable over Modbus
-    blocks: tuple[Block, ...]  # the plan when the unit serves everything (current firmware)
-    in_block: bool = False  # MQTT gives the same values: read=in_block registers only inside a block
-    instance: int | None = None  # the device instance of a multi-instance role (gx.modbus_devices)
-
-    @property
-    def key(self) -> str:
-        """The role, or "<role>/<instance>" for one device of a multi-instance role (as MQTT names it)."""
-        return self.role if self.instance is None else f"{self.role}/{self.instance}"
-
-
 LEARN_ROUNDS = 8  # replan-and-verify rounds per unit before giving up on a block that keeps refusing
-
-
-def plan_roles(gx: GxSettings) -> list[RolePlan]:
-    """The read plan of every role that stores something readable over Modbus, then of every device in
-    gx.modbus_devices (one plan per instance, on its unit id)."""
-    units: list[tuple[Role, int, int | None]] = [
-        ("system", gx.system_unit_id, None),
-        ("settings", gx.system_unit_id, None),
-        ("shunt", gx.shunt_unit_id, None),
-        ("bms", gx.bms_unit_id, None),
-    ]
-    for text in dict.fromkeys(gx.modbus_devices):
-        device = parse_device(text)
-        units.append((device.service, device.unit, device.instance))  # type: ignore[arg-type]
-    plans = []
-    for role, unit, instance in units:
-        service = tables.ROLE_SERVICE[role]
-        by_path = tables.register_by_path(service)
-        paths = frozenset(path for path in by_path if tables.stored(role, path))  # fields.csv and plan.csv
-        if not paths:
-            continue
-        registers = tables.registers_for(service)
-        blocks = plan_reads(registers, paths, in_block=gx.mqtt_enabled).blocks
-        plans.append(RolePlan(role, unit, registers, paths, blocks, gx.mqtt_enabled, instance))
-    return plans
 
 
 def next_tick(now_s: float, interval_s: float) -> float:

@@ -23,7 +23,7 @@ from collector.config import GxSettings
 from collector.gx import tables
 from collector.simulator.gx import GxSimulator
 from collector.simulator.recording import ModbusRequest
-from collector.sources.modbus import plan_roles
+from collector.sources.modbus_plan import plan_roles
 from deploy.localservices import InfluxServer, MosquittoServer
 from tests.integration.pipeline import SECOND_NS, collector_running, next_window, whole_seconds, write_config
 from tests.unit.test_firmware import MAX_REQUESTS_PER_POLL, fewest_for, wanted_release_gives

@@ -12,7 +12,7 @@ from collector.gx import tables
 from collector.gx.blocks import Block, Gaps, ReadPlan, find_gaps, plan_reads
 from collector.gx.firmware import consistent_releases, distrusted, layout, releases
 from collector.simulator.modbus_server import RegisterMap, build_map
-from collector.sources.modbus import plan_roles
+from collector.sources.modbus_plan import plan_roles
 from deploy.gen_firmware_table import build, convert
 
 MAX_REQUESTS_PER_POLL = 8
