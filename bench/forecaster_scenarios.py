@@ -10,81 +10,37 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bench.common import median, proc_rss_mb, self_peak_rss_mb
 from bench.forecaster_core import NS, synthetic_series
-from forecaster.config import FinetuneSettings, ForecasterSettings, ForecastTask
-
-STEP_S = 60
-SITE = "bench"
-
-
-# The "4 covariates" shape: target + voltage, SoC, PV (past) + time of day (known); the default intraday task
-# has 8 (4 measured + 4 time features).
-FOUR_COVARIATE_INTRADAY = ForecastTask(
-    name="intraday",
-    past_covariates=["battery_voltage_v", "battery_soc_pct", "pv_power_w"],
-    known_covariates=["tod_sin"],
+from bench.forecaster_scenario_inputs import (
+    FOUR_COVARIATE_INTRADAY,
+    SITE,
+    STEP_S,
+    bracketed,
+    scenario_pipeline,
+    scenario_task,
+    scenario_windows,
+    timed_s,
 )
-
-
-def _task(ctx: int, horizon: int, shape: str = "default") -> ForecastTask:
-    """The intraday task's shape (1 min; default: 4 measured past covariates + 4 time features; 4cov: the
-    4-covariate shape above) at ctx/horizon."""
-    task = FOUR_COVARIATE_INTRADAY if shape == "4cov" else ForecastTask(name="intraday")
-    return task.model_copy(update={"context_steps": ctx, "horizon_steps": horizon})
-
-
-def _pipeline(args: argparse.Namespace) -> Any:
-    from forecaster.models import load_pipeline
-
-    return load_pipeline(str(args.model_dir), args.threads)
-
-
-def _windows(task: ForecastTask, count: int, seed: int = 0) -> list[Any]:
-    """`count` windows of the task at consecutive hourly cut-offs over synthetic 1-min history."""
-    from forecaster.rolling import window_at
-
-    start = 1_760_000_000 * NS // (STEP_S * NS) * (STEP_S * NS)
-    n = task.context_steps + count * 60 + task.horizon_steps
-    series = synthetic_series(start, n, STEP_S, seed)
-    first = start + task.context_steps * STEP_S * NS
-    return [window_at(series, start, task, first + i * 3600 * NS) for i in range(count)]
-
-
-def _timed(fn: Callable[[], Any]) -> float:
-    began = time.perf_counter()
-    fn()
-    return time.perf_counter() - began
-
-
-def _bracketed(
-    reference: Callable[[], Any], measured: Callable[[], Any], warm_up: Callable[[], Any] | None = None
-) -> tuple[list[float], float]:
-    """Seconds of `measured`, timed between two timed runs of `reference` (after a warm-up: `reference` itself
-    unless given), so that drift on a loaded machine shows as the reference's two times differing."""
-    (warm_up or reference)()
-    reference_s = [_timed(reference)]
-    measured_s = _timed(measured)
-    reference_s.append(_timed(reference))
-    return reference_s, measured_s
+from forecaster.config import FinetuneSettings, ForecasterSettings
 
 
 def predict(args: argparse.Namespace) -> dict[str, Any]:
     """Per-window latency of base (and the adapter's model when resident) at one ctx/horizon."""
     from forecaster.models import BASE, FINETUNED, ModelSet
 
-    ms = ModelSet(_pipeline(args), str(args.model_dir))
+    ms = ModelSet(scenario_pipeline(args), str(args.model_dir))
     models = [BASE]
     if args.resident == "base+adapter":
         ms.set_adapter("bench", args.adapter_dir)
         models.append(FINETUNED)
     rss_loaded = proc_rss_mb(os.getpid())
-    task = _task(args.ctx, args.horizon, args.shape)
-    windows = _windows(task, args.windows + 1)
+    task = scenario_task(args.ctx, args.horizon, args.shape)
+    windows = scenario_windows(task, args.windows + 1)
     for model in models:
         ms.predict(windows[0], model, args.ctx)  # warm-up
     times: dict[str, list[float]] = {m: [] for m in models}
@@ -108,9 +64,9 @@ def batching(args: argparse.Namespace) -> dict[str, Any]:
 
     from forecaster.windows import chronos_input
 
-    pipe = _pipeline(args)
-    task = _task(args.ctx, args.horizon)
-    windows = _windows(task, args.windows + 1)
+    pipe = scenario_pipeline(args)
+    task = scenario_task(args.ctx, args.horizon)
+    windows = scenario_windows(task, args.windows + 1)
     rows = 1 + len(windows[0].past)
     inputs = [chronos_input(w) for w in windows[1:]]
 
@@ -126,7 +82,7 @@ def batching(args: argparse.Namespace) -> dict[str, Any]:
         pipe.predict(first, prediction_length=args.horizon, context_length=args.ctx, batch_size=rows)
 
     with torch.inference_mode():
-        single, batched = _bracketed(one_by_one, together, warm_up)
+        single, batched = bracketed(one_by_one, together, warm_up)
     n = len(inputs)
     return {
         "windows": n,
@@ -159,16 +115,16 @@ def cycle(args: argparse.Namespace) -> dict[str, Any]:
             settings = settings.model_copy(update={"tasks": [FOUR_COVARIATE_INTRADAY, *settings.tasks[1:]]})
         client = InfluxClient(InfluxSettings(url=args.influx_url, database=args.database, timeout_s=60.0))
         store = ForecastStore(client, SITE)
-        ms = ModelSet(_pipeline(args), str(args.model_dir))
+        ms = ModelSet(scenario_pipeline(args), str(args.model_dir))
         service = ForecastService(settings, SITE, store, registry, ms)
         task = service.task("intraday")
         at = args.at_ns
         first = service.forecast(task, at_ns=at, run="bench")  # warm-up (and loads the adapter)
-        cycles = [_timed(lambda: service.forecast(task, at_ns=at, run="bench")) for _ in range(args.windows)]
+        cycles = [timed_s(lambda: service.forecast(task, at_ns=at, run="bench")) for _ in range(args.windows)]
         cutoff = task_cutoff(task, at)
         keys = [task.target, *task.past_covariates]
         start = cutoff - task.context_steps * STEP_S * NS
-        read_s = _timed(lambda: store.read_grid(keys, start, STEP_S, task.context_steps))
+        read_s = timed_s(lambda: store.read_grid(keys, start, STEP_S, task.context_steps))
         context = store.read_grid(keys, start, STEP_S, task.context_steps)
         window = build_window(
             task.name,
@@ -180,7 +136,7 @@ def cycle(args: argparse.Namespace) -> dict[str, Any]:
             known_covariates=task.known_covariates,
             horizon_steps=task.horizon_steps,
         )
-        models_s = _timed(lambda: run_models(window, task.target, ms, task.context_steps))
+        models_s = timed_s(lambda: run_models(window, task.target, ms, task.context_steps))
         client.close()
     return {
         "cycle_s": median(cycles),
@@ -200,7 +156,7 @@ def finetune(args: argparse.Namespace) -> dict[str, Any]:
     """A few LoRA steps through forecaster.finetune.fit (batch 32 rows, context 512): seconds per step."""
     from forecaster import finetune as ft
 
-    pipe = _pipeline(args)
+    pipe = scenario_pipeline(args)
     cfg = FinetuneSettings(num_steps=args.steps, eval_steps=1, context_steps=512, batch_size_rows=32)
     settings = ForecasterSettings(base_model=str(args.model_dir), finetune=cfg, num_threads=args.threads)
     task = next(t for t in settings.tasks if t.name == "intraday")
@@ -241,8 +197,8 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
     from forecaster.windows import chronos_input
     from forecaster.zoo.chronos import ChronosPipeline
 
-    pipe = _pipeline(args)
-    task = _task(args.ctx, args.horizon)
+    pipe = scenario_pipeline(args)
+    task = scenario_task(args.ctx, args.horizon)
     step_ns = STEP_S * NS
     start = 1_760_000_000 * NS // step_ns * step_ns
     n = task.context_steps + (args.windows + 1) * 60 + task.horizon_steps
@@ -270,7 +226,7 @@ def backtest(args: argparse.Namespace) -> dict[str, Any]:
         )
         mae_by_regime(sums)
 
-    raw_s, ours_s = _bracketed(raw, ours)
+    raw_s, ours_s = bracketed(raw, ours)
     k = len(windows)
     return {
         "windows": k,
@@ -297,9 +253,9 @@ def backtest_run(args: argparse.Namespace) -> dict[str, Any]:
     from forecaster.store import ForecastStore
     from forecaster.windows import chronos_input
 
-    pipe = _pipeline(args)
+    pipe = scenario_pipeline(args)
     models = ModelSet(pipe, str(args.model_dir))
-    task = _task(args.ctx, args.horizon)
+    task = scenario_task(args.ctx, args.horizon)
     step_ns = STEP_S * NS
     g0 = 1_760_000_000 * NS // step_ns * step_ns
     n = task.context_steps + args.windows * 60 + task.horizon_steps
@@ -329,7 +285,7 @@ def backtest_run(args: argparse.Namespace) -> dict[str, Any]:
             request = Request(run_id=f"bench-{time.monotonic_ns()}", out_dir=Path(out), finetune=False)
             run_backtest(plan, series, models, settings=settings, store=store, request=request)
 
-        raw_s, ours_s = _bracketed(raw, ours)
+        raw_s, ours_s = bracketed(raw, ours)
     client.close()
     k = len(plan.cutoffs)
     return {
@@ -351,10 +307,10 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
     from forecaster.forecast import run_models
     from forecaster.models import ModelSet
 
-    ms = ModelSet(_pipeline(args), str(args.model_dir))
+    ms = ModelSet(scenario_pipeline(args), str(args.model_dir))
     ms.set_adapter("bench", args.adapter_dir)
-    task = _task(args.ctx, args.horizon)
-    window = _windows(task, 1)[0]
+    task = scenario_task(args.ctx, args.horizon)
+    window = scenario_windows(task, 1)[0]
     run_models(window, task.target, ms, task.context_steps)  # warm-up
     with torch.profiler.profile(activities=[ProfilerActivity.CPU]) as prof:
         run_models(window, task.target, ms, task.context_steps)
