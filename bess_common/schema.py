@@ -49,6 +49,21 @@ METER = "meter"  # tags: site, device (grid | acload | pvinverter), instance
 AGE_FIELD = "age_s"  # age in seconds of the oldest value included in the row
 STALE_FIELD = "stale_fields"  # how many known fields of the row were left out as stale or absent
 
+
+def row_tags(site: str, device: str, instance: int, battery: int, cell: int) -> dict[str, str]:
+    """The tags of one measured row: site, then device, instance (>= 0), battery and cell where the row has one."""
+    tags = {"site": site}
+    if device:
+        tags["device"] = device
+    if instance >= 0:
+        tags["instance"] = str(instance)
+    if battery:
+        tags["battery"] = str(battery)
+    if cell:
+        tags["cell"] = str(cell)
+    return tags
+
+
 _PV_AC = tuple(f"pv_ac_{kind}_l{n}_w" for kind in ("output", "grid") for n in (1, 2, 3))
 _LOAD = ("load_l1_w", "load_l2_w", "load_l3_w")
 _GRID = ("grid_l1_w", "grid_l2_w", "grid_l3_w")

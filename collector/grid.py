@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from enum import Enum
 
 from bess_common.sample import FieldValue, Sample
-from bess_common.schema import AGE_FIELD, DEVICE_TAG, INSTANCE_TAGGED, STALE_FIELD, SYSTEM, derive_system_totals
+from bess_common.schema import (
+    AGE_FIELD,
+    DEVICE_TAG,
+    INSTANCE_TAGGED,
+    STALE_FIELD,
+    SYSTEM,
+    derive_system_totals,
+    row_tags,
+)
 from collector.gx.tables import FieldSpec, field_for
 from collector.observation import Confirm, DeviceGone, Event, Invalid, Observation, Role, SourceName
 
@@ -170,13 +178,4 @@ class Grid:
         if ages:
             values[AGE_FIELD] = max(ages)
         values[STALE_FIELD] = stale
-        tags = {"site": self._site}
-        if device:
-            tags["device"] = device
-        if instance >= 0:
-            tags["instance"] = str(instance)
-        if battery:
-            tags["battery"] = str(battery)
-        if cell:
-            tags["cell"] = str(cell)
-        return Sample(measurement, tags, values, ts_ns)
+        return Sample(measurement, row_tags(self._site, device, instance, battery, cell), values, ts_ns)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bess_common.sample import FieldValue, Sample
-from bess_common.schema import AGE_FIELD, DEVICE_TAG, STALE_FIELD, SYSTEM, derive_system_totals
+from bess_common.schema import AGE_FIELD, DEVICE_TAG, STALE_FIELD, SYSTEM, derive_system_totals, row_tags
 from collector.gx.tables import FieldSpec, field_for
 from collector.plan import snapshot_samples
 from collector.simulator.bms import DEFAULT_BMS
@@ -53,16 +53,7 @@ def _row_plans(keys: list[Key], site: str) -> list[_RowPlan]:
         rows.setdefault(row_key, []).append((spec.field, spec, key))
     plans = []
     for (measurement, device, instance, battery, cell), fields in sorted(rows.items()):
-        tags = {"site": site}
-        if device:
-            tags["device"] = device
-        if instance >= 0:
-            tags["instance"] = str(instance)
-        if battery:
-            tags["battery"] = str(battery)
-        if cell:
-            tags["cell"] = str(cell)
-        plans.append(_RowPlan(measurement, tags, tuple(fields)))
+        plans.append(_RowPlan(measurement, row_tags(site, device, instance, battery, cell), tuple(fields)))
     return plans
 
 
