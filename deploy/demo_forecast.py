@@ -12,6 +12,7 @@ from pathlib import Path
 from bess_common.timefmt import NS, iso_utc
 from deploy.demo_procs import follow, say, timed
 from deploy.localservices import InfluxServer
+from forecaster.run_contract import ALL_COVARIATES, MANIFEST_FILE, NO_VARIANT, SCORES_FILE, TARGET_ONLY
 from forecaster.standin import MINI_FINETUNE_LEARNING_RATE
 
 HISTORY_DAYS = 8
@@ -140,7 +141,7 @@ def report(workdir: Path, run: Path) -> Path | None:
     return Path(html) if code == 0 and html else None
 
 
-SHOWN_VARIANTS = ("all_covariates", "target_only", "none")
+SHOWN_VARIANTS = (ALL_COVARIATES, TARGET_ONLY, NO_VARIANT)
 
 
 def summary_lines(run: Path) -> list[str]:
@@ -153,8 +154,8 @@ def summary_lines(run: Path) -> list[str]:
 
     from forecaster.report.labels import model_label
 
-    stand_in = bool(json.loads((run / "manifest.json").read_text()).get("base_model_is_stand_in", False))
-    scores = pd.read_csv(run / "scores.csv")
+    stand_in = bool(json.loads((run / MANIFEST_FILE).read_text())["base_model_is_stand_in"])  # a required key
+    scores = pd.read_csv(run / SCORES_FILE)
     rows = scores[(scores["regime"] == "all") & (scores["lead_bucket"] == "all")]
     rows = rows[rows["variant"].isin(SHOWN_VARIANTS)]
     labels = [model_label(str(m), stand_in) for m in rows["model"]]
