@@ -26,6 +26,32 @@ from forecaster.models import ModelSet, load_pipeline
 from forecaster.standin import MINI_FINETUNE_LEARNING_RATE, build_stand_in
 from forecaster.windows import DAY_S, NS
 
+MINI_TASK = ForecastTask(name="intraday", context_steps=1024)  # the mini's context (longer is cut to 1024)
+
+
+def mini_finetune_settings(
+    *,
+    train_days: float,
+    validation_days: float,
+    gate_days: float,
+    gate_windows: int,
+    num_steps: int = 300,
+    learning_rate: float = MINI_FINETUNE_LEARNING_RATE,
+) -> FinetuneSettings:
+    """[forecaster.finetune] for the mini on MINI_TASK: its context, the documented stand-in learning rate,
+    an evaluation every 75 steps; the study and tests/integration/test_mini_finetune.py both use it."""
+    return FinetuneSettings(
+        task=MINI_TASK.name,
+        train_days=train_days,
+        validation_days=validation_days,
+        gate_days=gate_days,
+        gate_windows=gate_windows,
+        num_steps=num_steps,
+        learning_rate=learning_rate,
+        context_steps=MINI_TASK.context_steps,
+        eval_steps=75,
+    )
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
@@ -51,17 +77,14 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
     days = int(-(-(args.train_days + args.validation_days + args.gate_days) // 1))  # as the test writes them
     series, start_ns = minute_series(seed=args.seed, first_day=args.first_day, days=days)
     end_ns = start_ns + days * DAY_S * NS
-    task = ForecastTask(name="intraday", context_steps=1024)
-    finetune = FinetuneSettings(
-        task=task.name,
+    task = MINI_TASK
+    finetune = mini_finetune_settings(
         train_days=args.train_days,
         validation_days=args.validation_days,
         gate_days=args.gate_days,
         gate_windows=args.windows,
         num_steps=args.steps,
         learning_rate=args.learning_rate,
-        context_steps=1024,
-        eval_steps=75,
     )
     with tempfile.TemporaryDirectory() as tmp:
         base_dir = build_stand_in(Path(tmp) / "mini")
@@ -76,7 +99,9 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
         split = ft.make_split(end_ns, task.resolution_s, args.train_days, args.validation_days, args.gate_days)
         first = (split.train_start_ns - start_ns) // (60 * NS)
         window = {k: v[first:] for k, v in series.items()}
-        train, validation = ft.training_inputs(window, split.train_start_ns, task, split, context_steps=1024)
+        train, validation = ft.training_inputs(
+            window, split.train_start_ns, task, split, context_steps=task.context_steps
+        )
         torch.manual_seed(0)
         tuned = ft.fit(
             pipeline,

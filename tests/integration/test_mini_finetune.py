@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.mini_finetune_study import MINI_TASK, mini_finetune_settings
 from bench.simsite import minute_series, system_lines
 from bess_common.influx import InfluxClient
 from forecaster import finetune as ft
-from forecaster.config import FinetuneSettings, ForecasterSettings, ForecastTask
+from forecaster.config import ForecasterSettings
 from forecaster.finetune_job import run_finetune
 from forecaster.models import ModelSet, load_pipeline
 from forecaster.registry import Registry
-from forecaster.standin import MINI_FINETUNE_LEARNING_RATE, build_stand_in
+from forecaster.standin import build_stand_in
 from forecaster.store import ForecastStore
 from forecaster.windows import NS
 
@@ -30,17 +31,12 @@ pytestmark = pytest.mark.integration
 # study never used, so the test measures and does not select.
 SEED = 17
 DAYS = 19  # train 8 + validation 1 + gate 10
-TASK = ForecastTask(name="intraday", context_steps=1024)  # the mini's context (longer is cut to 1024)
-FINETUNE = FinetuneSettings(  # the documented stand-in learning rate; the rest sized for 19 simulated days
-    task=TASK.name,
+TASK = MINI_TASK
+FINETUNE = mini_finetune_settings(  # sized for 19 simulated days
     train_days=8,
     validation_days=1,
     gate_days=10,
-    gate_windows=200,  # one per 72 min: the 1 h horizons do not overlap
-    num_steps=300,
-    learning_rate=MINI_FINETUNE_LEARNING_RATE,
-    context_steps=1024,
-    eval_steps=75,
+    gate_windows=200,  # one per 72 min: 1 h horizons do not overlap
 )
 
 
